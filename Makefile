@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: MIT
+# resec: build the common library, the four programs, their tests and fuzzers.
+# CC, CFLAGS, CPPFLAGS, LDFLAGS, PREFIX and DESTDIR are honoured; our warnings
+# are appended after CFLAGS so that they cannot be dropped by accident.
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+O         ?= build
+WERROR    ?=
+SANITIZE  ?=
+
+PKGS      := hiredis libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+WARNINGS  := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith \
+             -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wundef $(WERROR)
+DEFS      := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DRESEC_VERSION='"$(VERSION)"'
+ALL_CFLAGS := $(CFLAGS) $(SANITIZE) $(WARNINGS) $(DEFS) -Icommon $(PKG_CFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS := $(LDFLAGS) $(SANITIZE)
+
+PROGS     := resec-lock resec-watch resec-role resec-health
+LIB_SRC   := $(wildcard common/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(O)/%.o)
+LIB       := $(O)/libresec.a
+BINS      := $(PROGS:%=$(O)/bin/%)
+UNIT_SRC  := $(wildcard tests/unit/*.c)
+UNITS     := $(UNIT_SRC:tests/unit/%.c=$(O)/unit/%)
+FUZZ_SRC  := $(wildcard tests/fuzz/*.c)
+
+.PHONY: all test check sanitize lint fuzz install uninstall clean demo bench bench-quick units
+
+all: $(BINS)
+
+units: $(UNITS)
+
+$(O)/%.o: %.c $(wildcard common/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(O)/bin/%: $(O)/cmd/%/main.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/unit/%: $(O)/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The tests run against an ASan+UBSan build, with warnings as errors.
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+BATS_JOBS ?= 1
+
+test check:
+	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
+	RESEC_BUILD=build/san bats --timing tests/
+
+sanitize:
+	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
+
+SH_SCRIPTS := scripts/resec scripts/deps $(wildcard scripts/*.sh tests/*.bash bench/*.sh) .ci/run
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
+	  --std=c11 --inline-suppr --suppress=missingIncludeSystem -Icommon common cmd tests/unit
+	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/main.c) -- $(WARNINGS) $(DEFS) -Icommon $(PKG_CFLAGS)
+	shellcheck $(wildcard $(SH_SCRIPTS))
+
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined $(WARNINGS) -Werror $(DEFS) -Icommon $(PKG_CFLAGS)
+fuzz:
+	@mkdir -p build/fuzz
+	@set -e; for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); \
+	  clang $(FUZZ_FLAGS) -o build/fuzz/$$n $$f $(LIB_SRC) $(PKG_LIBS); \
+	  mkdir -p build/fuzz/corpus-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build/fuzz/corpus-$$n $$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ); \
+	done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BINS) scripts/resec $(DESTDIR)$(BINDIR)
+	for m in $(wildcard docs/*.1); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man1; done
+
+uninstall:
+	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(BINDIR)/resec
+	for m in $(notdir $(wildcard docs/*.1)); do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
+
+demo: all
+	scripts/demo
+
+bench: all
+	bench/run
+
+bench-quick: all
+	bench/run --quick
+
+clean:
+	rm -rf build

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/* config: the settings every resec program shares, from the environment and long flags. */
+#ifndef RESEC_CONFIG_H
+#define RESEC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "secret.h"
+
+/* A host:port pair; host is "" for ":6379", and has no brackets for IPv6. */
+struct hostport {
+	char host[256];
+	int port;
+};
+
+/* Every setting of DESIGN.md. Durations are in milliseconds. */
+struct resec_config {
+	struct hostport announce_addr;   /* ANNOUNCE_ADDR (derived from REDIS_ADDR when unset) */
+	int announce_addr_set;
+	char service_prefix[128];        /* CONSUL_SERVICE_PREFIX */
+	char lock_key[512];              /* CONSUL_LOCK_KEY, leading slashes stripped */
+	int64_t deregister_after_ms;     /* CONSUL_DEREGISTER_SERVICE_AFTER */
+	int64_t lock_ttl_ms;             /* CONSUL_LOCK_TTL */
+	int64_t lock_delay_ms;           /* CONSUL_LOCK_DELAY */
+	char lock_session_name[128];     /* CONSUL_LOCK_SESSION_NAME */
+	int64_t healthcheck_interval_ms; /* HEALTHCHECK_INTERVAL */
+	int64_t healthcheck_timeout_ms;  /* HEALTHCHECK_TIMEOUT */
+	struct hostport redis_addr;      /* REDIS_ADDR */
+	char redis_username[128];        /* REDIS_USERNAME */
+	struct secret redis_password;    /* REDIS_PASSWORD */
+	int log_level;                   /* LOG_LEVEL, an enum log_level */
+	int log_format;                  /* LOG_FORMAT, an enum log_format */
+	char service_name[128];          /* CONSUL_SERVICE_NAME: tag mode when set */
+	char master_tags[512];           /* MASTER_TAGS, comma-separated */
+	char slave_tags[512];            /* SLAVE_TAGS, comma-separated */
+	char replica_role_name[32];      /* CONSUL_REPLICA_ROLE_NAME: "slave" or "replica" */
+
+	/* Consul client settings, as the consul CLI reads them (CONSUL-API.md §7). */
+	char consul_addr[512];           /* CONSUL_HTTP_ADDR */
+	struct secret consul_token;      /* CONSUL_HTTP_TOKEN or the file's contents */
+	char consul_token_file[512];     /* CONSUL_HTTP_TOKEN_FILE */
+	struct secret consul_auth;       /* CONSUL_HTTP_AUTH user[:password] */
+	int consul_ssl;                  /* CONSUL_HTTP_SSL */
+	int consul_ssl_verify;           /* CONSUL_HTTP_SSL_VERIFY */
+	char consul_cacert[512];         /* CONSUL_CACERT */
+	char consul_capath[512];         /* CONSUL_CAPATH */
+	char consul_client_cert[512];    /* CONSUL_CLIENT_CERT */
+	char consul_client_key[512];     /* CONSUL_CLIENT_KEY */
+	char consul_tls_server_name[256];/* CONSUL_TLS_SERVER_NAME */
+	char consul_namespace[128];      /* CONSUL_NAMESPACE */
+};
+
+/* A program-specific option, parsed beside the shared ones. */
+struct cli_option {
+	const char *name;   /* long name without dashes, e.g. "timeout" */
+	char short_name;    /* 0 when none */
+	int has_arg;        /* 1 when the option takes a value */
+	int id;             /* passed back to the handler */
+};
+
+/* Called for each program-specific option; returns 0, or -1 with err set. */
+typedef int (*cli_handler)(void *ctx, int id, const char *value, char *err, size_t errlen);
+
+/* Fill c with the defaults of DESIGN.md, then apply the environment. */
+int config_load_env(struct resec_config *c, char *err, size_t errlen);
+
+/* Set one shared setting by its long flag name ("redis-addr"); -1 with err on a
+ * bad value, -2 when the name is not a shared setting. */
+int config_set(struct resec_config *c, const char *flag, const char *value,
+               char *err, size_t errlen);
+
+/* Check cross-field rules and derive defaults (ANNOUNCE_ADDR, token file). */
+int config_finish(struct resec_config *c, char *err, size_t errlen);
+
+/*
+ * Parse argv: shared long flags, the program's own options, -h/--help and
+ * --version. Stops at "--" or at the first operand. Returns the index of the
+ * first operand, or -1 with err set (bad usage), or -2 for help, -3 for version.
+ */
+int config_parse_args(struct resec_config *c, int argc, char **argv,
+                      const struct cli_option *opts, cli_handler handler, void *ctx,
+                      char *err, size_t errlen);
+
+/*
+ * The common start of every program: environment, flags, finish, logging.
+ * Prints usage for --help (exit 0), the version (exit 0), or one line naming the
+ * bad flag or value (exit 64); otherwise returns the index of the first operand.
+ */
+int config_main(struct resec_config *c, const char *prog, const char *usage,
+                int argc, char **argv, const struct cli_option *opts,
+                cli_handler handler, void *ctx);
+
+/* Go duration ("1h2m3.5s", "500ms"); bare numbers, negatives, overflow → -1. */
+int config_parse_duration(const char *s, int64_t *ms);
+
+/* Format ms as a Go duration string ("1m30s", "500ms", "0s"). */
+void config_format_duration(int64_t ms, char *buf, size_t len);
+
+/* host:port, [v6]:port or :port; port 1..65535. */
+int config_parse_hostport(const char *s, struct hostport *hp);
+
+/* Format as host:port, bracketing IPv6 hosts. */
+void config_format_hostport(const struct hostport *hp, char *buf, size_t len);
+
+/* Go strconv.ParseBool; returns 0/1, or -1 when unparsable. */
+int config_parse_bool(const char *s);
+
+/* The usage text of the shared flags, for --help. */
+extern const char config_shared_usage[];
+
+#endif

@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: MIT
+# Shared helpers for the bats suites: a scrubbed environment with the build
+# first on PATH, real redis-server processes on free loopback ports, the Consul
+# emulator, and a teardown that kills by pid everything a test started.
+
+bats_require_minimum_version 1.5.0
+
+RESEC_ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+: "${RESEC_BUILD:=build}"
+case "$RESEC_BUILD" in /*) ;; *) RESEC_BUILD="$RESEC_ROOT/$RESEC_BUILD" ;; esac
+: "${RESEC_LOCK:=$RESEC_BUILD/bin/resec-lock}"
+: "${RESEC_WATCH:=$RESEC_BUILD/bin/resec-watch}"
+: "${RESEC_ROLE:=$RESEC_BUILD/bin/resec-role}"
+: "${RESEC_HEALTH:=$RESEC_BUILD/bin/resec-health}"
+: "${CONSUL_EMU:=$RESEC_ROOT/tests/consul-emu/consul-emu}"
+export RESEC_ROOT RESEC_BUILD RESEC_LOCK RESEC_WATCH RESEC_ROLE RESEC_HEALTH CONSUL_EMU
+
+# Scrub what could leak in from the caller's shell: every setting of ours.
+for v in $(env | sed -n 's/^\(\(CONSUL\|REDIS\|RESEC\|HEALTHCHECK\|LOG\|ANNOUNCE\|MASTER\|SLAVE\)_[A-Z_]*\)=.*/\1/p'); do
+	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH) ;; *) unset "$v" ;; esac
+done
+PATH="$RESEC_BUILD/bin:$RESEC_ROOT/scripts:$PATH"
+export PATH
+# ASan: fail loudly on errors; leak checks stay on.
+export ASAN_OPTIONS="abort_on_error=0:exitcode=99:detect_leaks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=99"
+
+# track_pid PID: kill PID (and its process group when it leads one) at teardown.
+track_pid() {
+	echo "$1" >>"$BATS_TEST_TMPDIR/.pids"
+}
+
+# kill_tracked: TERM then KILL everything track_pid recorded, newest first.
+kill_tracked() {
+	local f="$BATS_TEST_TMPDIR/.pids" pid
+	[ -f "$f" ] || return 0
+	for pid in $(tac "$f"); do
+		kill -TERM "$pid" 2>/dev/null || true
+		kill -CONT "$pid" 2>/dev/null || true
+	done
+	for _ in $(seq 50); do
+		local alive=0
+		for pid in $(cat "$f"); do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ "$alive" -eq 0 ] && break
+		sleep 0.1
+	done
+	for pid in $(cat "$f"); do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	rm -f "$f"
+}
+
+teardown() {
+	kill_tracked
+}
+
+# free_port: print a TCP port that is free on 127.0.0.1 right now.
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND...: poll COMMAND until it succeeds.
+wait_for() {
+	local what="$1" timeout="$2"
+	shift 2
+	local deadline=$((SECONDS + timeout))
+	until "$@" >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "timed out after ${timeout}s waiting for $what" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# start_redis NAME [redis-server options...]: start a redis-server in
+# $BATS_TEST_TMPDIR/NAME on a free port; sets REDIS_PORT_<NAME> and prints nothing.
+start_redis() {
+	local name="$1"
+	shift
+	local dir="$BATS_TEST_TMPDIR/redis-$name" port pid try
+	mkdir -p "$dir"
+	for try in 1 2 3 4 5; do
+		port=$(free_port)
+		redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' \
+			--appendonly no --daemonize no --logfile "$dir/redis.log" "$@" &
+		pid=$!
+		track_pid "$pid"
+		if wait_for "redis $name on $port" 10 redis_ping "$port" "$@"; then
+			printf -v "REDIS_PORT_$name" '%s' "$port"
+			printf -v "REDIS_PID_$name" '%s' "$pid"
+			return 0
+		fi
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	echo "could not start redis $name" >&2
+	return 1
+}
+
+# redis_ping PORT [server options]: true when the server answers (auth-aware).
+redis_ping() {
+	local port="$1"
+	shift
+	local out
+	out=$(redis-cli -h 127.0.0.1 -p "$port" ping 2>&1) || return 1
+	case "$out" in PONG|*NOAUTH*|*"Authentication required"*) return 0 ;; esac
+	return 1
+}
+
+# rcli PORT args...: redis-cli against 127.0.0.1:PORT.
+rcli() {
+	local port="$1"
+	shift
+	redis-cli -h 127.0.0.1 -p "$port" "$@"
+}
+
+# The Consul emulator helpers live beside the emulator.
+if [ -f "$RESEC_ROOT/tests/consul-emu/helper.bash" ]; then
+	# shellcheck source=tests/consul-emu/helper.bash
+	. "$RESEC_ROOT/tests/consul-emu/helper.bash"
+fi
