@@ -49,7 +49,15 @@ struct resec_config {
 	char consul_client_key[512];     /* CONSUL_CLIENT_KEY */
 	char consul_tls_server_name[256];/* CONSUL_TLS_SERVER_NAME */
 	char consul_namespace[128];      /* CONSUL_NAMESPACE */
+
+	/* Bookkeeping for token precedence and deferred warnings. */
+	int token_flag_rank;             /* 1 --consul-http-token-file, 2 --consul-http-token, 0 none */
+	char warning[256];               /* logged by config_main once logging is set up */
+	unsigned char flag_given_[48];   /* settings given by a flag, by table index */
 };
+
+/* Exit codes shared by every program (sysexits). */
+enum { EXIT_NO = 1, EXIT_USAGE = 64, EXIT_UNAVAILABLE = 69, EXIT_TEMPFAIL = 75 };
 
 /* A program-specific option, parsed beside the shared ones. */
 struct cli_option {
@@ -62,6 +70,9 @@ struct cli_option {
 /* Called for each program-specific option; returns 0, or -1 with err set. */
 typedef int (*cli_handler)(void *ctx, int id, const char *value, char *err, size_t errlen);
 
+/* Fill c with the defaults of DESIGN.md. */
+void config_defaults(struct resec_config *c);
+
 /* Fill c with the defaults of DESIGN.md, then apply the environment. */
 int config_load_env(struct resec_config *c, char *err, size_t errlen);
 
@@ -73,12 +84,18 @@ int config_set(struct resec_config *c, const char *flag, const char *value,
 /* Check cross-field rules and derive defaults (ANNOUNCE_ADDR, token file). */
 int config_finish(struct resec_config *c, char *err, size_t errlen);
 
+/* How operands end option parsing. */
+enum { CONFIG_PERMUTE = 0,     /* options may follow operands (resec-role replica X --flag) */
+       CONFIG_STOP_AT_OPERAND = 1 /* chain-loaders: the first operand starts the child */ };
+
 /*
- * Parse argv: shared long flags, the program's own options, -h/--help and
- * --version. Stops at "--" or at the first operand. Returns the index of the
- * first operand, or -1 with err set (bad usage), or -2 for help, -3 for version.
+ * Parse argv: shared long flags (applied to c, winning over the environment),
+ * the program's own options (passed to handler), -h/--help and --version.
+ * "--" always ends the options. Operands are moved to the end of argv.
+ * Returns the index of the first operand, or -1 with err set (bad usage),
+ * -2 for help, -3 for version.
  */
-int config_parse_args(struct resec_config *c, int argc, char **argv,
+int config_parse_args(struct resec_config *c, int argc, char **argv, int mode,
                       const struct cli_option *opts, cli_handler handler, void *ctx,
                       char *err, size_t errlen);
 
@@ -88,7 +105,7 @@ int config_parse_args(struct resec_config *c, int argc, char **argv,
  * bad flag or value (exit 64); otherwise returns the index of the first operand.
  */
 int config_main(struct resec_config *c, const char *prog, const char *usage,
-                int argc, char **argv, const struct cli_option *opts,
+                int argc, char **argv, int mode, const struct cli_option *opts,
                 cli_handler handler, void *ctx);
 
 /* Go duration ("1h2m3.5s", "500ms"); bare numbers, negatives, overflow → -1. */

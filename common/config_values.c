@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/* config_values: parsers and formatters for durations, addresses and booleans. */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+
+struct unit {
+	const char *name;
+	int64_t ns;
+};
+
+/* Longest names first so that "ms" is not read as "m". */
+static const struct unit units[] = {
+	{ "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 }, { "\xce\xbcs", 1000 },
+	{ "ms", 1000000 }, { "s", 1000000000LL }, { "m", 60000000000LL },
+	{ "h", 3600000000000LL },
+};
+
+static const struct unit *match_unit(const char *s, size_t *len)
+{
+	const struct unit *best = NULL;
+	size_t best_len = 0;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t n = strlen(units[i].name);
+		if (n > best_len && strncmp(s, units[i].name, n) == 0) {
+			best = &units[i];
+			best_len = n;
+		}
+	}
+	*len = best_len;
+	return best;
+}
+
+/* Add whole * unit + frac/fracscale * unit to *total, failing on overflow. */
+static int add_component(int64_t *total, uint64_t whole, uint64_t frac, uint64_t scale,
+                         int64_t unit)
+{
+	if (whole > (uint64_t)INT64_MAX / (uint64_t)unit)
+		return -1;
+	uint64_t v = whole * (uint64_t)unit;
+	if (frac > 0)
+		v += (uint64_t)((long double)frac * (long double)unit / (long double)scale);
+	if (v > (uint64_t)INT64_MAX - (uint64_t)*total)
+		return -1;
+	*total += (int64_t)v;
+	return 0;
+}
+
+/* Go's time.ParseDuration without sign, requiring a unit on every number. */
+static int parse_duration_ns(const char *s, int64_t *ns)
+{
+	int64_t total = 0;
+	if (*s == '\0')
+		return -1;
+	while (*s) {
+		uint64_t whole = 0, frac = 0, scale = 1;
+		int digits = 0;
+		while (isdigit((unsigned char)*s)) {
+			if (whole > (UINT64_MAX - 9) / 10)
+				return -1;
+			whole = whole * 10 + (uint64_t)(*s++ - '0');
+			digits++;
+		}
+		if (*s == '.') {
+			s++;
+			while (isdigit((unsigned char)*s)) {
+				/* Digits past 18 cannot change a nanosecond count. */
+				if (scale < 1000000000000000000ULL) {
+					frac = frac * 10 + (uint64_t)(*s - '0');
+					scale *= 10;
+				}
+				s++;
+				digits++;
+			}
+		}
+		if (digits == 0)
+			return -1;
+		size_t ulen;
+		const struct unit *u = match_unit(s, &ulen);
+		if (u == NULL)
+			return -1;
+		s += ulen;
+		if (add_component(&total, whole, frac, scale, u->ns) < 0)
+			return -1;
+	}
+	*ns = total;
+	return 0;
+}
+
+int config_parse_duration(const char *s, int64_t *ms)
+{
+	int64_t ns;
+	if (s == NULL || *s == '+' || *s == '-')
+		return -1;
+	if (parse_duration_ns(s, &ns) < 0)
+		return -1;
+	/* Millisecond resolution; a positive duration never rounds to zero. */
+	*ms = ns / 1000000;
+	if (ns > 0 && *ms == 0)
+		*ms = 1;
+	return 0;
+}
+
+void config_format_duration(int64_t ms, char *buf, size_t len)
+{
+	if (ms == 0) {
+		snprintf(buf, len, "0s");
+		return;
+	}
+	if (ms < 1000) {
+		snprintf(buf, len, "%lldms", (long long)ms);
+		return;
+	}
+	long long h = ms / 3600000, m = (ms / 60000) % 60, s = (ms / 1000) % 60, frac = ms % 1000;
+	char sec[32];
+	if (frac == 0) {
+		snprintf(sec, sizeof(sec), "%llds", s);
+	} else {
+		char f[8];
+		snprintf(f, sizeof(f), "%03lld", frac);
+		for (int i = 2; i > 0 && f[i] == '0'; i--)
+			f[i] = '\0';
+		snprintf(sec, sizeof(sec), "%lld.%ss", s, f);
+	}
+	if (h > 0)
+		snprintf(buf, len, "%lldh%lldm%s", h, m, sec);
+	else if (m > 0)
+		snprintf(buf, len, "%lldm%s", m, sec);
+	else
+		snprintf(buf, len, "%s", sec);
+}
+
+static int parse_port(const char *s, int *port)
+{
+	long v = 0;
+	if (*s == '\0' || strlen(s) > 5)
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+int config_parse_hostport(const char *s, struct hostport *hp)
+{
+	const char *colon;
+	size_t hostlen;
+	const char *host = s;
+	if (s == NULL)
+		return -1;
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			return -1;
+		host = s + 1;
+		hostlen = (size_t)(close - host);
+		if (hostlen == 0)
+			return -1;
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return -1;
+		hostlen = (size_t)(colon - s);
+		/* An unbracketed IPv6 address is ambiguous. */
+		if (memchr(s, ':', hostlen) != NULL)
+			return -1;
+	}
+	if (hostlen >= sizeof(hp->host))
+		return -1;
+	for (size_t i = 0; i < hostlen; i++) {
+		unsigned char c = (unsigned char)host[i];
+		if (c <= ' ' || c == '/' || c == '@' || c >= 0x7f)
+			return -1;
+	}
+	struct hostport out;
+	if (parse_port(colon + 1, &out.port) < 0)
+		return -1;
+	memcpy(out.host, host, hostlen);
+	out.host[hostlen] = '\0';
+	*hp = out;
+	return 0;
+}
+
+void config_format_hostport(const struct hostport *hp, char *buf, size_t len)
+{
+	if (strchr(hp->host, ':') != NULL)
+		snprintf(buf, len, "[%s]:%d", hp->host, hp->port);
+	else
+		snprintf(buf, len, "%s:%d", hp->host, hp->port);
+}
+
+int config_parse_bool(const char *s)
+{
+	static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
+	static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+	for (size_t i = 0; i < 6; i++) {
+		if (strcmp(s, yes[i]) == 0)
+			return 1;
+		if (strcmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
