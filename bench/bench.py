@@ -1,0 +1,721 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Measurement half of bench/run: timed failovers, the writable window of a
+returning old master, idle footprint sampling, statistics, result files and
+plot data. Standard library only. bench/run starts and stops every server;
+this file only acts at t0 (kill, signal, Consul or Sentinel command) and
+measures, printing one JSON object per call on stdout.
+
+usage:
+  bench.py failover --lookup sentinel:P1,P2|consul:P1,P2 --old HOST:PORT
+                    [--action kill:SIG:PID[,PID..]] [--action put:URL]
+                    [--action sentinel-failover:PORT] [--timeout S]
+  bench.py window --port P --pidfile F [--timeout S] -- redis-server args...
+  bench.py footprint --seconds S [--group NAME=PID[,PID..]] [--tree NAME=PID..]
+                    [--redis NAME=PORT] [--emu URL] [--nodes N]
+  bench.py settled-sentinel PORT,PORT.. N_REPLICAS   (exit 0/1)
+  bench.py settled-consul EMU_PORT REDIS_PORT,.. [PREFIX] (exit 0/1; prints master port)
+  bench.py summarize NAME FILE.jsonl... > result.json
+  bench.py table RESULT.json...
+  bench.py plotdata OUT.dat OUT.labels RESULT.json...
+"""
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import time
+
+POLL_S = 0.01          # lookup/write poll period of the measuring client
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+# ------------------------------------------------------------------ Redis
+
+class RedisError(Exception):
+    """An error reply (-ERR, -READONLY, ...)."""
+
+
+class Redis:
+    """A minimal RESP client over one persistent socket."""
+
+    def __init__(self, host, port, timeout=0.5):
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.f = self.sock.makefile("rb")
+
+    def close(self):
+        try:
+            self.f.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+    def cmd(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+        return self._reply()
+
+    def _reply(self):
+        line = self.f.readline()
+        if not line:
+            raise OSError("connection closed")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RedisError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.f.read(n + 2)
+            return data[:-2].decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            if n < 0:
+                return None
+            return [self._reply() for _ in range(n)]
+        raise OSError("bad reply %r" % line)
+
+
+def redis_once(port, *args, host="127.0.0.1", timeout=0.5):
+    r = Redis(host, port, timeout)
+    try:
+        return r.cmd(*args)
+    finally:
+        r.close()
+
+
+def parse_info(text):
+    d = {}
+    for line in text.splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            d[k] = v.strip()
+    return d
+
+
+def commandstats(port):
+    """{command: calls} from INFO commandstats."""
+    out = {}
+    for k, v in parse_info(redis_once(port, "INFO", "commandstats")).items():
+        if k.startswith("cmdstat_"):
+            calls = dict(x.split("=", 1) for x in v.split(","))["calls"]
+            out[k[len("cmdstat_"):]] = int(calls)
+    return out
+
+
+# ------------------------------------------------------------------ lookups
+
+class SentinelLookup:
+    """Ask the sentinels in turn, as a Sentinel-aware client does."""
+
+    def __init__(self, ports):
+        self.ports = ports
+        self.conns = {}
+
+    def master(self):
+        for p in self.ports:
+            try:
+                c = self.conns.get(p) or Redis("127.0.0.1", p, 0.2)
+                self.conns[p] = c
+                r = c.cmd("SENTINEL", "get-master-addr-by-name", "mymaster")
+                if r:
+                    return "%s:%s" % (r[0], r[1])
+            except (OSError, RedisError):
+                c = self.conns.pop(p, None)
+                if c:
+                    c.close()
+        return None
+
+
+class ConsulLookup:
+    """GET /v1/health/service/<prefix>-master?passing on the first agent that
+    answers; the master is the one passing instance (none when 0 or >1)."""
+
+    def __init__(self, ports, service="redis-master"):
+        self.ports = ports
+        self.path = "/v1/health/service/%s?passing" % service
+        self.conns = {}
+
+    def instances(self):
+        for p in self.ports:
+            try:
+                c = self.conns.get(p) or http.client.HTTPConnection("127.0.0.1", p, timeout=0.5)
+                self.conns[p] = c
+                c.request("GET", self.path)
+                resp = c.getresponse()
+                body = resp.read()
+                if resp.status != 200:
+                    raise OSError("status %d" % resp.status)
+                out = []
+                for e in json.loads(body):
+                    addr = e["Service"].get("Address") or e["Node"]["Address"]
+                    out.append("%s:%d" % (addr, e["Service"]["Port"]))
+                return out
+            except (OSError, ValueError, http.client.HTTPException):
+                c = self.conns.pop(p, None)
+                if c:
+                    c.close()
+        return None
+
+    def master(self):
+        inst = self.instances()
+        return inst[0] if inst and len(inst) == 1 else None
+
+
+def make_lookup(spec, service):
+    kind, ports = spec.split(":", 1)
+    ports = [int(p) for p in ports.split(",") if p]
+    return SentinelLookup(ports) if kind == "sentinel" else ConsulLookup(ports, service)
+
+
+# ------------------------------------------------------------------ actions
+
+def do_action(a):
+    kind, rest = a.split(":", 1)
+    if kind == "kill":
+        sig, pids = rest.split(":", 1)
+        signum = int(sig) if sig.isdigit() else getattr(signal, "SIG" + sig.upper().replace("SIG", ""))
+        for p in pids.split(","):
+            if p:
+                try:
+                    os.kill(int(p), signum)
+                except ProcessLookupError:
+                    pass
+    elif kind == "put":
+        url = rest
+        host, path = url.split("/", 1)
+        h, port = host.split(":")
+        c = http.client.HTTPConnection(h, int(port), timeout=2)
+        c.request("PUT", "/" + path)
+        r = c.getresponse()
+        r.read()
+        if r.status >= 300:
+            raise SystemExit("bench.py: PUT %s: %d" % (url, r.status))
+    elif kind == "sentinel-failover":
+        redis_once(int(rest), "SENTINEL", "FAILOVER", "mymaster", timeout=2)
+    else:
+        raise SystemExit("bench.py: unknown action " + a)
+
+
+def cmd_failover(a):
+    """Act at t0, then poll: (a) the lookup names a master other than --old,
+    (b) SET on that master succeeds."""
+    look = make_lookup(a.lookup, a.service)
+    t0 = time.monotonic()
+    for act in a.action:
+        do_action(act)
+    t_lookup = t_write = None
+    new = None
+    errors = {}
+    wconn = {}
+    deadline = t0 + a.timeout
+    while time.monotonic() < deadline:
+        m = look.master()
+        now = time.monotonic()
+        if m and m != a.old:
+            if t_lookup is None:
+                t_lookup, new = now - t0, m
+            try:
+                host, port = m.rsplit(":", 1)
+                c = wconn.get(m) or Redis(host, port, 0.2)
+                wconn[m] = c
+                c.cmd("SET", "bench:failover", str(now))
+                t_write, new = time.monotonic() - t0, m
+                break
+            except (OSError, RedisError) as e:
+                key = str(e).split(" ")[0]
+                errors[key] = errors.get(key, 0) + 1
+                c = wconn.pop(m, None)
+                if c:
+                    c.close()
+        time.sleep(POLL_S)
+    print(json.dumps({"lookup_s": rnd(t_lookup), "write_s": rnd(t_write), "new": new,
+                      "old": a.old, "write_errors": errors,
+                      "timeout": t_write is None}))
+
+
+def rnd(x):
+    return None if x is None else round(x, 4)
+
+
+# ------------------------------------------------------------------ window
+
+def cmd_window(a):
+    """Start the returning old master and write to it every few ms from t0
+    until it has refused writes for --quiet seconds without a break."""
+    import subprocess
+    t0 = time.monotonic()
+    proc = subprocess.Popen(a.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(a.pidfile, "a") as f:
+        f.write("%d\n" % proc.pid)
+    conn = None
+    t_up = first_ok = last_ok = first_refused = t_replica = None
+    n_ok = n_refused = 0
+    refused_since = None
+    errors = {}
+    deadline = t0 + a.timeout
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
+        now = time.monotonic()
+        try:
+            if conn is None:
+                conn = Redis("127.0.0.1", a.port, 0.2)
+                if t_up is None:
+                    t_up = now - t0
+            try:
+                conn.cmd("SET", "bench:returning", str(i))
+                n_ok += 1
+                last_ok = now - t0
+                if first_ok is None:
+                    first_ok = last_ok
+                refused_since = None
+            except RedisError as e:
+                n_refused += 1
+                key = str(e).split(" ")[0]
+                errors[key] = errors.get(key, 0) + 1
+                if first_refused is None:
+                    first_refused = now - t0
+                if refused_since is None:
+                    refused_since = now
+                if key == "LOADING":
+                    refused_since = None
+            if i % 25 == 0 and t_replica is None:
+                info = parse_info(conn.cmd("INFO", "replication"))
+                if info.get("role") == "slave":
+                    t_replica = now - t0
+            if refused_since is not None and now - refused_since >= a.quiet:
+                break
+        except OSError:
+            if conn is not None:
+                conn.close()
+            conn = None
+        time.sleep(a.interval)
+    if conn:
+        conn.close()
+    window = 0.0 if first_ok is None else last_ok - t_up
+    print(json.dumps({"window_s": rnd(window), "accepted_writes": n_ok,
+                      "up_s": rnd(t_up), "first_ok_s": rnd(first_ok),
+                      "last_ok_s": rnd(last_ok), "first_refused_s": rnd(first_refused),
+                      "replica_s": rnd(t_replica), "refusals": errors,
+                      "timeout": refused_since is None, "pid": proc.pid}))
+
+
+# ------------------------------------------------------------------ footprint
+
+def proc_children():
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                s = f.read()
+        except OSError:
+            continue
+        ppid = int(s[s.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def tree(roots, kids):
+    out, todo = [], list(roots)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def proc_sample(pid):
+    """(cpu ticks incl. reaped children, rss kB, pss kB) or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        fields = s[s.rindex(")") + 2:].split()
+        ticks = sum(int(x) for x in fields[11:15])    # utime stime cutime cstime
+        rss = int(fields[21]) * PAGE_KB
+        pss = rss
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss = int(line.split()[1])
+                        break
+        except OSError:
+            pass
+        return ticks, rss, pss
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def group_sample(spec, kids):
+    """Sum over a group: NAME=PID,PID (exact) or tree:NAME=PID (with descendants)."""
+    pids = tree(spec["pids"], kids) if spec["tree"] else spec["pids"]
+    ticks = rss = pss = n = 0
+    names = []
+    for p in pids:
+        s = proc_sample(p)
+        if s:
+            ticks += s[0]
+            rss += s[1]
+            pss += s[2]
+            n += 1
+            try:
+                with open("/proc/%d/comm" % p) as f:
+                    names.append(f.read().strip())
+            except OSError:
+                pass
+    return {"ticks": ticks, "rss_kb": rss, "pss_kb": pss, "procs": n, "names": sorted(names)}
+
+
+def emu_stats(url):
+    host, port = url.split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=5)
+    c.request("GET", "/_emu/stats")
+    r = c.getresponse()
+    return json.loads(r.read() or b"{}")
+
+
+def parse_groups(specs, is_tree):
+    out = {}
+    for s in specs or []:
+        name, pids = s.split("=", 1)
+        out[name] = {"tree": is_tree, "pids": [int(p) for p in pids.split(",") if p]}
+    return out
+
+
+def cmd_footprint(a):
+    groups = parse_groups(a.group, False)
+    groups.update(parse_groups(a.tree, True))
+    redises = dict(s.split("=", 1) for s in a.redis or [])
+    t0 = time.monotonic()
+    kids = proc_children()
+    start = {g: group_sample(s, kids) for g, s in groups.items()}
+    rs0 = {}
+    for name, port in redises.items():
+        try:
+            rs0[name] = commandstats(port)
+        except (OSError, RedisError):
+            rs0[name] = None
+    es0 = emu_stats(a.emu) if a.emu else None
+    peak = {g: dict(v) for g, v in start.items()}
+    while time.monotonic() - t0 < a.seconds:
+        time.sleep(min(1.0, max(0.0, a.seconds - (time.monotonic() - t0))))
+        kids = proc_children()
+        for g, s in groups.items():
+            cur = group_sample(s, kids)
+            for k in ("rss_kb", "pss_kb", "procs"):
+                peak[g][k] = max(peak[g][k], cur[k])
+    kids = proc_children()
+    end = {g: group_sample(s, kids) for g, s in groups.items()}
+    rs1 = {}
+    for name, port in redises.items():
+        try:
+            rs1[name] = commandstats(port)
+        except (OSError, RedisError):
+            rs1[name] = None
+    es1 = emu_stats(a.emu) if a.emu else None
+    dt = time.monotonic() - t0
+    res = {"seconds": round(dt, 2), "groups": {}, "redis": {}}
+    for g in groups:
+        cpu_s = (end[g]["ticks"] - start[g]["ticks"]) / CLK_TCK
+        res["groups"][g] = {
+            "cpu_pct": round(100.0 * cpu_s / dt, 4), "cpu_s": round(cpu_s, 3),
+            "rss_kb": end[g]["rss_kb"], "pss_kb": end[g]["pss_kb"],
+            "rss_kb_peak": peak[g]["rss_kb"], "pss_kb_peak": peak[g]["pss_kb"],
+            "procs": end[g]["procs"], "names": end[g]["names"]}
+    for name in redises:
+        if rs0.get(name) is None or rs1.get(name) is None:
+            continue
+        delta = {k: v - rs0[name].get(k, 0) for k, v in rs1[name].items()}
+        # Our own first INFO is counted in the second snapshot.
+        delta["info"] = delta.get("info", 0) - 1
+        delta = {k: v for k, v in delta.items() if v > 0}
+        repl = sum(v for k, v in delta.items() if k in ("replconf", "psync", "sync"))
+        total = sum(delta.values())
+        res["redis"][name] = {"cmds_per_s": round((total - repl) / dt, 3),
+                              "replication_per_s": round(repl / dt, 3),
+                              "by_command_per_s": {k: round(v / dt, 3) for k, v in sorted(delta.items())}}
+    if es0 is not None:
+        res["consul"] = emu_delta(es0, es1, dt, a.nodes)
+    print(json.dumps(res))
+
+
+def emu_delta(s0, s1, dt, nodes):
+    """Requests/s from two /_emu/stats snapshots, server and agent-local apart.
+    Our own two GET /_emu/stats are not counted by the emulator (not /v1)."""
+    out = {}
+    for kind in ("server", "agent"):
+        k0 = s0.get(kind, {"total": 0, "by_endpoint": {}})
+        k1 = s1.get(kind, {"total": 0, "by_endpoint": {}})
+        total = k1.get("total", 0) - k0.get("total", 0)
+        eps = {e: round((v - k0.get("by_endpoint", {}).get(e, 0)) / dt, 4)
+               for e, v in k1.get("by_endpoint", {}).items()
+               if v - k0.get("by_endpoint", {}).get(e, 0) > 0}
+        out[kind] = {"per_s": round(total / dt, 4),
+                     "per_s_per_node": round(total / dt / max(1, nodes), 4),
+                     "by_endpoint_per_s": eps}
+    bn = {}
+    for n, v in s1.get("by_node", {}).items():
+        v0 = s0.get("by_node", {}).get(n, {"server": 0, "agent": 0})
+        bn[n] = {k: round((v.get(k, 0) - v0.get(k, 0)) / dt, 4) for k in ("server", "agent")}
+    out["by_node_per_s"] = bn
+    return out
+
+
+# ------------------------------------------------------------------ settled
+
+def cmd_settled_sentinel(a):
+    ports = [int(p) for p in a.ports.split(",")]
+    want_sentinels = len(ports) - 1
+    try:
+        for p in ports:
+            m = redis_once(p, "SENTINEL", "master", "mymaster")
+            d = dict(zip(m[::2], m[1::2]))
+            if d["flags"] != "master" or int(d["num-slaves"]) != a.replicas \
+                    or int(d["num-other-sentinels"]) != want_sentinels:
+                return 1
+            reps = redis_once(p, "SENTINEL", "replicas", "mymaster")
+            for r in reps:
+                rd = dict(zip(r[::2], r[1::2]))
+                if rd["flags"] != "slave" or rd.get("master-link-status") != "ok":
+                    return 1
+    except (OSError, RedisError, KeyError, TypeError):
+        return 1
+    return 0
+
+
+def cmd_settled_consul(a):
+    """One passing master among the ports, every other Redis replicating it
+    with the link up, and a passing replica service for each."""
+    ports = [int(p) for p in a.redis.split(",")]
+    try:
+        look = ConsulLookup([a.emu], a.prefix + "-master")
+        inst = look.instances()
+        if not inst or len(inst) != 1:
+            return 1
+        mport = int(inst[0].rsplit(":", 1)[1])
+        if mport not in ports:
+            return 1
+        if redis_once(mport, "SET", "bench:settle", "1") != "OK":
+            return 1
+        for p in ports:
+            if p == mport:
+                continue
+            info = parse_info(redis_once(p, "INFO", "replication"))
+            if info.get("master_port") != str(mport) or info.get("master_link_status") != "up":
+                return 1
+        slaves = ConsulLookup([a.emu], a.prefix + "-" + a.replica_name).instances()
+        if slaves is None or len(slaves) != len(ports) - 1:
+            return 1
+    except (OSError, RedisError, ValueError):
+        return 1
+    print(mport)
+    return 0
+
+
+# ------------------------------------------------------------------ teardown
+
+def marked(mark):
+    """Pids whose environment holds BENCH_MARK=<mark> (never our own)."""
+    want = ("BENCH_MARK=" + mark).encode()
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/environ" % d, "rb") as f:
+                if want in f.read().split(b"\0"):
+                    out.append(int(d))
+        except OSError:
+            pass
+    return out
+
+
+def cmd_killall(a):
+    """SIGKILL every marked process and every pid in the file until none is
+    left (a resec orchestrator may fork while we kill); exit 1 if some stay."""
+    try:
+        with open(a.pidfile) as f:
+            listed = [int(x) for x in f.read().split()]
+    except OSError:
+        listed = []
+    deadline = time.monotonic() + 10
+    while True:
+        alive = []
+        for p in set(marked(a.mark) + listed):
+            try:
+                os.kill(p, signal.SIGKILL)
+                alive.append(p)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                pass
+        # A killed process stays until reaped; only those still marked count.
+        alive = [p for p in alive if is_running(p)]
+        if not alive:
+            return 0
+        if time.monotonic() > deadline:
+            print("bench.py: processes left: %s" % alive, file=sys.stderr)
+            return 1
+        time.sleep(0.05)
+
+
+def is_running(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        return s[s.rindex(")") + 2] not in "ZX"
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------ stats
+
+def pct(xs, q):
+    """Nearest-rank percentile."""
+    xs = sorted(xs)
+    if not xs:
+        return None
+    k = max(0, min(len(xs) - 1, int(round(q / 100.0 * len(xs) + 0.4999)) - 1))
+    return xs[k]
+
+
+def summary(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return {"n": 0}
+    return {"n": len(xs), "median": round(statistics.median(xs), 4), "p90": round(pct(xs, 90), 4),
+            "max": round(max(xs), 4), "min": round(min(xs), 4),
+            "mean": round(statistics.fmean(xs), 4)}
+
+
+METRICS = ("lookup_s", "write_s", "window_s", "accepted_writes", "up_s", "replica_s")
+
+
+def cmd_summarize(a):
+    """Collect trial lines (JSON with "system" and "variant") into one result."""
+    meta = json.load(open(a.meta)) if a.meta else {}
+    systems = {}
+    for fn in a.files:
+        with open(fn) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                t = json.loads(line)
+                systems.setdefault(t["system"], {"trials": []})["trials"].append(t)
+    for s in systems.values():
+        st = {}
+        for m in METRICS:
+            vals = [t.get(m) for t in s["trials"] if m in t]
+            if vals:
+                st[m] = summary(vals)
+        s["stats"] = st
+        s["timeouts"] = sum(1 for t in s["trials"] if t.get("timeout"))
+    out = dict(meta, scenario=a.name, systems=systems)
+    print(json.dumps(out, indent=1))
+
+
+def fmt(v):
+    return "-" if v is None else ("%.3f" % v if isinstance(v, float) else str(v))
+
+
+def cmd_table(a):
+    """Print each result file's systems side by side (median / p90 / max)."""
+    for fn in a.files:
+        r = json.load(open(fn))
+        print("== %s" % r["scenario"])
+        for sysname, s in r["systems"].items():
+            for m, st in s.get("stats", {}).items():
+                if st.get("n"):
+                    print("  %-26s %-16s n=%-3d median %-8s p90 %-8s max %-8s%s" % (
+                        sysname, m, st["n"], fmt(st["median"]), fmt(st["p90"]), fmt(st["max"]),
+                        "  (%d timed out)" % s["timeouts"] if s.get("timeouts") else ""))
+
+
+def cmd_plotdata(a):
+    """Write 'x value' rows (one column index per system/metric) and labels."""
+    rows, labels = [], []
+    for fn in a.files:
+        r = json.load(open(fn))
+        for sysname, s in r["systems"].items():
+            for m in ("write_s", "window_s"):
+                vals = [t.get(m) for t in s["trials"] if t.get(m) is not None]
+                if not vals:
+                    continue
+                x = len(labels)
+                labels.append("%s\\n%s" % (r["scenario"], sysname))
+                rows += ["%d %s %s" % (x, v, statistics.median(vals)) for v in vals]
+    with open(a.out, "w") as f:
+        f.write("\n".join(rows) + "\n")
+    with open(a.labels, "w") as f:
+        f.write("set xtics (" + ", ".join('"%s" %d' % (l, i) for i, l in enumerate(labels)) + ")\n")
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="bench.py")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("failover")
+    f.add_argument("--lookup", required=True)
+    f.add_argument("--service", default="redis-master")
+    f.add_argument("--old", required=True)
+    f.add_argument("--action", action="append", default=[])
+    f.add_argument("--timeout", type=float, default=60)
+    w = sub.add_parser("window")
+    w.add_argument("--port", type=int, required=True)
+    w.add_argument("--pidfile", required=True)
+    w.add_argument("--timeout", type=float, default=60)
+    w.add_argument("--interval", type=float, default=0.002)
+    w.add_argument("--quiet", type=float, default=3.0)
+    w.add_argument("argv", nargs="+")
+    fp = sub.add_parser("footprint")
+    fp.add_argument("--seconds", type=float, required=True)
+    fp.add_argument("--group", action="append")
+    fp.add_argument("--tree", action="append")
+    fp.add_argument("--redis", action="append")
+    fp.add_argument("--emu")
+    fp.add_argument("--nodes", type=int, default=1)
+    ss = sub.add_parser("settled-sentinel")
+    ss.add_argument("ports")
+    ss.add_argument("replicas", type=int)
+    sc = sub.add_parser("settled-consul")
+    sc.add_argument("emu", type=int)
+    sc.add_argument("redis")
+    sc.add_argument("prefix", nargs="?", default="redis")
+    sc.add_argument("replica_name", nargs="?", default="slave")
+    ka = sub.add_parser("killall")
+    ka.add_argument("mark")
+    ka.add_argument("pidfile")
+    sm = sub.add_parser("summarize")
+    sm.add_argument("--meta")
+    sm.add_argument("name")
+    sm.add_argument("files", nargs="+")
+    tb = sub.add_parser("table")
+    tb.add_argument("files", nargs="+")
+    pd = sub.add_parser("plotdata")
+    pd.add_argument("out")
+    pd.add_argument("labels")
+    pd.add_argument("files", nargs="+")
+    a = p.parse_args(argv)
+    fn = {"failover": cmd_failover, "window": cmd_window, "footprint": cmd_footprint,
+          "settled-sentinel": cmd_settled_sentinel, "settled-consul": cmd_settled_consul, "killall": cmd_killall,
+          "summarize": cmd_summarize, "table": cmd_table, "plotdata": cmd_plotdata}[a.cmd]
+    return fn(a) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
