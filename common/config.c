@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* config: one table maps each setting to its variable, its flag and its check. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -153,19 +154,18 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 	switch (s->kind) {
 	case K_STRING:
 	case K_NAME:
-		if (copy_text(s, field, value, s->kind == K_NAME) < 0) {
-			snprintf(reason, rlen, "%s", *value ? "too long or contains spaces" : "must not be empty");
-			return -1;
-		}
 		if (s->offset == offsetof(struct resec_config, lock_key)) {
 			/* Consul's Go api strips leading slashes: "/a" and "a" are one key. */
-			char *k = c->lock_key;
-			size_t skip = strspn(k, "/");
-			memmove(k, k + skip, strlen(k + skip) + 1);
-			if (*k == '\0') {
+			value += strspn(value, "/");
+			if (*value == '\0') {
 				snprintf(reason, rlen, "must name a key");
 				return -1;
 			}
+		}
+		if (copy_text(s, field, value, s->kind == K_NAME) < 0) {
+			snprintf(reason, rlen, "%s", *value == '\0' ? "must not be empty"
+			         : strlen(value) >= s->size ? "too long" : "must not contain spaces");
+			return -1;
 		}
 		return 0;
 	case K_SECRET:
@@ -245,10 +245,17 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 static void bad_value(const struct setting *s, const char *value, const char *reason,
                       char *err, size_t errlen)
 {
-	if (s->kind == K_SECRET)
+	if (s->kind == K_SECRET) {
 		snprintf(err, errlen, "invalid %s (--%s): %s", s->env, s->flag, reason);
-	else
-		snprintf(err, errlen, "invalid %s (--%s) \"%.200s\": %s", s->env, s->flag, value, reason);
+		return;
+	}
+	/* The message is one line: control characters of the value show as '?'. */
+	char shown[201];
+	size_t n = 0;
+	for (; value[n] != '\0' && n < sizeof(shown) - 1; n++)
+		shown[n] = ((unsigned char)value[n] < ' ' || value[n] == 0x7f) ? '?' : value[n];
+	shown[n] = '\0';
+	snprintf(err, errlen, "invalid %s (--%s) \"%s\": %s", s->env, s->flag, shown, reason);
 }
 
 static int apply_checked(struct resec_config *c, const struct setting *s, const char *value,
@@ -300,10 +307,20 @@ int config_load_env(struct resec_config *c, char *err, size_t errlen)
 	return apply_env(c, NULL, err, errlen);
 }
 
+/* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or "localhost"; not a name like "127.example". */
 static int is_loopback(const char *host)
 {
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-	       strcmp(host, "localhost") == 0;
+	unsigned char a[16];
+	static const unsigned char v6_loop[16] = { [15] = 1 };
+	static const unsigned char v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) == 1)
+		return memcmp(a, v6_loop, 16) == 0 ||
+		       (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
+	return 0;
 }
 
 /* Read a token file once, trimmed; an empty file falls through (returns 0, empty). */
@@ -316,7 +333,15 @@ static int read_token_file(const char *path, struct secret *out, char *err, size
 	}
 	char buf[1024];
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	/* A directory opens but does not read (EISDIR): that is unreadable, not empty. */
+	int failed = ferror(f);
+	int read_errno = errno;
 	fclose(f);
+	if (failed) {
+		memset(buf, 0, sizeof(buf));
+		snprintf(err, errlen, "Error loading token file %.300s: %s", path, strerror(read_errno));
+		return -1;
+	}
 	buf[n] = '\0';
 	char *start = buf;
 	while (*start && isspace((unsigned char)*start))
@@ -398,15 +423,19 @@ static int parse_long(struct resec_config *c, int argc, char **argv, int *i,
 	const char *eq = strchr(arg, '=');
 	size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
 	if (n >= sizeof(name)) {
-		snprintf(err, errlen, "unknown flag --%.40s", arg);
+		/* Only the name: the value after '=' may be a secret. */
+		snprintf(err, errlen, "unknown flag --%.40s...", arg);
 		return -1;
 	}
 	memcpy(name, arg, n);
 	name[n] = '\0';
-	if (strcmp(name, "help") == 0)
-		return -2;
-	if (strcmp(name, "version") == 0)
-		return -3;
+	if (strcmp(name, "help") == 0 || strcmp(name, "version") == 0) {
+		if (eq != NULL) {
+			snprintf(err, errlen, "flag --%s takes no value", name);
+			return -1;
+		}
+		return name[0] == 'h' ? -2 : -3;
+	}
 	const struct cli_option *po = find_prog_option(opts, name, 0);
 	const struct setting *s = po ? NULL : find_by_flag(name);
 	if (po == NULL && s == NULL) {
