@@ -242,6 +242,16 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 	return -1;
 }
 
+/* Copy at most max bytes of src for an error message, which stays one line:
+ * control characters show as '?'. */
+static void printable(char *dst, size_t len, const char *src, size_t max)
+{
+	size_t n = 0;
+	for (; src[n] != '\0' && n < max && n + 1 < len; n++)
+		dst[n] = ((unsigned char)src[n] < ' ' || src[n] == 0x7f) ? '?' : src[n];
+	dst[n] = '\0';
+}
+
 static void bad_value(const struct setting *s, const char *value, const char *reason,
                       char *err, size_t errlen)
 {
@@ -249,12 +259,8 @@ static void bad_value(const struct setting *s, const char *value, const char *re
 		snprintf(err, errlen, "invalid %s (--%s): %s", s->env, s->flag, reason);
 		return;
 	}
-	/* The message is one line: control characters of the value show as '?'. */
 	char shown[201];
-	size_t n = 0;
-	for (; value[n] != '\0' && n < sizeof(shown) - 1; n++)
-		shown[n] = ((unsigned char)value[n] < ' ' || value[n] == 0x7f) ? '?' : value[n];
-	shown[n] = '\0';
+	printable(shown, sizeof(shown), value, 200);
 	snprintf(err, errlen, "invalid %s (--%s) \"%s\": %s", s->env, s->flag, shown, reason);
 }
 
@@ -424,7 +430,8 @@ static int parse_long(struct resec_config *c, int argc, char **argv, int *i,
 	size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
 	if (n >= sizeof(name)) {
 		/* Only the name: the value after '=' may be a secret. */
-		snprintf(err, errlen, "unknown flag --%.40s...", arg);
+		printable(name, sizeof(name), arg, 40);
+		snprintf(err, errlen, "unknown flag --%s...", name);
 		return -1;
 	}
 	memcpy(name, arg, n);
@@ -439,7 +446,9 @@ static int parse_long(struct resec_config *c, int argc, char **argv, int *i,
 	const struct cli_option *po = find_prog_option(opts, name, 0);
 	const struct setting *s = po ? NULL : find_by_flag(name);
 	if (po == NULL && s == NULL) {
-		snprintf(err, errlen, "unknown flag --%s", name);
+		char shown[sizeof(name)];
+		printable(shown, sizeof(shown), name, sizeof(shown) - 1);
+		snprintf(err, errlen, "unknown flag --%s", shown);
 		return -1;
 	}
 	const char *value = NULL;
@@ -472,7 +481,7 @@ static int parse_short(int argc, char **argv, int *i, const struct cli_option *o
 		return -2;
 	const struct cli_option *po = find_prog_option(opts, NULL, ch);
 	if (po == NULL) {
-		snprintf(err, errlen, "unknown flag -%c", ch);
+		snprintf(err, errlen, "unknown flag -%c", (unsigned char)ch < ' ' || ch == 0x7f ? '?' : ch);
 		return -1;
 	}
 	if (!po->has_arg) {
@@ -496,15 +505,20 @@ int config_parse_args(struct resec_config *c, int argc, char **argv, int mode,
                       const struct cli_option *opts, cli_handler handler, void *ctx,
                       char *err, size_t errlen)
 {
-	char **operands = calloc((size_t)argc + 1, sizeof(char *));
-	int nops = 0, i, rc = 0;
+	/* Options (with their values) and operands, each in order, as getopt permutes. */
+	char **operands = calloc(2 * ((size_t)argc + 1), sizeof(char *));
+	char **options;
+	int nops = 0, nopts = 0, i, rc = 0;
 	if (operands == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	options = operands + argc + 1;
 	for (i = 1; i < argc; i++) {
 		char *a = argv[i];
+		int start = i;
 		if (strcmp(a, "--") == 0) {
+			options[nopts++] = a;
 			i++;
 			break;
 		}
@@ -518,17 +532,21 @@ int config_parse_args(struct resec_config *c, int argc, char **argv, int mode,
 		                 : parse_short(argc, argv, &i, opts, handler, ctx, err, errlen);
 		if (rc < 0)
 			break;
+		for (; start <= i; start++)
+			options[nopts++] = argv[start];
 	}
 	if (rc < 0) {
 		free(operands);
 		return rc;
 	}
-	/* The operands end argv: those seen among the options, then argv[i..]
+	/* argv becomes: options, then the operands seen among them, then argv[i..]
 	 * (after "--", or from the first operand of a chain-loader) in place. */
-	int first = i - nops;
-	memcpy(argv + first, operands, (size_t)nops * sizeof(char *));
+	if (argc > 0) {
+		memcpy(argv + 1, options, (size_t)nopts * sizeof(char *));
+		memcpy(argv + 1 + nopts, operands, (size_t)nops * sizeof(char *));
+	}
 	free(operands);
-	return first;
+	return i - nops;
 }
 
 int config_main(struct resec_config *c, const char *prog, const char *usage,

@@ -697,6 +697,17 @@ static void test_args(void)
 	check(r == 2 && strcmp(ops, "--|x|") == 0, "only the first -- ends the options");
 	r = parse(&c, CONFIG_PERMUTE, ARGS("p", "a", "--", "b"), &s, ops, sizeof(ops), err, sizeof(err));
 	check(r == 2 && strcmp(ops, "a|b|") == 0, "PERMUTE: operands before and after --");
+
+	char *av[] = { (char *)"p", (char *)"a", (char *)"--redis-addr", (char *)"h:3", (char *)"b",
+	               (char *)"-o", (char *)"--", (char *)"-c", NULL };
+	r = config_parse_args(&c, 8, av, CONFIG_PERMUTE, prog_opts, handler, &s, err, sizeof(err));
+	check(r == 5 && strcmp(av[1], "--redis-addr") == 0 && strcmp(av[2], "h:3") == 0 && strcmp(av[3], "-o") == 0 &&
+	      strcmp(av[4], "--") == 0 && strcmp(av[5], "a") == 0 && strcmp(av[6], "b") == 0 && strcmp(av[7], "-c") == 0,
+	      "PERMUTE: argv stays a permutation, options first as getopt leaves it");
+	r = parse(&c, CONFIG_PERMUTE, ARGS("p", "--bad\nflag=1"), &s, ops, sizeof(ops), err, sizeof(err));
+	check(r == -1 && strcmp(err, "unknown flag --bad?flag") == 0, "an unknown flag with a newline stays one line (%s)", err);
+	r = parse(&c, CONFIG_PERMUTE, ARGS("p", "-\x01"), &s, ops, sizeof(ops), err, sizeof(err));
+	check(r == -1 && strcmp(err, "unknown flag -?") == 0, "an unknown control-character short flag prints '?'");
 }
 
 /* ---- config_main: flags beat the environment, exit codes ---- */
