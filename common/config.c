@@ -247,8 +247,12 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 static void printable(char *dst, size_t len, const char *src, size_t max)
 {
 	size_t n = 0;
-	for (; src[n] != '\0' && n < max && n + 1 < len; n++)
-		dst[n] = ((unsigned char)src[n] < ' ' || src[n] == 0x7f) ? '?' : src[n];
+	for (; n < max && n + 1 < len && src[n] != '\0'; n++) {
+		unsigned char ch = (unsigned char)src[n];
+		dst[n] = src[n];
+		if (ch < ' ' || ch == 0x7f)
+			dst[n] = '?';
+	}
 	dst[n] = '\0';
 }
 
@@ -342,7 +346,7 @@ static int read_token_file(const char *path, struct secret *out, char *err, size
 	/* A directory opens but does not read (EISDIR): that is unreadable, not empty. */
 	int failed = ferror(f);
 	int read_errno = errno;
-	fclose(f);
+	(void)fclose(f); /* opened for reading: nothing is lost if close fails */
 	if (failed) {
 		memset(buf, 0, sizeof(buf));
 		snprintf(err, errlen, "Error loading token file %.300s: %s", path, strerror(read_errno));
@@ -367,8 +371,7 @@ static int resolve_token(struct resec_config *c, char *err, size_t errlen)
 		return 0;
 	if (c->consul_token_file[0] == '\0')
 		return 0;
-	struct secret from_file;
-	secret_set(&from_file, NULL);
+	struct secret from_file = { { 0 }, 0 };
 	if (read_token_file(c->consul_token_file, &from_file, err, errlen) < 0)
 		return -1;
 	if (secret_is_set(&from_file))

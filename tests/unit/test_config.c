@@ -96,8 +96,10 @@ static char *write_file(const char *name, const char *content)
 		perror(p);
 		exit(2);
 	}
-	fputs(content, f);
-	fclose(f);
+	if (fputs(content, f) < 0 || fclose(f) != 0) {
+		perror(p);
+		exit(2);
+	}
 	return p;
 }
 
@@ -226,10 +228,12 @@ static void test_defaults(void)
 static const char *flag_of(const char *var)
 {
 	static char flag[64];
-	size_t i;
-	for (i = 0; var[i] != '\0' && i < sizeof(flag) - 1; i++)
-		flag[i] = var[i] == '_' ? '-' : (char)(var[i] - 'A' + 'a');
-	flag[i] = '\0';
+	size_t n = strlen(var);
+	if (n >= sizeof(flag))
+		n = sizeof(flag) - 1;
+	for (size_t i = 0; i < n; i++)
+		flag[i] = (char)(var[i] == '_' ? '-' : var[i] - 'A' + 'a');
+	flag[n] = '\0';
 	return flag;
 }
 
@@ -374,12 +378,13 @@ static void test_bad_names(void)
 	bad("CONSUL_CLIENT_CERT", long_text(600));
 	bad("CONSUL_CLIENT_KEY", long_text(600));
 
-	static const char *const levels[][2] = { { "debug", "0" }, { "Debug", "0" }, { "DEBUG", "0" },
-		{ "info", "1" }, { "INFO", "1" }, { "Info", "1" }, { "warn", "2" }, { "WARN", "2" },
-		{ "warning", "2" }, { "WARNING", "2" }, { "error", "3" }, { "ERROR", "3" }, { "eRRoR", "3" } };
+	static const struct { const char *s; int level; } levels[] = { { "debug", LOG_DEBUG },
+		{ "Debug", LOG_DEBUG }, { "DEBUG", LOG_DEBUG }, { "info", LOG_INFO }, { "INFO", LOG_INFO },
+		{ "Info", LOG_INFO }, { "warn", LOG_WARN }, { "WARN", LOG_WARN }, { "warning", LOG_WARN },
+		{ "WARNING", LOG_WARN }, { "error", LOG_ERROR }, { "ERROR", LOG_ERROR }, { "eRRoR", LOG_ERROR } };
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		check(good("LOG_LEVEL", levels[i][0]) && good_cfg.log_level == atoi(levels[i][1]),
-		      "LOG_LEVEL=%s is level %s", levels[i][0], levels[i][1]);
+		check(good("LOG_LEVEL", levels[i].s) && good_cfg.log_level == levels[i].level,
+		      "LOG_LEVEL=%s is level %d", levels[i].s, levels[i].level);
 	check(good("LOG_FORMAT", "json") && good_cfg.log_format == LOG_FORMAT_JSON, "LOG_FORMAT json");
 	check(good("LOG_FORMAT", "JSON") && good_cfg.log_format == LOG_FORMAT_JSON, "LOG_FORMAT JSON");
 	check(good("LOG_FORMAT", "text") && good_cfg.log_format == LOG_FORMAT_TEXT, "LOG_FORMAT text");
@@ -608,7 +613,7 @@ static int parse(struct resec_config *c, int mode, const char *const *args, stru
 {
 	char *argv[64];
 	int argc = 0;
-	for (; args[argc] != NULL && argc < 63; argc++)
+	for (; argc < 63 && args[argc] != NULL; argc++)
 		argv[argc] = (char *)args[argc];
 	argv[argc] = NULL;
 	config_defaults(c);

@@ -54,7 +54,7 @@ static const char *capture_end(void)
 	rewind(cap_file);
 	size_t n = fread(captured, 1, sizeof(captured) - 1, cap_file);
 	captured[n] = '\0';
-	fclose(cap_file);
+	(void)fclose(cap_file); /* a temporary file, read already */
 	return captured;
 }
 
@@ -215,7 +215,7 @@ static void test_misc(void)
 		v[i] = log_int(i * 1000LL);
 	int distinct = 1;
 	for (int i = 0; i < 8; i++)
-		if (atoll(v[i]) != i * 1000LL)
+		if (strtoll(v[i], NULL, 10) != i * 1000LL)
 			distinct = 0;
 	check(distinct, "log_int keeps eight values alive at once");
 	check(strcmp(log_int(-9223372036854775807LL - 1), "-9223372036854775808") == 0, "log_int LLONG_MIN");
