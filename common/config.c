@@ -169,6 +169,11 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 		}
 		return 0;
 	case K_SECRET:
+		/* Cut silently, a password would fail AUTH with no hint why. */
+		if (strlen(value) >= sizeof(((struct secret *)0)->value_)) {
+			snprintf(reason, rlen, "too long (at most %zu bytes)", sizeof(((struct secret *)0)->value_) - 1);
+			return -1;
+		}
 		secret_set((struct secret *)field, value);
 		return 0;
 	case K_DURATION:

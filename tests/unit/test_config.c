@@ -375,6 +375,22 @@ static void test_bad_names(void)
 	bad("CONSUL_CAPATH", long_text(600));
 	bad("CONSUL_TLS_SERVER_NAME", long_text(300));
 	bad("CONSUL_NAMESPACE", long_text(200));
+	bad("REDIS_PASSWORD", long_text(1024));
+	bad("CONSUL_HTTP_TOKEN", long_text(1500));
+	bad("CONSUL_HTTP_AUTH", long_text(2000));
+	check(good("REDIS_PASSWORD", long_text(1023)) && strlen(secret_value(&good_cfg.redis_password)) == 1023,
+	      "REDIS_PASSWORD of 1023 bytes accepted whole");
+
+	/* Every flag needs its value. */
+	for (size_t i = 0; i < sizeof(all_vars) / sizeof(all_vars[0]); i++) {
+		struct resec_config c;
+		char err[512], flag[80];
+		snprintf(flag, sizeof(flag), "--%s", flag_of(all_vars[i]));
+		char *argv[] = { (char *)"p", flag, NULL };
+		config_defaults(&c);
+		int r = config_parse_args(&c, 2, argv, CONFIG_PERMUTE, NULL, NULL, NULL, err, sizeof(err));
+		check(r == -1 && strstr(err, "needs a value") && strstr(err, flag), "%s without a value (%s)", flag, err);
+	}
 	bad("CONSUL_CLIENT_CERT", long_text(600));
 	bad("CONSUL_CLIENT_KEY", long_text(600));
 
@@ -920,6 +936,13 @@ static void test_secrets(void)
 		setenv("CONSUL_HTTP_TOKEN_FILE", "", 1);
 		setenv("CONSUL_CLIENT_CERT", "/c.pem", 1);
 		no_leak("env + cert without key", NOARGS, "S3cr3tValue");
+		env_reset();
+		char toolong[1100];
+		memset(toolong, 'Q', sizeof(toolong) - 1);
+		toolong[sizeof(toolong) - 1] = '\0';
+		memcpy(toolong, "S3cr3tValue", 11);
+		setenv(vars[i], toolong, 1);
+		no_leak("a secret too long", NOARGS, "S3cr3tValue");
 		env_reset();
 	}
 	char *f = write_file("sectok", "FileS3cr3t\n");
