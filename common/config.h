@@ -91,7 +91,8 @@ enum { CONFIG_PERMUTE = 0,     /* options may follow operands (resec-role replic
 /*
  * Parse argv: shared long flags (applied to c, winning over the environment),
  * the program's own options (passed to handler), -h/--help and --version.
- * "--" always ends the options. Operands are moved to the end of argv.
+ * "--" always ends the options. argv is permuted as getopt does: options (with
+ * their values) first, then the operands in their order.
  * Returns the index of the first operand, or -1 with err set (bad usage),
  * -2 for help, -3 for version.
  */
@@ -108,13 +109,15 @@ int config_main(struct resec_config *c, const char *prog, const char *usage,
                 int argc, char **argv, int mode, const struct cli_option *opts,
                 cli_handler handler, void *ctx);
 
-/* Go duration ("1h2m3.5s", "500ms"); bare numbers, negatives, overflow → -1. */
+/* Go duration ("1h2m3.5s", "500ms"); bare numbers (even "0"), signs, overflow → -1.
+ * Millisecond resolution, truncated; a positive duration never reads as 0. */
 int config_parse_duration(const char *s, int64_t *ms);
 
-/* Format ms as a Go duration string ("1m30s", "500ms", "0s"). */
+/* Format ms as a Go duration string ("1m30s", "500ms", "0s", "-1.5s"). */
 void config_format_duration(int64_t ms, char *buf, size_t len);
 
-/* host:port, [v6]:port or :port; port 1..65535. */
+/* host:port, [v6]:port or :port; port 1..65535; hosts with spaces, '/', '@',
+ * brackets or non-ASCII bytes are refused. */
 int config_parse_hostport(const char *s, struct hostport *hp);
 
 /* Format as host:port, bracketing IPv6 hosts. */
