@@ -98,6 +98,7 @@ const char config_shared_usage[] =
 	"  --consul-http-ssl B  --consul-http-ssl-verify B  --consul-cacert F  --consul-capath D\n"
 	"  --consul-client-cert F  --consul-client-key F  --consul-tls-server-name N\n"
 	"  --consul-namespace NS\n"
+	"  --print-config                print the effective settings (secrets hidden) and exit\n"
 	"Durations use Go syntax: 500ms, 15s, 1m30s, 72h.\n";
 
 void config_defaults(struct resec_config *c)
@@ -451,6 +452,14 @@ static int parse_long(struct resec_config *c, int argc, char **argv, int *i,
 		}
 		return name[0] == 'h' ? -2 : -3;
 	}
+	if (strcmp(name, "print-config") == 0) {
+		if (eq != NULL) {
+			snprintf(err, errlen, "flag --%s takes no value", name);
+			return -1;
+		}
+		c->print_config = 1;
+		return 0;
+	}
 	const struct cli_option *po = find_prog_option(opts, name, 0);
 	const struct setting *s = po ? NULL : find_by_flag(name);
 	if (po == NULL && s == NULL) {
@@ -582,8 +591,57 @@ int config_main(struct resec_config *c, const char *prog, const char *usage,
 		log_die_line("%s", err);
 		exit(EXIT_USAGE);
 	}
+	if (c->print_config) {
+		config_print(c, stdout);
+		exit(0);
+	}
 	log_init(prog, c->log_level, c->log_format);
 	if (c->warning[0] != '\0')
 		log_warn(c->warning);
 	return first;
+}
+
+/* One setting's effective value as text; secrets only say whether they are set. */
+static void format_setting(const struct resec_config *c, const struct setting *s, char *buf, size_t len)
+{
+	const char *field = (const char *)c + s->offset;
+	static const char *const levels[] = { "DEBUG", "INFO", "WARN", "ERROR" };
+	switch (s->kind) {
+	case K_STRING:
+	case K_NAME:
+	case K_ROLE_NAME:
+		snprintf(buf, len, "%s", field);
+		return;
+	case K_SECRET:
+		snprintf(buf, len, "%s", secret_is_set((const struct secret *)(const void *)field) ? "(set)" : "");
+		return;
+	case K_DURATION:
+		/* Whole milliseconds: valid Go syntax, and trivial for scripts to read. */
+		snprintf(buf, len, "%lldms", (long long)*(const int64_t *)(const void *)field);
+		return;
+	case K_ADDR:
+	case K_ANNOUNCE:
+		config_format_hostport((const struct hostport *)(const void *)field, buf, len);
+		return;
+	case K_BOOL:
+	case K_SSL_VERIFY:
+		snprintf(buf, len, "%s", *(const int *)(const void *)field ? "true" : "false");
+		return;
+	case K_LEVEL:
+		snprintf(buf, len, "%s", levels[*(const int *)(const void *)field & 3]);
+		return;
+	case K_FORMAT:
+		snprintf(buf, len, "%s", *(const int *)(const void *)field == LOG_FORMAT_JSON ? "json" : "text");
+		return;
+	}
+	buf[0] = '\0';
+}
+
+void config_print(const struct resec_config *c, FILE *out)
+{
+	char buf[600];
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		format_setting(c, &settings[i], buf, sizeof(buf));
+		fprintf(out, "%s=%s\n", settings[i].env, buf);
+	}
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "secret.h"
 
@@ -54,6 +55,7 @@ struct resec_config {
 	int token_flag_rank;             /* 1 --consul-http-token-file, 2 --consul-http-token, 0 none */
 	char warning[256];               /* logged by config_main once logging is set up */
 	unsigned char flag_given_[48];   /* settings given by a flag, by table index */
+	int print_config;                /* --print-config: config_main prints and exits */
 };
 
 /* Exit codes shared by every program (sysexits). */
@@ -125,6 +127,10 @@ void config_format_hostport(const struct hostport *hp, char *buf, size_t len);
 
 /* Go strconv.ParseBool; returns 0/1, or -1 when unparsable. */
 int config_parse_bool(const char *s);
+
+/* Print every setting as VAR=value lines (durations as "<n>ms", secrets as
+ * "(set)" or empty), as config_main does for --print-config. */
+void config_print(const struct resec_config *c, FILE *out);
 
 /* The usage text of the shared flags, for --help. */
 extern const char config_shared_usage[];

@@ -135,3 +135,14 @@ UNIT="$RESEC_BUILD/unit/test_config"
 	run -64 --separate-stderr "$RESEC_ROLE" -- --log-level nope
 	[[ "$stderr" == *"not implemented yet"* ]]
 }
+
+@test "--print-config shows the effective settings, flags over environment, secrets hidden" {
+	REDIS_PASSWORD=hunter2-secret CONSUL_HTTP_TOKEN=tok-secret HEALTHCHECK_INTERVAL=1s \
+		run -0 --separate-stderr "$RESEC_ROLE" --print-config --healthcheck-interval 250ms \
+		--redis-addr 127.0.0.1:7001
+	[[ "$output" == *$'\nHEALTHCHECK_INTERVAL=250ms\n'* ]]
+	[[ "$output" == *$'\nREDIS_ADDR=127.0.0.1:7001\n'* ]]
+	[[ "$output" == "ANNOUNCE_ADDR=:7001"$'\n'* ]]
+	[[ "$output" == *$'\nREDIS_PASSWORD=(set)\n'* ]]
+	[[ "$output" != *hunter2* && "$output" != *tok-secret* ]]
+}
