@@ -99,10 +99,10 @@ static int case_write(struct consul *c, int argc, char **argv)
 static int case_session(struct consul *c, int argc, char **argv)
 {
 	const char *op = argv[1];
-	char id[64] = "";
 	int rc;
 
 	if (strcmp(op, "session-create") == 0) {
+		char id[64] = "";
 		static const char *const checks[] = { "serfHealth", "service:redis@\"x\"" };
 		struct consul_session_opts o = {0};
 		o.name = arg_s(argc, argv, 2, "resec");
@@ -368,7 +368,7 @@ static struct consul *client(void)
 static int dispatch(struct consul *c, int argc, char **argv)
 {
 	const char *op = argv[1];
-	char a[256], b[256];
+	char a[256];
 	int rc;
 
 	if (strcmp(op, "leader") == 0) {
@@ -379,6 +379,8 @@ static int dispatch(struct consul *c, int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(op, "self") == 0) {
+		char b[256];
+
 		rc = consul_agent_self(c, a, sizeof a, b, sizeof b);
 		report(c, rc);
 		if (rc == CONSUL_OK)
