@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,13 @@ struct priv {
 
 #define P(c) ((struct priv *)(c)->priv_)
 
-static int once_inited;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 /* ---- errors ---- */
 
@@ -359,12 +366,10 @@ struct consul *consul_new(const struct resec_config *cfg, char *err, size_t errl
 	struct consul *c;
 	struct priv *p;
 
-	if (!once_inited) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			snprintf(err, errlen, "consul: cannot initialise libcurl");
-			return NULL;
-		}
-		once_inited = 1;
+	/* libcurl's global init is not thread-safe: once, whichever thread comes first. */
+	if (pthread_once(&global_once, global_init) != 0 || global_rc != CURLE_OK) {
+		snprintf(err, errlen, "consul: cannot initialise libcurl");
+		return NULL;
 	}
 	c = calloc(1, sizeof *c);
 	p = calloc(1, sizeof *p);
@@ -1452,7 +1457,7 @@ int consul_watch_update(struct consul_watch *w, uint64_t index, const void *cont
 
 static uint64_t watch_random(void)
 {
-	static uint64_t state;
+	static _Thread_local uint64_t state;
 
 	if (state == 0)
 		state = (uint64_t)clock_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ 1;
