@@ -247,6 +247,27 @@ int rdb_closed_by_peer(struct rdb_conn *c)
 	return 1;
 }
 
+int rdb_require_commands(struct rdb_conn *c, int n, const char **names)
+{
+	const char *argv[16] = { "COMMAND", "INFO" };
+	if (n <= 0 || n > 14)
+		return fail(c, RDB_E_PROTO, "bad command list length %d", n);
+	for (int i = 0; i < n; i++)
+		argv[2 + i] = names[i];
+	void *r;
+	if (rdb_command(c, &r, n + 2, argv) < 0)
+		return c->err_kind == RDB_E_IO ? -1 : 0; /* no COMMAND INFO: nothing to learn */
+	const redisReply *rr = r;
+	int rc = 0;
+	if (rr->type == REDIS_REPLY_ARRAY && rr->elements == (size_t)n) {
+		for (int i = 0; i < n && rc == 0; i++)
+			if (rr->element[i]->type == REDIS_REPLY_NIL)
+				rc = fail(c, RDB_E_REFUSED, "command %s is not available (renamed or disabled)", names[i]);
+	}
+	rdb_reply_free(r);
+	return rc;
+}
+
 int rdb_ping(struct rdb_conn *c)
 {
 	void *r;

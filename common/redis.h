@@ -94,6 +94,13 @@ int rdb_exec(struct rdb_conn *c, int argc, const char **argv);
 /* Free a reply from rdb_command (NULL is fine). */
 void rdb_reply_free(void *reply);
 
+/*
+ * Check that each named command exists under its own name (COMMAND INFO), so
+ * that a renamed command is found before anything is changed; -1 with
+ * RDB_E_REFUSED naming the first missing one. A Redis without COMMAND INFO passes.
+ */
+int rdb_require_commands(struct rdb_conn *c, int n, const char **names);
+
 /* PING; -1 with RDB_E_LOADING while Redis loads its dataset. */
 int rdb_ping(struct rdb_conn *c);
 
