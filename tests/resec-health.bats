@@ -11,8 +11,13 @@ health() {
 	REDIS_ADDR="127.0.0.1:$port" "$RESEC_HEALTH" "$@"
 }
 
+# emu_available: the Consul emulator and its helper are there (branch emu).
+emu_available() {
+	[ -x "${CONSUL_EMU:-$RESEC_ROOT/tests/consul-emu/consul-emu}" ] && declare -F emu_start >/dev/null
+}
+
 need_emu() {
-	if [ "${RESEC_TEST_CONSUL:-}" != real ] && { [ ! -x "$CONSUL_EMU" ] || ! declare -F emu_start >/dev/null; }; then
+	if ! emu_available; then
 		skip "consul emulator not available (branch emu)"
 	fi
 	emu_start
@@ -312,7 +317,7 @@ link_up() {
 	local bin="$RESEC_ROOT/build/bin/resec-health"
 	[ -x "$bin" ] || skip "non-sanitized build missing (make)"
 	start_redis A
-	if [ -x "$CONSUL_EMU" ] && declare -F emu_start >/dev/null; then
+	if emu_available; then
 		emu_start
 	else
 		export CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)"
