@@ -128,7 +128,7 @@ static void one_line(char *dst, size_t len, const char *src, size_t n)
 {
 	size_t i;
 	for (i = 0; i + 1 < len && i < n; i++)
-		dst[i] = (src[i] == '\r' || src[i] == '\n') ? ' ' : src[i];
+		dst[i] = (char)((src[i] == '\r' || src[i] == '\n') ? ' ' : src[i]);
 	dst[i] = '\0';
 }
 
@@ -254,8 +254,8 @@ int rdb_require_commands(struct rdb_conn *c, int n, const char **names)
 		return fail(c, RDB_E_PROTO, "bad command list length %d", n);
 	for (int i = 0; i < n; i++)
 		argv[2 + i] = names[i];
-	void *r;
-	if (rdb_command(c, &r, n + 2, argv) < 0)
+	void *r = NULL;
+	if (rdb_command(c, &r, n + 2, argv) < 0 || r == NULL)
 		return c->err_kind == RDB_E_IO ? -1 : 0; /* no COMMAND INFO: nothing to learn */
 	const redisReply *rr = r;
 	int rc = 0;
@@ -270,8 +270,8 @@ int rdb_require_commands(struct rdb_conn *c, int n, const char **names)
 
 int rdb_ping(struct rdb_conn *c)
 {
-	void *r;
-	if (rdb_command(c, &r, 1, (const char *[]){ "PING" }) < 0)
+	void *r = NULL;
+	if (rdb_command(c, &r, 1, (const char *[]){ "PING" }) < 0 || r == NULL)
 		return -1;
 	const redisReply *rr = r;
 	int ok = rr->type == REDIS_REPLY_STATUS && rr->str != NULL && strcmp(rr->str, "PONG") == 0;
@@ -281,8 +281,8 @@ int rdb_ping(struct rdb_conn *c)
 
 int rdb_info(struct rdb_conn *c, struct rdb_info *info)
 {
-	void *r;
-	if (rdb_command(c, &r, 1, (const char *[]){ "INFO" }) < 0)
+	void *r = NULL;
+	if (rdb_command(c, &r, 1, (const char *[]){ "INFO" }) < 0 || r == NULL)
 		return -1;
 	const redisReply *rr = r;
 	int rc = -1;
@@ -312,8 +312,8 @@ static int parse_ll(const char *s, long long *v)
 
 int rdb_config_get_int(struct rdb_conn *c, const char *name, long long *value)
 {
-	void *r;
-	if (rdb_command(c, &r, 3, (const char *[]){ "CONFIG", "GET", name }) < 0)
+	void *r = NULL;
+	if (rdb_command(c, &r, 3, (const char *[]){ "CONFIG", "GET", name }) < 0 || r == NULL)
 		return -1;
 	const redisReply *rr = r;
 	int rc;
@@ -360,7 +360,9 @@ static void info_field(struct rdb_info *in, const char *k, const char *v)
 		copy_field(in->run_id, sizeof(in->run_id), v);
 	} else if (strcmp(k, "redis_version") == 0) {
 		copy_field(in->redis_version, sizeof(in->redis_version), v);
-		in->version_major = atoi(v) > 0 && atoi(v) < 1000 ? atoi(v) : 0;
+		char *end;
+		long major = strtol(v, &end, 10);
+		in->version_major = end != v && *end == '.' && major > 0 && major < 1000 ? (int)major : 0;
 	}
 }
 
@@ -449,7 +451,7 @@ static int config_set_ll(struct rdb_conn *c, const char *name, long long v)
 int rdb_fenced(struct rdb_conn *c)
 {
 	struct fence_names nm;
-	long long tw, lag;
+	long long tw = 0, lag = 0;
 	if (fence_read(c, &nm, &tw, &lag) < 0)
 		return -1;
 	return tw >= RDB_FENCE_BASE;
@@ -458,7 +460,7 @@ int rdb_fenced(struct rdb_conn *c)
 int rdb_fence(struct rdb_conn *c)
 {
 	struct fence_names nm;
-	long long tw, lag;
+	long long tw = 0, lag = 0;
 	if (fence_read(c, &nm, &tw, &lag) < 0)
 		return -1;
 	if (tw < 0 || lag < 0 || tw > INT_MAX - RDB_FENCE_BASE || lag > INT_MAX - RDB_FENCE_BASE)
@@ -477,7 +479,7 @@ int rdb_fence(struct rdb_conn *c)
 int rdb_unfence(struct rdb_conn *c)
 {
 	struct fence_names nm;
-	long long tw, lag;
+	long long tw = 0, lag = 0;
 	if (fence_read(c, &nm, &tw, &lag) < 0)
 		return -1;
 	/* lag first, to-write last: until to-write is restored the fence (and

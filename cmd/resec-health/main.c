@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,19 +285,10 @@ static void watch_redis_fd(struct runner *r)
 		r->watched_fd = fd;
 }
 
-/* snprintf through a va_list: truncation of these names is acceptable and checked by length. */
-static void fmt(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
-static void fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	vsnprintf(buf, len, f, ap);
-	va_end(ap);
-}
-
 static void split_tags(struct runner *r, const char *list)
 {
-	fmt(r->tag_buf, sizeof(r->tag_buf), "%s", list);
+	if (snprintf(r->tag_buf, sizeof(r->tag_buf), "%s", list) >= (int)sizeof(r->tag_buf))
+		log_warn("tag list too long; truncated");
 	char *save = NULL;
 	for (char *t = strtok_r(r->tag_buf, ",", &save); t != NULL && r->ntags < MAX_TAGS;
 	     t = strtok_r(NULL, ",", &save)) {
@@ -320,14 +310,18 @@ static void runner_names(struct runner *r)
 	r->role_name = master ? "master" : c->replica_role_name;
 	char announce[300];
 	config_format_hostport(&c->announce_addr, announce, sizeof(announce));
-	fmt(r->service_id, sizeof(r->service_id), "%s@%s", c->service_prefix, announce);
-	fmt(r->check_id, sizeof(r->check_id), "service:%s", r->service_id);
+	int n = 0;
+	n |= snprintf(r->service_id, sizeof(r->service_id), "%s@%s", c->service_prefix, announce) >=
+	     (int)sizeof(r->service_id);
+	n |= snprintf(r->check_id, sizeof(r->check_id), "service:%s", r->service_id) >= (int)sizeof(r->check_id);
 	if (c->service_name[0] != '\0') {
-		fmt(r->name, sizeof(r->name), "%s", c->service_name);
+		n |= snprintf(r->name, sizeof(r->name), "%s", c->service_name) >= (int)sizeof(r->name);
 		split_tags(r, master ? c->master_tags : c->slave_tags);
 	} else {
-		fmt(r->name, sizeof(r->name), "%s-%s", c->service_prefix, r->role_name);
+		n |= snprintf(r->name, sizeof(r->name), "%s-%s", c->service_prefix, r->role_name) >= (int)sizeof(r->name);
 	}
+	if (n)
+		log_warn("service name or ID too long; truncated", "id", r->service_id);
 }
 
 static const char *consul_status(int v)
