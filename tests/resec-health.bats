@@ -280,6 +280,50 @@ link_up() {
 	status_is "service:$id" passing
 }
 
+check_output() {
+	consul_get /v1/agent/checks | jq -r --arg id "$1" '.[$id].Output // ""'
+}
+
+@test "run: S1 the master check is held back while another master instance passes" {
+	need_emu
+	start_redis A
+	start_redis B
+	local a="service:redis@127.0.0.1:$REDIS_PORT_A" b="service:redis@127.0.0.1:$REDIS_PORT_B"
+	ANNOUNCE_ADDR="127.0.0.1:$REDIS_PORT_A" HEALTHCHECK_INTERVAL=200ms start_run "$REDIS_PORT_A" "$BATS_TEST_TMPDIR/a.log" --role master
+	local pid_a=$RUN_PID
+	wait_for "A passing" 10 status_is "$a" passing
+	ANNOUNCE_ADDR="127.0.0.1:$REDIS_PORT_B" HEALTHCHECK_INTERVAL=200ms start_run "$REDIS_PORT_B" "$BATS_TEST_TMPDIR/b.log" --role master
+	local pid_b=$RUN_PID
+	wait_for "B holding back" 10 status_is "$b" warning
+	[[ "$(check_output "$b")" == *"holding back"* ]]
+	status_is "$a" passing
+	# A's redis dies: A fails its check at once, and B passes right after.
+	kill -9 "$REDIS_PID_A"
+	wait_exit "$pid_a" 5
+	wait_for "B passing" 5 status_is "$b" passing
+	grep -q "stopped passing" "$BATS_TEST_TMPDIR/b.log"
+	kill -0 "$pid_b"
+}
+
+@test "run: S1 a master instance that keeps passing holds us back at most its TTL plus a margin" {
+	need_emu
+	start_redis A
+	start_redis B
+	local a="service:redis@127.0.0.1:$REDIS_PORT_A" b="service:redis@127.0.0.1:$REDIS_PORT_B"
+	ANNOUNCE_ADDR="127.0.0.1:$REDIS_PORT_A" HEALTHCHECK_INTERVAL=500ms start_run "$REDIS_PORT_A" "$BATS_TEST_TMPDIR/a.log" --role master
+	local pid_a=$RUN_PID
+	wait_for "A passing" 10 status_is "$a" passing
+	# A hangs (stopped): its check stays passing until its TTL (1s) runs out.
+	kill -STOP "$pid_a"
+	local t0=$SECONDS
+	ANNOUNCE_ADDR="127.0.0.1:$REDIS_PORT_B" HEALTHCHECK_INTERVAL=500ms start_run "$REDIS_PORT_B" "$BATS_TEST_TMPDIR/b.log" --role master
+	wait_for "B passing" 10 status_is "$b" passing
+	# Bound: TTL 1s + margin 1s, with slack for a slow machine.
+	[ $((SECONDS - t0)) -le 5 ]
+	grep -q -e "stopped passing" -e "another master is still passing" "$BATS_TEST_TMPDIR/b.log"
+	kill -CONT "$pid_a"
+}
+
 @test "secrets: no password or token in logs, errors, output or ps" {
 	local pw="S3cr3t-Pw-$$-x" tok="T0k3n-$$-y" all="$BATS_TEST_TMPDIR/all.txt"
 	start_redis A --requirepass "$pw"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 
 #include "clock.h"
 #include "config.h"
@@ -25,13 +26,15 @@ static const char usage[] =
 	"  run               register ${PREFIX}-${ROLE} in Consul and pass its TTL check while healthy;\n"
 	"                    exit 1 as soon as Redis is unhealthy, deregister and exit 0 on TERM/INT/QUIT\n"
 	"  --role R          master or replica (slave is accepted): the role Redis must be in\n"
-	"  --timeout D       wait: give up after this Go duration\n";
+	"  --timeout D       wait: give up after this Go duration\n"
+	"  --print-config    print the settings in effect as NAME=value lines (durations in ms; no secrets)\n";
 
-enum { OPT_ROLE = 1, OPT_TIMEOUT };
+enum { OPT_ROLE = 1, OPT_TIMEOUT, OPT_PRINT_CONFIG };
 
 static const struct cli_option options[] = {
 	{ "role", 0, 1, OPT_ROLE },
 	{ "timeout", 0, 1, OPT_TIMEOUT },
+	{ "print-config", 0, 0, OPT_PRINT_CONFIG },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -46,6 +49,7 @@ enum verdict {
 struct health {
 	struct resec_config cfg;
 	int want_role;              /* enum rdb_role, RDB_ROLE_UNKNOWN for any */
+	int print_config;           /* --print-config */
 	int64_t timeout_ms;         /* wait --timeout, 0 for none */
 	struct rdb_conn conn;
 	struct rdb_info info;
@@ -66,6 +70,10 @@ static int on_option(void *ctx, int id, const char *value, char *err, size_t err
 			snprintf(err, errlen, "bad value for --role: \"%s\" (want master or replica)", value);
 			return -1;
 		}
+		return 0;
+	}
+	if (id == OPT_PRINT_CONFIG) {
+		h->print_config = 1;
 		return 0;
 	}
 	if (config_parse_duration(value, &h->timeout_ms) < 0) {
@@ -209,6 +217,9 @@ static int cmd_wait(struct health *h)
 
 enum { MAX_TAGS = 32 };
 
+/* S1: the hold-back waits for another master's TTL (2 × interval) plus this. */
+enum { HOLD_MARGIN_MS = 1000 };
+
 struct runner {
 	struct health *h;
 	struct consul *consul;
@@ -228,6 +239,10 @@ struct runner {
 	int consul_down;            /* a Consul failure has been logged */
 	int last_verdict;
 	char last_reason[300];
+	int hold_done;              /* S1: no other master instance passes (or the bound ran out) */
+	int64_t hold_deadline;      /* when the S1 hold gives up, 0 before it starts */
+	uint64_t hold_index;        /* blocking index of the health query */
+	char hold_other[300];       /* the other passing master instance, for the notes */
 };
 
 static int signal_write_fd = -1;
@@ -402,13 +417,96 @@ static void consul_ok(struct runner *r)
 	r->consul_retry_at = 0;
 }
 
-/* Tell Consul what the last look at Redis found. */
-static void heartbeat(struct runner *r, int v)
+/* S1: an instance of the master service that is not us (our ID and our run_id) and passes. */
+static int other_master(const struct runner *r, const struct json_health_entry *e)
+{
+	const char *run_id = NULL, *role = NULL;
+	for (size_t i = 0; i < e->nmeta; i++) {
+		if (strcmp(e->meta_keys[i], "run_id") == 0)
+			run_id = e->meta_values[i];
+		else if (strcmp(e->meta_keys[i], "role") == 0)
+			role = e->meta_values[i];
+	}
+	if (strcmp(e->service_id, r->service_id) == 0 && run_id != NULL && strcmp(run_id, r->h->info.run_id) == 0)
+		return 0;
+	/* Tag mode without master tags: one name for both roles, the Meta tells. */
+	if (r->h->cfg.service_name[0] != '\0' && r->ntags == 0)
+		return role != NULL && strcmp(role, "master") == 0;
+	return 1;
+}
+
+/*
+ * S1: before passing the master check for the first time, wait until no other
+ * master instance passes, for at most that instance's TTL (2 × interval, the
+ * cluster's setting) plus a margin, with blocking queries until `until`.
+ * Returns 1 when we may pass, 0 to keep holding, -1 on a Consul failure.
+ */
+static int hold_master(struct runner *r, int64_t until)
+{
+	const struct health *h = r->h;
+	if (r->hold_deadline == 0)
+		r->hold_deadline = clock_now_ms() + 2 * h->cfg.healthcheck_interval_ms + HOLD_MARGIN_MS;
+	const char *tag = h->cfg.service_name[0] != '\0' && r->ntags > 0 ? r->tags[0] : NULL;
+	for (;;) {
+		int64_t now = clock_now_ms();
+		int64_t wait = (until < r->hold_deadline ? until : r->hold_deadline) - now;
+		struct consul_query q = { .index = r->hold_index, .wait_ms = wait };
+		if (r->hold_index == 0 || wait <= 0)
+			q.index = 0;
+		struct json_health_entry *e = NULL;
+		size_t n = 0;
+		int rc = consul_health_service(r->consul, r->name, tag, 1, &q, &e, &n);
+		if (rc != CONSUL_OK)
+			return rc == CONSUL_CANCELLED ? 0 : -1;
+		/* [C1]: an index going backwards means start again from a plain read. */
+		r->hold_index = r->consul->index < r->hold_index ? 0 : r->consul->index;
+		int others = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (other_master(r, &e[i])) {
+				if (others++ == 0)
+					snprintf(r->hold_other, sizeof(r->hold_other), "%s on %s", e[i].service_id, e[i].node);
+			}
+		}
+		json_health_free(e, n);
+		if (others == 0) {
+			if (r->hold_other[0] != '\0')
+				log_info("the other master instance stopped passing", "other", r->hold_other);
+			return 1;
+		}
+		now = clock_now_ms();
+		if (now >= r->hold_deadline) {
+			log_error("another master is still passing; going ahead after the S1 bound",
+			          "other", r->hold_other, "waited_ms", log_int(2 * h->cfg.healthcheck_interval_ms + HOLD_MARGIN_MS));
+			return 1;
+		}
+		if (now >= until)
+			return 0;
+	}
+}
+
+/* Tell Consul what the last look at Redis found; until is the next look. */
+static void heartbeat(struct runner *r, int v, int64_t until)
 {
 	if (clock_now_ms() < r->consul_retry_at)
 		return;
 	char note[400];
 	make_note(r, v, note, sizeof(note));
+	if (v == V_HEALTHY && r->h->want_role == RDB_ROLE_MASTER && !r->hold_done) {
+		/* A quick look first: in the common case nobody else passes. */
+		int ok = hold_master(r, clock_now_ms());
+		if (ok < 0) {
+			consul_failed(r);
+			return;
+		}
+		if (ok == 0) {
+			log_warn("another master instance is still passing; holding the master check back",
+			         "other", r->hold_other);
+			snprintf(note, sizeof(note), "holding back: another master instance is still passing (%s)",
+			         r->hold_other);
+			v = V_DEGRADED;
+		}
+		r->hold_done = ok;
+	}
 	int rc;
 	if (!r->registered) {
 		rc = do_register(r, v, note);
@@ -420,10 +518,26 @@ static void heartbeat(struct runner *r, int v)
 			rc = do_register(r, v, note);
 		}
 	}
-	if (rc == CONSUL_OK)
-		consul_ok(r);
-	else if (rc != CONSUL_CANCELLED)
-		consul_failed(r);
+	if (rc != CONSUL_OK) {
+		if (rc != CONSUL_CANCELLED)
+			consul_failed(r);
+		return;
+	}
+	consul_ok(r);
+	if (v == V_DEGRADED && r->h->want_role == RDB_ROLE_MASTER && !r->hold_done) {
+		/* Registered as warning: now wait for the other instance until the next look. */
+		int ok = hold_master(r, until);
+		if (ok < 0) {
+			consul_failed(r);
+			return;
+		}
+		if (ok == 1) {
+			r->hold_done = 1;
+			make_note(r, V_HEALTHY, note, sizeof(note));
+			if (consul_check_ttl(r->consul, r->check_id, "pass", note) != CONSUL_OK)
+				consul_failed(r);
+		}
+	}
 }
 
 static void log_transition(struct runner *r, int v)
@@ -470,6 +584,10 @@ static int shutdown_run(struct runner *r)
 
 static int runner_setup(struct runner *r, struct health *h)
 {
+	/* Die with the orchestrator: a heartbeat must not outlive the process that decides the role. */
+	pid_t parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != parent)
+		(void)raise(SIGTERM);
 	r->h = h;
 	r->watched_fd = -1;
 	r->last_verdict = -1;
@@ -521,7 +639,7 @@ static int run_loop(struct runner *r)
 			if (v == V_UNHEALTHY)
 				return die_unhealthy(r);
 			log_transition(r, v);
-			heartbeat(r, v);
+			heartbeat(r, v, next + h->cfg.healthcheck_interval_ms);
 			next += h->cfg.healthcheck_interval_ms;
 			now = clock_now_ms();
 			if (next <= now)
@@ -566,10 +684,37 @@ static int cmd_run(struct health *h)
 	return rc;
 }
 
+/* --print-config: the settings in effect, for scripts (scripts/resec reads it). Secrets are never printed. */
+static int print_config(const struct resec_config *c)
+{
+	char announce[300], redis[300];
+	config_format_hostport(&c->announce_addr, announce, sizeof(announce));
+	config_format_hostport(&c->redis_addr, redis, sizeof(redis));
+	printf("ANNOUNCE_ADDR=%s\n", announce);
+	printf("CONSUL_SERVICE_PREFIX=%s\n", c->service_prefix);
+	printf("CONSUL_LOCK_KEY=%s\n", c->lock_key);
+	printf("CONSUL_DEREGISTER_SERVICE_AFTER=%lldms\n", (long long)c->deregister_after_ms);
+	printf("CONSUL_LOCK_TTL=%lldms\n", (long long)c->lock_ttl_ms);
+	printf("CONSUL_LOCK_DELAY=%lldms\n", (long long)c->lock_delay_ms);
+	printf("CONSUL_LOCK_SESSION_NAME=%s\n", c->lock_session_name);
+	printf("HEALTHCHECK_INTERVAL=%lldms\n", (long long)c->healthcheck_interval_ms);
+	printf("HEALTHCHECK_TIMEOUT=%lldms\n", (long long)c->healthcheck_timeout_ms);
+	printf("REDIS_ADDR=%s\n", redis);
+	printf("REDIS_USERNAME=%s\n", c->redis_username);
+	printf("CONSUL_SERVICE_NAME=%s\n", c->service_name);
+	printf("MASTER_TAGS=%s\n", c->master_tags);
+	printf("SLAVE_TAGS=%s\n", c->slave_tags);
+	printf("CONSUL_REPLICA_ROLE_NAME=%s\n", c->replica_role_name);
+	printf("CONSUL_HTTP_ADDR=%s\n", c->consul_addr);
+	return fflush(stdout) == 0 ? 0 : EXIT_NO;
+}
+
 int main(int argc, char **argv)
 {
 	static struct health h;
 	int first = config_main(&h.cfg, "resec-health", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &h);
+	if (h.print_config)
+		return print_config(&h.cfg);
 	const char *cmd = first < argc ? argv[first] : "";
 	if (argc - first > 1) {
 		log_die_line("too many arguments: \"%s\"", argv[first + 1]);
