@@ -16,14 +16,18 @@ link_up() {
 	rcli "$1" info replication | grep -q '^master_link_status:up'
 }
 
-# holder PORT NAME: an idle client named NAME connected to PORT, in the background.
+# holder PORT NAME [sub]: an idle client named NAME connected to PORT, in the
+# background; with "sub" it is subscribed to a channel (a pubsub client).
 holder() {
 	python3 -c '
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"CLIENT SETNAME " + sys.argv[2].encode() + b"\r\n")
 s.recv(100)
-time.sleep(120)' "$1" "$2" &
+if len(sys.argv) > 3:
+    s.sendall(b"SUBSCRIBE news\r\n")
+    s.recv(100)
+time.sleep(120)' "$@" &
 	track_pid $!
 	wait_for "client $2" 5 client_named "$1" "$2"
 }
@@ -72,8 +76,10 @@ two_redis() {
 @test "replica kills normal and pubsub clients on a change, and is a no-op when already replicating" {
 	two_redis
 	holder "$R" idle1
+	holder "$R" sub1 sub
 	role "$R" replica "127.0.0.1:$M"
 	wait_for "idle1 killed" 5 bash -c "! redis-cli -p $R client list | grep -q name=idle1"
+	wait_for "sub1 killed" 5 bash -c "! redis-cli -p $R client list | grep -q name=sub1"
 	holder "$R" idle2
 	local syncs
 	syncs=$(grep -c 'REPLICAOF 127.0.0.1' "$BATS_TEST_TMPDIR/redis-R/redis.log")
