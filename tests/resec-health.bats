@@ -114,6 +114,28 @@ link_up() {
 	[[ "$stderr" == *"waiting for redis"*loading* ]]
 }
 
+@test "check: a hung redis (SIGSTOP) is unhealthy after HEALTHCHECK_TIMEOUT" {
+	start_redis A
+	kill -STOP "$REDIS_PID_A"
+	local t0=$SECONDS
+	HEALTHCHECK_TIMEOUT=300ms run -1 --separate-stderr health "$REDIS_PORT_A" check
+	kill -CONT "$REDIS_PID_A"
+	[[ "$output" == "unhealthy: "*"timed out" ]]
+	[ $((SECONDS - t0)) -le 3 ]
+}
+
+@test "run: a hung redis (SIGSTOP) ends run with exit 1" {
+	start_redis A
+	CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)" HEALTHCHECK_INTERVAL=100ms HEALTHCHECK_TIMEOUT=300ms \
+		start_run "$REDIS_PORT_A" "$BATS_TEST_TMPDIR/run.log" --role master
+	wait_for "running" 10 grep -q "redis healthy" "$BATS_TEST_TMPDIR/run.log"
+	kill -STOP "$REDIS_PID_A"
+	wait_exit "$RUN_PID" 5
+	kill -CONT "$REDIS_PID_A"
+	[ "$EXIT_STATUS" = 1 ]
+	grep -q "timed out" "$BATS_TEST_TMPDIR/run.log"
+}
+
 @test "wait: times out with exit 1, returns once redis starts" {
 	local port
 	port=$(free_port)

@@ -223,6 +223,15 @@ two_redis() {
 	done
 }
 
+@test "a hung redis (SIGSTOP) times out after HEALTHCHECK_TIMEOUT with exit 69" {
+	start_redis A
+	kill -STOP "$REDIS_PID_A"
+	HEALTHCHECK_TIMEOUT=300ms run -69 --separate-stderr role "$REDIS_PORT_A" fence
+	kill -CONT "$REDIS_PID_A"
+	[[ "$stderr" == "resec-role: cannot fence redis: "*"timed out" ]]
+	[ "$(role "$REDIS_PORT_A" show)" = master ]
+}
+
 @test "bad usage: bad address, missing address, unknown command, extra arguments are 64" {
 	start_redis A
 	run -64 --separate-stderr role "$REDIS_PORT_A" replica 127.0.0.1
