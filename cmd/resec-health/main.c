@@ -26,15 +26,13 @@ static const char usage[] =
 	"  run               register ${PREFIX}-${ROLE} in Consul and pass its TTL check while healthy;\n"
 	"                    exit 1 as soon as Redis is unhealthy, deregister and exit 0 on TERM/INT/QUIT\n"
 	"  --role R          master or replica (slave is accepted): the role Redis must be in\n"
-	"  --timeout D       wait: give up after this Go duration\n"
-	"  --print-config    print the settings in effect as NAME=value lines (durations in ms; no secrets)\n";
+	"  --timeout D       wait: give up after this Go duration\n";
 
-enum { OPT_ROLE = 1, OPT_TIMEOUT, OPT_PRINT_CONFIG };
+enum { OPT_ROLE = 1, OPT_TIMEOUT };
 
 static const struct cli_option options[] = {
 	{ "role", 0, 1, OPT_ROLE },
 	{ "timeout", 0, 1, OPT_TIMEOUT },
-	{ "print-config", 0, 0, OPT_PRINT_CONFIG },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -49,7 +47,6 @@ enum verdict {
 struct health {
 	struct resec_config cfg;
 	int want_role;              /* enum rdb_role, RDB_ROLE_UNKNOWN for any */
-	int print_config;           /* --print-config */
 	int64_t timeout_ms;         /* wait --timeout, 0 for none */
 	struct rdb_conn conn;
 	struct rdb_info info;
@@ -70,10 +67,6 @@ static int on_option(void *ctx, int id, const char *value, char *err, size_t err
 			snprintf(err, errlen, "bad value for --role: \"%s\" (want master or replica)", value);
 			return -1;
 		}
-		return 0;
-	}
-	if (id == OPT_PRINT_CONFIG) {
-		h->print_config = 1;
 		return 0;
 	}
 	if (config_parse_duration(value, &h->timeout_ms) < 0) {
@@ -684,37 +677,10 @@ static int cmd_run(struct health *h)
 	return rc;
 }
 
-/* --print-config: the settings in effect, for scripts (scripts/resec reads it). Secrets are never printed. */
-static int print_config(const struct resec_config *c)
-{
-	char announce[300], redis[300];
-	config_format_hostport(&c->announce_addr, announce, sizeof(announce));
-	config_format_hostport(&c->redis_addr, redis, sizeof(redis));
-	printf("ANNOUNCE_ADDR=%s\n", announce);
-	printf("CONSUL_SERVICE_PREFIX=%s\n", c->service_prefix);
-	printf("CONSUL_LOCK_KEY=%s\n", c->lock_key);
-	printf("CONSUL_DEREGISTER_SERVICE_AFTER=%lldms\n", (long long)c->deregister_after_ms);
-	printf("CONSUL_LOCK_TTL=%lldms\n", (long long)c->lock_ttl_ms);
-	printf("CONSUL_LOCK_DELAY=%lldms\n", (long long)c->lock_delay_ms);
-	printf("CONSUL_LOCK_SESSION_NAME=%s\n", c->lock_session_name);
-	printf("HEALTHCHECK_INTERVAL=%lldms\n", (long long)c->healthcheck_interval_ms);
-	printf("HEALTHCHECK_TIMEOUT=%lldms\n", (long long)c->healthcheck_timeout_ms);
-	printf("REDIS_ADDR=%s\n", redis);
-	printf("REDIS_USERNAME=%s\n", c->redis_username);
-	printf("CONSUL_SERVICE_NAME=%s\n", c->service_name);
-	printf("MASTER_TAGS=%s\n", c->master_tags);
-	printf("SLAVE_TAGS=%s\n", c->slave_tags);
-	printf("CONSUL_REPLICA_ROLE_NAME=%s\n", c->replica_role_name);
-	printf("CONSUL_HTTP_ADDR=%s\n", c->consul_addr);
-	return fflush(stdout) == 0 ? 0 : EXIT_NO;
-}
-
 int main(int argc, char **argv)
 {
 	static struct health h;
 	int first = config_main(&h.cfg, "resec-health", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &h);
-	if (h.print_config)
-		return print_config(&h.cfg);
 	const char *cmd = first < argc ? argv[first] : "";
 	if (argc - first > 1) {
 		log_die_line("too many arguments: \"%s\"", argv[first + 1]);
