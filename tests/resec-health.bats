@@ -401,3 +401,21 @@ check_output() {
 	[ "$EXIT_STATUS" = 0 ]
 	grep -q "ERROR SUMMARY: 0 errors" "$BATS_TEST_TMPDIR/valgrind.txt"
 }
+
+@test "run --role replica: loading the master's dataset is degraded (warning), not a reason to exit" {
+	start_redis M --repl-diskless-sync-delay 0 --enable-debug-command yes
+	start_redis R
+	rcli "$REDIS_PORT_M" debug populate 20000 >/dev/null
+	rcli "$REDIS_PORT_R" replicaof 127.0.0.1 "$(free_port)" >/dev/null
+	rcli "$REDIS_PORT_R" config set loading-process-events-interval-bytes 1024 >/dev/null
+	rcli "$REDIS_PORT_R" config set key-load-delay 50 >/dev/null
+	local log="$BATS_TEST_TMPDIR/run.log"
+	CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)" HEALTHCHECK_INTERVAL=50ms start_run "$REDIS_PORT_R" "$log" --role replica
+	wait_for "running" 10 grep -q "consul unavailable" "$log"
+	rcli "$REDIS_PORT_R" replicaof 127.0.0.1 "$REDIS_PORT_M" >/dev/null
+	wait_for "loading seen" 30 grep -q "loading the dataset from its master" "$log"
+	kill -0 "$RUN_PID"
+	wait_for "synced" 60 bash -c "redis-cli -p $REDIS_PORT_R info replication | grep -q '^master_link_status:up'"
+	wait_for "healthy again" 10 bash -c "tail -1 '$log' | grep -q 'redis healthy'"
+	kill -0 "$RUN_PID"
+}
