@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "clock.h"
 #include "proc.h"
 
 extern char **environ;
@@ -109,13 +110,6 @@ int proc_signal_next(void)
 	if (sig_pipe[0] >= 0 && read(sig_pipe[0], &b, 1) == 1)
 		return b;
 	return 0;
-}
-
-int64_t proc_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* environ plus the extra NAME=value strings, as a new NULL-terminated array. */
@@ -261,11 +255,11 @@ int proc_stop(struct proc_child *c, int sig, int64_t timeout_ms)
 	/* A stopped process would never act on sig. */
 	if (sig != SIGKILL && sig != SIGCONT)
 		proc_signal_group(c, SIGCONT);
-	int64_t deadline = proc_now_ms() + timeout_ms;
+	int64_t deadline = clock_now_ms() + timeout_ms;
 	for (;;) {
 		if (!proc_group_alive(c))
 			return 0;
-		int64_t left = deadline - proc_now_ms();
+		int64_t left = deadline - clock_now_ms();
 		if (left <= 0)
 			break;
 		wait_a_little(left);

@@ -28,9 +28,6 @@ int proc_signal_fd(void);
 /* The next signal that arrived (consumed from the pipe), or 0 when none is pending. */
 int proc_signal_next(void);
 
-/* Milliseconds from CLOCK_MONOTONIC. */
-int64_t proc_now_ms(void);
-
 /*
  * Start argv[0] (searched in PATH, as execvp) in a new process group, with the
  * extra "NAME=value" strings of env (NULL-terminated, may be NULL) added to the

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "proc.h"
 
 static int failures;
@@ -49,8 +50,8 @@ static void test_exit_code(void)
 
 static int wait_exit(struct proc_child *c, int64_t ms)
 {
-	int64_t end = proc_now_ms() + ms;
-	while (proc_now_ms() < end) {
+	int64_t end = clock_now_ms() + ms;
+	while (clock_now_ms() < end) {
 		if (proc_reap(c))
 			return 1;
 		usleep(10000);
@@ -86,9 +87,9 @@ static void test_stop_term(void)
 	struct proc_child c;
 	char *argv[] = { "sleep", "30", NULL };
 	CHECK(proc_spawn(&c, argv, NULL) == 0);
-	int64_t t0 = proc_now_ms();
+	int64_t t0 = clock_now_ms();
 	CHECK(proc_stop(&c, SIGTERM, 5000) == 0);
-	CHECK(proc_now_ms() - t0 < 4000);
+	CHECK(clock_now_ms() - t0 < 4000);
 	CHECK(!c.running);
 	CHECK(proc_exit_code(c.status) == 128 + SIGTERM);
 	CHECK(proc_signal_group(&c, 0) == -1);
@@ -101,9 +102,9 @@ static void test_stop_escalates(void)
 	char *argv[] = { "sh", "-c", "trap '' TERM; sh -c 'trap \"\" TERM; sleep 30' & sleep 30", NULL };
 	CHECK(proc_spawn(&c, argv, NULL) == 0);
 	usleep(200000);
-	int64_t t0 = proc_now_ms();
+	int64_t t0 = clock_now_ms();
 	CHECK(proc_stop(&c, SIGTERM, 300) == 1);
-	int64_t dt = proc_now_ms() - t0;
+	int64_t dt = clock_now_ms() - t0;
 	CHECK(dt >= 280 && dt < 4000);
 	CHECK(proc_exit_code(c.status) == 128 + SIGKILL);
 	CHECK(!proc_group_alive(&c));
