@@ -85,6 +85,10 @@ const char *consul_base_url(const struct consul *c);
 int consul_request(struct consul *c, const char *method, const char *path, const char *query,
                    const void *body, size_t body_len, int64_t wait_ms);
 
+/* consul_request with a JSON body (Content-Type: application/json), never blocking. */
+int consul_request_json(struct consul *c, const char *method, const char *path, const char *query,
+                        const char *body, size_t body_len);
+
 /* Percent-escape s as one path segment or query value (malloc'd; NULL when out of memory). */
 char *consul_escape(const char *s);
 
@@ -219,6 +223,7 @@ struct consul_watch {
 	int64_t last_ms;           /* when tokens were last computed, 0 before the first call */
 	int64_t retry_at_ms;       /* back-off: no request before this monotonic time */
 	int waited;                /* the last delay came from an empty bucket */
+	int64_t full_since_ms;     /* when the bucket became full, 0 when not full */
 };
 
 /* Set the defaults above and index 0. */

@@ -9,8 +9,8 @@
 /*
  * A parsed document. Values are referred to by token index: 0 is the root,
  * -1 means "none" and is accepted (and rejected cleanly) by every accessor.
- * The text is not copied: it must outlive the document. Only json.c sees
- * jsmn; the token array is private.
+ * json_parse keeps its own copy of the text (freed by json_free). Only
+ * json.c sees jsmn; the token array is private.
  */
 struct json_doc {
 	const char *text;
