@@ -857,6 +857,9 @@ static int run_held(struct lock_state *s, char **argv)
 		/* S3: signal first (proc_stop does at once); Consul comes after, and only briefly. */
 		log_error("lock lost, stopping the program", "reason", why, "signal",
 		          proc_signal_name(s->o->kill_signal));
+		/* The workers have nothing left to prove; stop their retries now. */
+		worker_poke(&s->renewer, 'q');
+		worker_poke(&s->monitor, 'q');
 		proc_stop(&child, s->o->kill_signal, s->o->kill_timeout_ms);
 		cleanup(s, LOST_CLEANUP_MS, 1);
 		return EXIT_TEMPFAIL;
