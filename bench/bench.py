@@ -603,7 +603,10 @@ def summary(xs):
             "mean": round(statistics.fmean(xs), 4)}
 
 
-METRICS = ("lookup_s", "write_s", "window_s", "accepted_writes", "up_s", "replica_s")
+METRICS = ("lookup_s", "write_s", "window_s", "accepted_writes", "up_s", "replica_s",
+           "rss_kb", "pss_kb", "cpu_pct", "procs", "redis_cmds_per_s",
+           "consul_server_per_s", "consul_agent_per_s",
+           "consul_server_per_s_per_node", "consul_agent_per_s_per_node")
 
 
 def cmd_summarize(a):
