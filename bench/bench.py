@@ -340,23 +340,24 @@ def tree(roots, kids):
 
 
 def proc_sample(pid):
-    """(cpu ticks incl. reaped children, rss kB, pss kB) or None."""
+    """(cpu ticks incl. reaped children, rss, pss, uss in kB) or None."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             s = f.read()
         fields = s[s.rindex(")") + 2:].split()
         ticks = sum(int(x) for x in fields[11:15])    # utime stime cutime cstime
         rss = int(fields[21]) * PAGE_KB
-        pss = rss
+        pss, uss = rss, 0
         try:
             with open("/proc/%d/smaps_rollup" % pid) as f:
                 for line in f:
                     if line.startswith("Pss:"):
                         pss = int(line.split()[1])
-                        break
+                    elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+                        uss += int(line.split()[1])
         except OSError:
-            pass
-        return ticks, rss, pss
+            uss = rss
+        return ticks, rss, pss, uss
     except (OSError, ValueError, IndexError):
         return None
 
@@ -364,7 +365,7 @@ def proc_sample(pid):
 def group_sample(spec, kids):
     """Sum over a group: NAME=PID,PID (exact) or tree:NAME=PID (with descendants)."""
     pids = tree(spec["pids"], kids) if spec["tree"] else spec["pids"]
-    ticks = rss = pss = n = 0
+    ticks = rss = pss = uss = n = 0
     names = []
     for p in pids:
         s = proc_sample(p)
@@ -372,13 +373,15 @@ def group_sample(spec, kids):
             ticks += s[0]
             rss += s[1]
             pss += s[2]
+            uss += s[3]
             n += 1
             try:
                 with open("/proc/%d/comm" % p) as f:
                     names.append(f.read().strip())
             except OSError:
                 pass
-    return {"ticks": ticks, "rss_kb": rss, "pss_kb": pss, "procs": n, "names": sorted(names)}
+    return {"ticks": ticks, "rss_kb": rss, "pss_kb": pss, "uss_kb": uss, "procs": n,
+            "names": sorted(names)}
 
 
 def emu_stats(url):
@@ -417,7 +420,7 @@ def cmd_footprint(a):
         kids = proc_children()
         for g, s in groups.items():
             cur = group_sample(s, kids)
-            for k in ("rss_kb", "pss_kb", "procs"):
+            for k in ("rss_kb", "pss_kb", "uss_kb", "procs"):
                 peak[g][k] = max(peak[g][k], cur[k])
     kids = proc_children()
     end = {g: group_sample(s, kids) for g, s in groups.items()}
@@ -435,7 +438,8 @@ def cmd_footprint(a):
         res["groups"][g] = {
             "cpu_pct": round(100.0 * cpu_s / dt, 4), "cpu_s": round(cpu_s, 3),
             "rss_kb": end[g]["rss_kb"], "pss_kb": end[g]["pss_kb"],
-            "rss_kb_peak": peak[g]["rss_kb"], "pss_kb_peak": peak[g]["pss_kb"],
+            "uss_kb": end[g]["uss_kb"], "rss_kb_peak": peak[g]["rss_kb"],
+            "pss_kb_peak": peak[g]["pss_kb"], "uss_kb_peak": peak[g]["uss_kb"],
             "procs": end[g]["procs"], "names": end[g]["names"]}
     for name in redises:
         if rs0.get(name) is None or rs1.get(name) is None:
@@ -604,7 +608,7 @@ def summary(xs):
 
 
 METRICS = ("lookup_s", "write_s", "window_s", "accepted_writes", "up_s", "replica_s",
-           "rss_kb", "pss_kb", "cpu_pct", "procs", "redis_cmds_per_s",
+           "rss_kb", "pss_kb", "uss_kb", "cpu_pct", "procs", "redis_cmds_per_s",
            "consul_server_per_s", "consul_agent_per_s",
            "consul_server_per_s_per_node", "consul_agent_per_s_per_node")
 
