@@ -117,6 +117,7 @@ key_json() {
 }
 
 @test "Consul down at start is retried until it comes up" {
+	emu_requires_control
 	port=$(free_port)
 	CONSUL_HTTP_ADDR="127.0.0.1:$port" "$RESEC_LOCK" --key "$KEY" -- sh -c 'echo "$RESEC_LOCK_KEY" >"$0"' "$T/ran" \
 		2>"$T/a.err" &
