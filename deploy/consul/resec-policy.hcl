@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: MIT
+# Least privilege for one resec cluster with the defaults
+# (CONSUL_LOCK_KEY=resec/.lock, CONSUL_SERVICE_PREFIX=redis).
+# Create: consul acl policy create -name resec -rules @resec-policy.hcl
+
+# resec-lock: the lock key (acquire, release, read, monitor).
+key "resec/.lock" {
+  policy = "write"
+}
+
+# resec-lock: create, renew and destroy its session on this node.
+session_prefix "" {
+  policy = "write"
+}
+
+# resec-health: register, pass and deregister the two role services.
+service "redis-master" {
+  policy = "write"
+}
+service "redis-slave" {
+  policy = "write"
+}
+
+# resec-watch: health results list node data; without node read they come
+# back silently empty under default-deny.
+node_prefix "" {
+  policy = "read"
+}

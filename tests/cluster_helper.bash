@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: MIT
+# Three-node resec clusters for the end-to-end suites: the emulator with one
+# agent per node, one redis-server and one scripts/resec per node, all on
+# loopback. Node i (1-based) talks to agent i. Sourced after test_helper.
+
+# Short timings so failures show in seconds; the arithmetic is the defaults'.
+: "${E2E_INTERVAL:=500ms}"
+: "${E2E_LOCK_DELAY:=2s}"
+: "${E2E_SERF_DELAY:=1s}"
+
+# cluster_start [N]: start the emulator, N Redis and N resec (default 3).
+cluster_start() {
+	local n="${1:-3}" i
+	CLUSTER_N=$n
+	emu_start --nodes "$n" --serf-delay "$E2E_SERF_DELAY" --dereg-floor 5s --reaper-period 1s
+	for i in $(seq "$n"); do
+		start_redis "n$i"
+	done
+	for i in $(seq "$n"); do
+		resec_start "$i"
+	done
+}
+
+# redis_port I: the port of node I's Redis.
+redis_port() {
+	local v="REDIS_PORT_n$1"
+	echo "${!v}"
+}
+
+# resec_start I [VAR=value...]: start scripts/resec for node I.
+resec_start() {
+	local i="$1"
+	shift
+	mkdir -p "$BATS_TEST_TMPDIR/node$i"
+	env TMPDIR="$BATS_TEST_TMPDIR/node$i" \
+		REDIS_ADDR="127.0.0.1:$(redis_port "$i")" \
+		CONSUL_HTTP_ADDR="127.0.0.1:${EMU_PORTS[$((i - 1))]}" \
+		HEALTHCHECK_INTERVAL="$E2E_INTERVAL" HEALTHCHECK_TIMEOUT=1s \
+		CONSUL_LOCK_TTL=10s CONSUL_LOCK_DELAY="$E2E_LOCK_DELAY" \
+		CONSUL_DEREGISTER_SERVICE_AFTER=1m LOG_LEVEL=DEBUG "$@" \
+		"$RESEC_ROOT/scripts/resec" >>"$BATS_TEST_TMPDIR/resec$i.log" 2>&1 &
+	printf -v "RESEC_PID_$i" '%s' "$!"
+	track_pid "$!"
+}
+
+# node_pids I: every process of node I's resec (the orchestrator and the
+# children in their own process groups), found by their state directory.
+node_pids() {
+	local dir="$BATS_TEST_TMPDIR/node$1/" p
+	for p in /proc/[0-9]*; do
+		if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -q "^RESEC_STATE=$dir"; then
+			echo "${p#/proc/}"
+		fi
+	done
+	local v="RESEC_PID_$1"
+	kill -0 "${!v}" 2>/dev/null && echo "${!v}"
+	return 0
+}
+
+# kill_node_resec I SIGNAL: signal every resec process of node I at once.
+kill_node_resec() {
+	local pids
+	pids=$(node_pids "$1" | sort -u)
+	# shellcheck disable=SC2086 # one word per pid
+	[ -z "$pids" ] || kill "-$2" $pids 2>/dev/null || true
+}
+
+# passing ADDRS of a service, one host:port per line (Node.Address when the
+# service has none).
+passing() {
+	curl -sf "http://$EMU_ADDR/v1/health/service/$1?passing" |
+		jq -r '.[] | "\(if .Service.Address == "" then .Node.Address else .Service.Address end):\(.Service.Port)"'
+}
+
+# consul_master: the passing master, or nothing.
+consul_master() {
+	passing redis-master
+}
+
+# master_node: the node number whose Redis is the one passing master.
+master_node() {
+	local m i
+	m=$(consul_master)
+	[ "$(printf '%s\n' "$m" | grep -c .)" -eq 1 ] || return 1
+	for i in $(seq "$CLUSTER_N"); do
+		[ "${m##*:}" = "$(redis_port "$i")" ] && { echo "$i"; return 0; }
+	done
+	return 1
+}
+
+# has_master_other_than PORT: one passing master and it is not PORT.
+has_master_other_than() {
+	local m
+	m=$(consul_master)
+	[ "$(printf '%s\n' "$m" | grep -c .)" -eq 1 ] && [ "${m##*:}" != "$1" ]
+}
+
+# replicates I MASTER_PORT: node I's Redis is a replica of that port, link up.
+replicates() {
+	rcli "$(redis_port "$1")" info replication | tr -d '\r' |
+		grep -q "^master_port:$2$" &&
+		rcli "$(redis_port "$1")" info replication | tr -d '\r' | grep -q '^master_link_status:up$'
+}
+
+# cluster_settled: one master passing, every other node replicating it with
+# its replica service passing.
+cluster_settled() {
+	local m i mport
+	m=$(master_node) || return 1
+	mport=$(redis_port "$m")
+	for i in $(seq "$CLUSTER_N"); do
+		[ "$i" = "$m" ] && continue
+		replicates "$i" "$mport" || return 1
+	done
+	[ "$(passing redis-slave | grep -c .)" -eq $((CLUSTER_N - 1)) ]
+}
+
+# check_invariants: S1 and S2 over the whole event log.
+check_invariants() {
+	curl -sf "http://$EMU_ADDR/_emu/events" >"$BATS_TEST_TMPDIR/events.json"
+	python3 "$RESEC_ROOT/tests/invariants.py" <"$BATS_TEST_TMPDIR/events.json"
+}
+
+# cluster_teardown: stop every node, fail on invariant violations or leftovers.
+cluster_teardown() {
+	local i rc=0 left
+	if [ -n "${EMU_ADDR:-}" ] && ! check_invariants; then
+		rc=1
+	fi
+	kill_tracked
+	for i in $(seq "${CLUSTER_N:-0}"); do
+		left=$(node_pids "$i")
+		if [ -n "$left" ]; then
+			echo "node $i left processes behind: $left" >&2
+			# shellcheck disable=SC2086
+			kill -KILL $left 2>/dev/null || true
+			rc=1
+		fi
+	done
+	if [ "$rc" -ne 0 ]; then
+		for i in $(seq "${CLUSTER_N:-0}"); do
+			echo "--- resec$i.log (tail)" >&2
+			tail -n 40 "$BATS_TEST_TMPDIR/resec$i.log" >&2 || true
+		done
+	fi
+	return "$rc"
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# End to end: three nodes on loopback (emulator --nodes 3, three redis-server,
+# three scripts/resec). Every test ends with the S1/S2 check of the event log.
+
+load test_helper
+load cluster_helper
+
+setup() {
+	command -v jq >/dev/null || skip "jq is needed"
+	emu_requires_control
+}
+
+teardown() {
+	cluster_teardown
+}
+
+# wait_settled: the cluster has one master and two synced replicas.
+wait_settled() {
+	wait_for "a settled cluster" "${1:-30}" cluster_settled
+}
+
+@test "cold start: one master, two replicas replicating it, services passing" {
+	cluster_start
+	wait_settled
+	m=$(master_node)
+	[ "$(consul_master | wc -l)" -eq 1 ]
+	run -0 curl -sf "http://$EMU_ADDR/v1/kv/resec/.lock"
+	[ "$(echo "$output" | jq -r '.[0].Flags')" = 3304740253564472344 ]
+	[ "$(echo "$output" | jq -r '.[0].Value' | base64 -d)" = ":$(redis_port "$m")" ]
+	run -0 "$RESEC_ROLE" --redis-addr "127.0.0.1:$(redis_port "$m")" show
+	[ "$output" = master ]
+}
+
+@test "redis crash on the master: a replica takes over, the third follows, data kept" {
+	cluster_start
+	wait_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	rcli "$mport" set before-crash yes >/dev/null
+	rcli "$mport" wait 2 5000 >/dev/null
+	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
+	wait_for "a new master" 20 has_master_other_than "$mport"
+	n=$(master_node)
+	[ "$n" != "$m" ]
+	[ "$(rcli "$(redis_port "$n")" get before-crash)" = yes ]
+	run -0 rcli "$(redis_port "$n")" set after-crash yes
+	[ "$output" = OK ]
+	for i in 1 2 3; do
+		[ "$i" = "$m" ] || [ "$i" = "$n" ] || wait_for "node $i follows" 20 replicates "$i" "$(redis_port "$n")"
+	done
+}
+
+@test "node loss: failover after lock-delay, not after the session's full expiry" {
+	cluster_start
+	wait_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	kill_node_resec "$m" KILL
+	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
+	t0=$SECONDS
+	curl -sf -X PUT "http://$EMU_ADDR/_emu/node/node$m/fail" >/dev/null
+	wait_for "a new master" 30 has_master_other_than "$mport"
+	# serf delay 1s + lock-delay 2s; the session alone would take 2 × 10s.
+	[ $((SECONDS - t0)) -lt 15 ]
+}
+
+@test "resec killed on the master node while redis lives: old master stops passing, fenced" {
+	cluster_start
+	wait_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	kill -KILL "$(eval echo "\$RESEC_PID_$m")"
+	wait_for "a new master" 30 has_master_other_than "$mport"
+	# Its children saw their parent die: the lock holder fenced the old master.
+	wait_for "old master fenced" 10 sh -c "'$RESEC_ROLE' --redis-addr 127.0.0.1:$mport show | grep -q fenced"
+	run rcli "$mport" set late-write x
+	[[ "$output" == *NOREPLICAS* || "$output" == *READONLY* ]]
+}
+
+@test "partition of the master's agent: old master refuses writes before the new one accepts any" {
+	cluster_start
+	wait_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	python3 "$RESEC_ROOT/tests/writer.py" "$mport" 25 >"$BATS_TEST_TMPDIR/old.writes" &
+	track_pid $!
+	curl -sf -X PUT "http://$EMU_ADDR/_emu/node/node$m/partition" >/dev/null
+	wait_for "a new master" 30 has_master_other_than "$mport"
+	n=$(master_node)
+	python3 "$RESEC_ROOT/tests/writer.py" "$(redis_port "$n")" 3 >"$BATS_TEST_TMPDIR/new.writes"
+	last_old_ok=$(awk '$2 == "ok" { t = $1 } END { print t }' "$BATS_TEST_TMPDIR/old.writes")
+	first_new_ok=$(awk '$2 == "ok" { print $1; exit }' "$BATS_TEST_TMPDIR/new.writes")
+	echo "last write on the old master $last_old_ok, first on the new $first_new_ok" >&2
+	[ -n "$first_new_ok" ]
+	awk -v a="$last_old_ok" -v b="$first_new_ok" 'BEGIN { exit !(a < b) }'
+	curl -sf -X PUT "http://$EMU_ADDR/_emu/node/node$m/heal" >/dev/null
+	curl -sf -X PUT "http://$EMU_ADDR/_emu/node/node$m/recover" >/dev/null || true
+	wait_for "old master rejoins as a replica" 40 replicates "$m" "$(redis_port "$n")"
+}
+
+@test "the old master restarts with its data: fenced, then a replica, never master" {
+	cluster_start
+	wait_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	rcli "$mport" set old-data 1 >/dev/null
+	rcli "$mport" save >/dev/null
+	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
+	wait_for "a new master" 20 has_master_other_than "$mport"
+	n=$(master_node)
+	redis-server --bind 127.0.0.1 --port "$mport" --dir "$BATS_TEST_TMPDIR/redis-n$m" \
+		--save '' --appendonly no --logfile "$BATS_TEST_TMPDIR/redis-n$m/redis2.log" &
+	track_pid $!
+	wait_for "node $m follows" 30 replicates "$m" "$(redis_port "$n")"
+	[ "$(master_node)" = "$n" ]
+}
+
+@test "an empty redis restarting never becomes master ahead of peers with data" {
+	cluster_start
+	wait_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	rcli "$mport" set precious 1 >/dev/null
+	rcli "$mport" wait 2 5000 >/dev/null
+	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
+	redis-server --bind 127.0.0.1 --port "$mport" --dir "$BATS_TEST_TMPDIR/redis-n$m" \
+		--save '' --appendonly no --dbfilename empty.rdb --logfile "$BATS_TEST_TMPDIR/redis-n$m/redis2.log" &
+	track_pid $!
+	wait_for "a new master" 30 has_master_other_than "$mport"
+	n=$(master_node)
+	[ "$n" != "$m" ]
+	[ "$(rcli "$(redis_port "$n")" get precious)" = 1 ]
+	wait_for "node $m follows" 30 replicates "$m" "$(redis_port "$n")"
+}
+
+@test "graceful stop of the master's resec: a replica takes over without lock-delay" {
+	E2E_LOCK_DELAY=10s
+	cluster_start
+	wait_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	t0=$(date +%s%N)
+	kill -QUIT "$(eval echo "\$RESEC_PID_$m")"
+	wait_for "a new master" 20 has_master_other_than "$mport"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "handover took ${ms} ms" >&2
+	[ "$ms" -lt 8000 ]
+	wait_for "resec $m exits" 20 sh -c "! kill -0 $(eval echo "\$RESEC_PID_$m") 2>/dev/null"
+}
