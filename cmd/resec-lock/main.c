@@ -789,6 +789,8 @@ static int hold(struct lock_state *s, struct proc_child *child, int *sig_out, ch
 		int lost = s->sh.lost;
 		if (lost)
 			snprintf(why, whylen, "%s", s->sh.lost_reason);
+		else if (s->sh.session_gone) /* renew saw 404 just as we acquired */
+			lost = snprintf(why, whylen, "session invalidated") > 0;
 		pthread_mutex_unlock(&s->sh.mu);
 		int64_t now = clock_now_ms();
 		if (!lost && now >= deadline) {
