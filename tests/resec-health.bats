@@ -419,3 +419,27 @@ check_output() {
 	wait_for "healthy again" 10 bash -c "tail -1 '$log' | grep -q 'redis healthy'"
 	kill -0 "$RUN_PID"
 }
+
+@test "run: a partitioned consul agent (hung requests) neither stops run nor delays noticing a redis death" {
+	need_emu
+	emu_requires_control
+	emu_start --nodes 2
+	start_redis A
+	local log="$BATS_TEST_TMPDIR/run.log" ctl="http://127.0.0.1:${EMU_PORTS[1]}"
+	HEALTHCHECK_INTERVAL=200ms start_run "$REDIS_PORT_A" "$log" --role master
+	wait_for "check passing" 10 status_is "service:redis@:$REDIS_PORT_A" passing
+	curl -fsS -X PUT "$ctl/_emu/node/node1/partition?serf=keep" >/dev/null
+	wait_for "consul warning" 15 grep -q "consul unavailable" "$log"
+	kill -0 "$RUN_PID"
+	# The retry (after 0.25-0.5 s of back-off) hangs for HEALTHCHECK_TIMEOUT (2 s):
+	# kill Redis while it hangs; only the cancel fd can make the exit quick.
+	sleep 0.8
+	local t0
+	t0=$(date +%s%N)
+	kill -9 "$REDIS_PID_A"
+	wait_exit "$RUN_PID" 5
+	local ms=$((($(date +%s%N) - t0) / 1000000))
+	curl -fsS -X PUT "$ctl/_emu/node/node1/heal" >/dev/null
+	[ "$EXIT_STATUS" = 1 ]
+	[ "$ms" -lt 1000 ]
+}

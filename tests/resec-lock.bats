@@ -117,6 +117,7 @@ key_json() {
 }
 
 @test "Consul down at start is retried until it comes up" {
+	emu_requires_control
 	port=$(free_port)
 	CONSUL_HTTP_ADDR="127.0.0.1:$port" "$RESEC_LOCK" --key "$KEY" -- sh -c 'echo "$RESEC_LOCK_KEY" >"$0"' "$T/ran" \
 		2>"$T/a.err" &
@@ -216,6 +217,22 @@ key_json() {
 	sig=$(awk '/^signal/ { print $3 }' "$T/a.log")
 	awk -v s="$sig" -v a="$acq" 'BEGIN { exit !(s < a) }'
 	! grep -qs OVERLAP "$T"/*.log
+}
+
+@test "a waiter whose session is invalidated creates a new one and still takes over" {
+	emu_requires_control
+	emu_start --nodes 2
+	start_contender a 1
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	wait_for "b's session" 10 sh -c "[ \"\$(curl -s http://$EMU_ADDR/v1/session/node/node2 | jq length)\" = 1 ]"
+	old=$(emu_curl /v1/session/node/node2 | jq -r '.[0].ID')
+	emu_curl "/v1/session/destroy/$old" -X PUT >/dev/null
+	wait_for "a new session for b" 15 grep -q "creating a new one" "$T/b.err"
+	kill -TERM "$PID_a"
+	wait_status "$PID_a" 0
+	wait_for "b holds" 5 started b
+	[ "$(awk '/^start/ { print $5 }' "$T/b.log")" != "$old" ]
 }
 
 @test "TTL expiry of a stopped holder: lock-delay, then loss detected at once when it resumes" {

@@ -104,7 +104,6 @@ record() {
 	mapfile -t prog < <(record)
 	start_watch w --self 10.9.9.9:1 -- "${prog[@]}"
 	wait_for "the run for a" 5 has_lines "$T/runs" 1
-	emu_ctl /_emu/wake
 	register b 7002 10.0.0.2
 	wait_for "two masters" 10 grep -q "several passing masters" "$T/w.err"
 	deregister a
@@ -204,7 +203,5 @@ record() {
 	sleep 2
 	[ "$(emu_curl /_emu/stats | jq '.server.total // 0')" -le 2 ]
 	[ "$(lines "$T/w.out")" = 1 ]
-	register b 7002 10.0.0.2
-	deregister a
-	wait_for "b" 5 has_lines "$T/w.out" 2
+	kill -0 "$WATCH_PID"
 }

@@ -459,6 +459,9 @@ static void setup(struct lock_state *s)
 		config_format_hostport(&s->cfg->announce_addr, s->value, sizeof(s->value));
 	if (s->o->kill_timeout_ms < 0)
 		s->o->kill_timeout_ms = s->sh.t.eff_ms / 2;
+	else if (s->o->kill_timeout_ms >= s->sh.t.eff_ms)
+		log_warn("--kill-timeout is not shorter than the lock-delay: after a loss the program may "
+		         "outlive the hand-over", "kill_timeout_ms", log_int(s->o->kill_timeout_ms));
 }
 
 /* Wait up to ms on signals and worker events; 1 when something arrived. */
@@ -786,6 +789,8 @@ static int hold(struct lock_state *s, struct proc_child *child, int *sig_out, ch
 		int lost = s->sh.lost;
 		if (lost)
 			snprintf(why, whylen, "%s", s->sh.lost_reason);
+		else if (s->sh.session_gone) /* renew saw 404 just as we acquired */
+			lost = snprintf(why, whylen, "session invalidated") > 0;
 		pthread_mutex_unlock(&s->sh.mu);
 		int64_t now = clock_now_ms();
 		if (!lost && now >= deadline) {

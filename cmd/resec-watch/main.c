@@ -145,7 +145,7 @@ static void entry_addr(const struct json_health_entry *e, struct hostport *hp)
 static int is_self(const struct watch_state *w, const struct json_health_entry *e)
 {
 	const struct hostport *self = &w->o->self;
-	struct hostport hp;
+	struct hostport hp = { "", 0 };
 	entry_addr(e, &hp);
 	if (self->port != hp.port)
 		return 0;
@@ -162,38 +162,46 @@ static enum verdict judge(const struct watch_state *w, const struct json_health_
 		return V_NONE;
 	if (n > 1)
 		return V_SEVERAL;
-	struct hostport hp;
+	struct hostport hp = { "", 0 };
 	entry_addr(&e[0], &hp);
 	config_format_hostport(&hp, value, len);
 	return is_self(w, &e[0]) ? V_SELF : V_ONE;
 }
 
-/* [C4]: what a change means is the set of addresses, not the index or check output. */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* [C4]: what a change means is the set of instances (address@node), not the index or check output. */
 static void canonical(const struct json_health_entry *e, size_t n, char *buf, size_t len)
 {
-	char addrs[16][300];
-	size_t k = n < 16 ? n : 16;
-	for (size_t i = 0; i < k; i++) {
-		struct hostport hp;
-		entry_addr(&e[i], &hp);
-		config_format_hostport(&hp, addrs[i], sizeof(addrs[i]));
-		size_t l = strlen(addrs[i]);
-		snprintf(addrs[i] + l, sizeof(addrs[i]) - l, "@%.40s", e[i].node);
-	}
-	/* Sort so that a reordered answer is no change. */
-	for (size_t i = 1; i < k; i++)
-		for (size_t j = i; j > 0 && strcmp(addrs[j - 1], addrs[j]) > 0; j--) {
-			char t[300];
-			memcpy(t, addrs[j], sizeof(t));
-			memcpy(addrs[j], addrs[j - 1], sizeof(t));
-			memcpy(addrs[j - 1], t, sizeof(t));
-		}
+	char **items = calloc(n + 1, sizeof(char *));
 	size_t off = 0;
 	buf[0] = '\0';
-	for (size_t i = 0; i < k && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s\n", addrs[i]);
-	if (n > k && off < len)
-		snprintf(buf + off, len - off, "+%zu", n - k);
+	if (items == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct hostport hp = { "", 0 };
+		char addr[300];
+		entry_addr(&e[i], &hp);
+		config_format_hostport(&hp, addr, sizeof(addr));
+		size_t need = strlen(addr) + strlen(e[i].node) + 2;
+		items[i] = malloc(need);
+		if (items[i] != NULL)
+			snprintf(items[i], need, "%s@%s", addr, e[i].node);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (items[i] == NULL)
+			items[i] = strdup("");
+	/* Sorted, so that a reordered answer is no change. */
+	qsort(items, n, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (items[i] != NULL && off < len)
+			off += (size_t)snprintf(buf + off, len - off, "%s\n", items[i]);
+		free(items[i]);
+	}
+	free(items);
 }
 
 /* ---- the child ---------------------------------------------------------- */
