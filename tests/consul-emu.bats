@@ -199,6 +199,19 @@ fcmp() {
 	[ "$(jq -r .Config.Datacenter <<<"$BODY")" = dc1 ]
 }
 
+@test "§15 (opt) --unix-socket serves node1's API on a Unix socket" {
+	emu_requires_control
+	local sock="$BATS_TEST_TMPDIR/consul.sock"
+	emu_start --nodes 2 --unix-socket "$sock"
+	[ -S "$sock" ]
+	[ "$(curl -sS --unix-socket "$sock" http://localhost/v1/status/leader)" = '"127.0.0.1:8300"' ]
+	[ "$(curl -sS --unix-socket "$sock" http://localhost/v1/agent/self | jq -r .Config.NodeName)" = node1 ]
+	curl -fsS --unix-socket "$sock" -X PUT -d v http://localhost/v1/kv/u >/dev/null
+	[ "$(emu_curl '/v1/kv/u?raw')" = v ]
+	kill -TERM "$EMU_PID"
+	wait_for "socket removed" 5 test ! -e "$sock"
+}
+
 # ---------------------------------------------------------------- §1 blocking
 
 @test "§1 blocking: wait needs a unit, bad index, stale+consistent conflict" {
@@ -1169,6 +1182,30 @@ fcmp() {
 	emu_ctl '/_emu/fault?path=/v1/session/&status=429&count=1'
 	req PUT /v1/session/create
 	[ "$STATUS" = 429 ]
+}
+
+@test "§11 control: fault/clear, stats/reset, events ?type=, help" {
+	emu_requires_control
+	emu_start
+	emu_ctl '/_emu/fault?path=/v1/kv/&status=503&count=5&body=busy'
+	req GET /v1/kv/a
+	[ "$STATUS" = 503 ]
+	[ "$BODY" = busy ]
+	emu_ctl /_emu/fault/clear
+	req GET /v1/kv/a
+	[ "$STATUS" = 404 ]
+	emu_ctl '/_emu/fault?path=/v1/kv/&count=3&node=node2'
+	req GET /v1/kv/a
+	[ "$STATUS" = 404 ]
+	[ "$(emu_curl /_emu/stats | jq .total)" -ge 3 ]
+	emu_ctl /_emu/stats/reset
+	[ "$(emu_curl /_emu/stats)" = "{}" ]
+	session >/dev/null
+	session >/dev/null
+	[ "$(emu_curl '/_emu/events?type=session_create' | jq length)" -eq 2 ]
+	emu_curl /_emu/help | jq -e 'has("GET /_emu/events[?since=SEQ][&type=T]")'
+	req PUT /_emu/nonsense
+	[ "$STATUS" = 404 ]
 }
 
 @test "§11 control: state, events (since, monotonic t, fields), stats (server vs agent)" {
