@@ -1319,6 +1319,21 @@ fcmp() {
 
 # ---------------------------------------------------------------- load
 
+@test "load: finished requests leave no threads behind" {
+	emu_requires_control
+	emu_start
+	[ -d "/proc/$EMU_PID/task" ] || skip "needs /proc"
+	local cfg="$BATS_TEST_TMPDIR/many.cfg" i base
+	base=$(find "/proc/$EMU_PID/task" -mindepth 1 -maxdepth 1 | wc -l)
+	: >"$cfg"
+	for i in $(seq 300); do
+		printf 'url = "http://%s/v1/kv/k%s"\noutput = "/dev/null"\n' "$EMU_ADDR" "$i" >>"$cfg"
+	done
+	curl -sS --no-progress-meter --parallel --parallel-max 20 -K "$cfg"
+	curl -sS --no-progress-meter -K "$cfg"
+	wait_for "threads to end" 5 sh -c "[ \$(find /proc/$EMU_PID/task -mindepth 1 -maxdepth 1 | wc -l) -le $((base + 2)) ]"
+}
+
 @test "load: 200 blocked queries and 50 renewing sessions do not slow an unrelated GET past 50 ms" {
 	emu_requires_control
 	emu_start
