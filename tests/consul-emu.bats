@@ -851,6 +851,18 @@ fcmp() {
 	[ "$STATUS" = 405 ]
 }
 
+@test "§4 output-only changes reach the catalog after --check-update-interval" {
+	emu_requires_control
+	emu_start --check-update-interval 500ms
+	register '{"Name":"a","Check":{"TTL":"30s","Status":"passing"}}'
+	emu_curl '/v1/agent/check/pass/service:a?note=v1' -X PUT
+	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Output')" = "" ]
+	[ "$(emu_curl /v1/agent/checks | jq -r '.["service:a"].Output')" = v1 ]
+	wait_for "output sync" 3 sh -c "curl -s http://$EMU_ADDR/v1/health/service/a | jq -e '.[0].Checks[1].Output == \"v1\"'"
+	emu_curl '/v1/agent/check/fail/service:a?note=down' -X PUT
+	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Output')" = down ]
+}
+
 @test "§10.8 TTL update restarts the timer" {
 	emu_start
 	register '{"Name":"a","Check":{"TTL":"1s","Status":"passing"}}'
