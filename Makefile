@@ -65,7 +65,7 @@ test check:
 sanitize:
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
 
-SH_SCRIPTS := scripts/resec scripts/deps $(wildcard scripts/*.sh tests/*.bash bench/*.sh) .ci/run
+SH_SCRIPTS := scripts/resec scripts/deps scripts/demo $(wildcard scripts/*.sh tests/*.bash tests/*/*.bash bench/*.sh bench/run) .ci/run
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 	  --std=c11 --inline-suppr --suppress=missingIncludeSystem -Icommon common cmd tests/unit
@@ -81,7 +81,7 @@ fuzz:
 	  clang $(FUZZ_FLAGS) -o build/fuzz/$$n $$f $(LIB_SRC) $(PKG_LIBS); \
 	  mkdir -p build/fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz/$$n- \
 	    build/fuzz/corpus-$$n $$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ); \
 	done
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* config: one table maps each setting to its variable, its flag and its check. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -97,6 +98,7 @@ const char config_shared_usage[] =
 	"  --consul-http-ssl B  --consul-http-ssl-verify B  --consul-cacert F  --consul-capath D\n"
 	"  --consul-client-cert F  --consul-client-key F  --consul-tls-server-name N\n"
 	"  --consul-namespace NS\n"
+	"  --print-config                print the effective settings (secrets hidden) and exit\n"
 	"Durations use Go syntax: 500ms, 15s, 1m30s, 72h.\n";
 
 void config_defaults(struct resec_config *c)
@@ -153,22 +155,26 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 	switch (s->kind) {
 	case K_STRING:
 	case K_NAME:
-		if (copy_text(s, field, value, s->kind == K_NAME) < 0) {
-			snprintf(reason, rlen, "%s", *value ? "too long or contains spaces" : "must not be empty");
-			return -1;
-		}
 		if (s->offset == offsetof(struct resec_config, lock_key)) {
 			/* Consul's Go api strips leading slashes: "/a" and "a" are one key. */
-			char *k = c->lock_key;
-			size_t skip = strspn(k, "/");
-			memmove(k, k + skip, strlen(k + skip) + 1);
-			if (*k == '\0') {
+			value += strspn(value, "/");
+			if (*value == '\0') {
 				snprintf(reason, rlen, "must name a key");
 				return -1;
 			}
 		}
+		if (copy_text(s, field, value, s->kind == K_NAME) < 0) {
+			snprintf(reason, rlen, "%s", *value == '\0' ? "must not be empty"
+			         : strlen(value) >= s->size ? "too long" : "must not contain spaces");
+			return -1;
+		}
 		return 0;
 	case K_SECRET:
+		/* Cut silently, a password would fail AUTH with no hint why. */
+		if (strlen(value) >= sizeof(((struct secret *)0)->value_)) {
+			snprintf(reason, rlen, "too long (at most %zu bytes)", sizeof(((struct secret *)0)->value_) - 1);
+			return -1;
+		}
 		secret_set((struct secret *)field, value);
 		return 0;
 	case K_DURATION:
@@ -242,13 +248,30 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 	return -1;
 }
 
+/* Copy at most max bytes of src for an error message, which stays one line:
+ * control characters show as '?'. */
+static void printable(char *dst, size_t len, const char *src, size_t max)
+{
+	size_t n = 0;
+	for (; n < max && n + 1 < len && src[n] != '\0'; n++) {
+		unsigned char ch = (unsigned char)src[n];
+		dst[n] = src[n];
+		if (ch < ' ' || ch == 0x7f)
+			dst[n] = '?';
+	}
+	dst[n] = '\0';
+}
+
 static void bad_value(const struct setting *s, const char *value, const char *reason,
                       char *err, size_t errlen)
 {
-	if (s->kind == K_SECRET)
+	if (s->kind == K_SECRET) {
 		snprintf(err, errlen, "invalid %s (--%s): %s", s->env, s->flag, reason);
-	else
-		snprintf(err, errlen, "invalid %s (--%s) \"%.200s\": %s", s->env, s->flag, value, reason);
+		return;
+	}
+	char shown[201];
+	printable(shown, sizeof(shown), value, 200);
+	snprintf(err, errlen, "invalid %s (--%s) \"%s\": %s", s->env, s->flag, shown, reason);
 }
 
 static int apply_checked(struct resec_config *c, const struct setting *s, const char *value,
@@ -300,10 +323,20 @@ int config_load_env(struct resec_config *c, char *err, size_t errlen)
 	return apply_env(c, NULL, err, errlen);
 }
 
+/* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or "localhost"; not a name like "127.example". */
 static int is_loopback(const char *host)
 {
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-	       strcmp(host, "localhost") == 0;
+	unsigned char a[16];
+	static const unsigned char v6_loop[16] = { [15] = 1 };
+	static const unsigned char v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) == 1)
+		return memcmp(a, v6_loop, 16) == 0 ||
+		       (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
+	return 0;
 }
 
 /* Read a token file once, trimmed; an empty file falls through (returns 0, empty). */
@@ -316,7 +349,15 @@ static int read_token_file(const char *path, struct secret *out, char *err, size
 	}
 	char buf[1024];
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
+	/* A directory opens but does not read (EISDIR): that is unreadable, not empty. */
+	int failed = ferror(f);
+	int read_errno = errno;
+	(void)fclose(f); /* opened for reading: nothing is lost if close fails */
+	if (failed) {
+		memset(buf, 0, sizeof(buf));
+		snprintf(err, errlen, "Error loading token file %.300s: %s", path, strerror(read_errno));
+		return -1;
+	}
 	buf[n] = '\0';
 	char *start = buf;
 	while (*start && isspace((unsigned char)*start))
@@ -336,8 +377,7 @@ static int resolve_token(struct resec_config *c, char *err, size_t errlen)
 		return 0;
 	if (c->consul_token_file[0] == '\0')
 		return 0;
-	struct secret from_file;
-	secret_set(&from_file, NULL);
+	struct secret from_file = { { 0 }, 0 };
 	if (read_token_file(c->consul_token_file, &from_file, err, errlen) < 0)
 		return -1;
 	if (secret_is_set(&from_file))
@@ -398,19 +438,34 @@ static int parse_long(struct resec_config *c, int argc, char **argv, int *i,
 	const char *eq = strchr(arg, '=');
 	size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
 	if (n >= sizeof(name)) {
-		snprintf(err, errlen, "unknown flag --%.40s", arg);
+		/* Only the name: the value after '=' may be a secret. */
+		printable(name, sizeof(name), arg, 40);
+		snprintf(err, errlen, "unknown flag --%s...", name);
 		return -1;
 	}
 	memcpy(name, arg, n);
 	name[n] = '\0';
-	if (strcmp(name, "help") == 0)
-		return -2;
-	if (strcmp(name, "version") == 0)
-		return -3;
+	if (strcmp(name, "help") == 0 || strcmp(name, "version") == 0) {
+		if (eq != NULL) {
+			snprintf(err, errlen, "flag --%s takes no value", name);
+			return -1;
+		}
+		return name[0] == 'h' ? -2 : -3;
+	}
+	if (strcmp(name, "print-config") == 0) {
+		if (eq != NULL) {
+			snprintf(err, errlen, "flag --%s takes no value", name);
+			return -1;
+		}
+		c->print_config = 1;
+		return 0;
+	}
 	const struct cli_option *po = find_prog_option(opts, name, 0);
 	const struct setting *s = po ? NULL : find_by_flag(name);
 	if (po == NULL && s == NULL) {
-		snprintf(err, errlen, "unknown flag --%s", name);
+		char shown[sizeof(name)];
+		printable(shown, sizeof(shown), name, sizeof(shown) - 1);
+		snprintf(err, errlen, "unknown flag --%s", shown);
 		return -1;
 	}
 	const char *value = NULL;
@@ -443,7 +498,7 @@ static int parse_short(int argc, char **argv, int *i, const struct cli_option *o
 		return -2;
 	const struct cli_option *po = find_prog_option(opts, NULL, ch);
 	if (po == NULL) {
-		snprintf(err, errlen, "unknown flag -%c", ch);
+		snprintf(err, errlen, "unknown flag -%c", (unsigned char)ch < ' ' || ch == 0x7f ? '?' : ch);
 		return -1;
 	}
 	if (!po->has_arg) {
@@ -467,15 +522,20 @@ int config_parse_args(struct resec_config *c, int argc, char **argv, int mode,
                       const struct cli_option *opts, cli_handler handler, void *ctx,
                       char *err, size_t errlen)
 {
-	char **operands = calloc((size_t)argc + 1, sizeof(char *));
-	int nops = 0, i, rc = 0;
+	/* Options (with their values) and operands, each in order, as getopt permutes. */
+	char **operands = calloc(2 * ((size_t)argc + 1), sizeof(char *));
+	char **options;
+	int nops = 0, nopts = 0, i, rc = 0;
 	if (operands == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	options = operands + argc + 1;
 	for (i = 1; i < argc; i++) {
 		char *a = argv[i];
+		int start = i;
 		if (strcmp(a, "--") == 0) {
+			options[nopts++] = a;
 			i++;
 			break;
 		}
@@ -489,17 +549,21 @@ int config_parse_args(struct resec_config *c, int argc, char **argv, int mode,
 		                 : parse_short(argc, argv, &i, opts, handler, ctx, err, errlen);
 		if (rc < 0)
 			break;
+		for (; start <= i; start++)
+			options[nopts++] = argv[start];
 	}
 	if (rc < 0) {
 		free(operands);
 		return rc;
 	}
-	/* The operands end argv: those seen among the options, then argv[i..]
+	/* argv becomes: options, then the operands seen among them, then argv[i..]
 	 * (after "--", or from the first operand of a chain-loader) in place. */
-	int first = i - nops;
-	memcpy(argv + first, operands, (size_t)nops * sizeof(char *));
+	if (argc > 0) {
+		memcpy(argv + 1, options, (size_t)nopts * sizeof(char *));
+		memcpy(argv + 1 + nopts, operands, (size_t)nops * sizeof(char *));
+	}
 	free(operands);
-	return first;
+	return i - nops;
 }
 
 int config_main(struct resec_config *c, const char *prog, const char *usage,
@@ -527,8 +591,57 @@ int config_main(struct resec_config *c, const char *prog, const char *usage,
 		log_die_line("%s", err);
 		exit(EXIT_USAGE);
 	}
+	if (c->print_config) {
+		config_print(c, stdout);
+		exit(0);
+	}
 	log_init(prog, c->log_level, c->log_format);
 	if (c->warning[0] != '\0')
 		log_warn(c->warning);
 	return first;
+}
+
+/* One setting's effective value as text; secrets only say whether they are set. */
+static void format_setting(const struct resec_config *c, const struct setting *s, char *buf, size_t len)
+{
+	const char *field = (const char *)c + s->offset;
+	static const char *const levels[] = { "DEBUG", "INFO", "WARN", "ERROR" };
+	switch (s->kind) {
+	case K_STRING:
+	case K_NAME:
+	case K_ROLE_NAME:
+		snprintf(buf, len, "%s", field);
+		return;
+	case K_SECRET:
+		snprintf(buf, len, "%s", secret_is_set((const struct secret *)(const void *)field) ? "(set)" : "");
+		return;
+	case K_DURATION:
+		/* Whole milliseconds: valid Go syntax, and trivial for scripts to read. */
+		snprintf(buf, len, "%lldms", (long long)*(const int64_t *)(const void *)field);
+		return;
+	case K_ADDR:
+	case K_ANNOUNCE:
+		config_format_hostport((const struct hostport *)(const void *)field, buf, len);
+		return;
+	case K_BOOL:
+	case K_SSL_VERIFY:
+		snprintf(buf, len, "%s", *(const int *)(const void *)field ? "true" : "false");
+		return;
+	case K_LEVEL:
+		snprintf(buf, len, "%s", levels[*(const int *)(const void *)field & 3]);
+		return;
+	case K_FORMAT:
+		snprintf(buf, len, "%s", *(const int *)(const void *)field == LOG_FORMAT_JSON ? "json" : "text");
+		return;
+	}
+	buf[0] = '\0';
+}
+
+void config_print(const struct resec_config *c, FILE *out)
+{
+	char buf[600];
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		format_setting(c, &settings[i], buf, sizeof(buf));
+		fprintf(out, "%s=%s\n", settings[i].env, buf);
+	}
 }

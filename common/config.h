@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "secret.h"
 
@@ -54,6 +55,7 @@ struct resec_config {
 	int token_flag_rank;             /* 1 --consul-http-token-file, 2 --consul-http-token, 0 none */
 	char warning[256];               /* logged by config_main once logging is set up */
 	unsigned char flag_given_[48];   /* settings given by a flag, by table index */
+	int print_config;                /* --print-config: config_main prints and exits */
 };
 
 /* Exit codes shared by every program (sysexits). */
@@ -91,7 +93,8 @@ enum { CONFIG_PERMUTE = 0,     /* options may follow operands (resec-role replic
 /*
  * Parse argv: shared long flags (applied to c, winning over the environment),
  * the program's own options (passed to handler), -h/--help and --version.
- * "--" always ends the options. Operands are moved to the end of argv.
+ * "--" always ends the options. argv is permuted as getopt does: options (with
+ * their values) first, then the operands in their order.
  * Returns the index of the first operand, or -1 with err set (bad usage),
  * -2 for help, -3 for version.
  */
@@ -108,13 +111,15 @@ int config_main(struct resec_config *c, const char *prog, const char *usage,
                 int argc, char **argv, int mode, const struct cli_option *opts,
                 cli_handler handler, void *ctx);
 
-/* Go duration ("1h2m3.5s", "500ms"); bare numbers, negatives, overflow → -1. */
+/* Go duration ("1h2m3.5s", "500ms"); bare numbers (even "0"), signs, overflow → -1.
+ * Millisecond resolution, truncated; a positive duration never reads as 0. */
 int config_parse_duration(const char *s, int64_t *ms);
 
-/* Format ms as a Go duration string ("1m30s", "500ms", "0s"). */
+/* Format ms as a Go duration string ("1m30s", "500ms", "0s", "-1.5s"). */
 void config_format_duration(int64_t ms, char *buf, size_t len);
 
-/* host:port, [v6]:port or :port; port 1..65535. */
+/* host:port, [v6]:port or :port; port 1..65535; hosts with spaces, '/', '@',
+ * brackets or non-ASCII bytes are refused. */
 int config_parse_hostport(const char *s, struct hostport *hp);
 
 /* Format as host:port, bracketing IPv6 hosts. */
@@ -122,6 +127,10 @@ void config_format_hostport(const struct hostport *hp, char *buf, size_t len);
 
 /* Go strconv.ParseBool; returns 0/1, or -1 when unparsable. */
 int config_parse_bool(const char *s);
+
+/* Print every setting as VAR=value lines (durations as "<n>ms", secrets as
+ * "(set)" or empty), as config_main does for --print-config. */
+void config_print(const struct resec_config *c, FILE *out);
 
 /* The usage text of the shared flags, for --help. */
 extern const char config_shared_usage[];

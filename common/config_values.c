@@ -106,6 +106,13 @@ int config_parse_duration(const char *s, int64_t *ms)
 
 void config_format_duration(int64_t ms, char *buf, size_t len)
 {
+	if (ms < 0) {
+		/* As Go prints negative durations; INT64_MIN cannot be negated. */
+		char pos[40];
+		config_format_duration(ms == INT64_MIN ? INT64_MAX : -ms, pos, sizeof(pos));
+		snprintf(buf, len, "-%s", pos);
+		return;
+	}
 	if (ms == 0) {
 		snprintf(buf, len, "0s");
 		return;
@@ -178,7 +185,8 @@ int config_parse_hostport(const char *s, struct hostport *hp)
 		return -1;
 	for (size_t i = 0; i < hostlen; i++) {
 		unsigned char c = (unsigned char)host[i];
-		if (c <= ' ' || c == '/' || c == '@' || c >= 0x7f)
+		/* Brackets inside a host could not be formatted back unambiguously. */
+		if (c <= ' ' || c == '/' || c == '@' || c == '[' || c == ']' || c >= 0x7f)
 			return -1;
 	}
 	struct hostport out;

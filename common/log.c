@@ -48,22 +48,69 @@ int log_enabled(int level)
 	return level >= log_min_level;
 }
 
-/* A growable-free line buffer: events longer than this are cut, never split. */
+/*
+ * A fixed line buffer: an event longer than it is cut, never split. The last
+ * bytes are kept for the closing quote, '}' and newline, so a cut JSON line
+ * is still one valid JSON object.
+ */
+enum { LINE_RESERVE = 4 };
 struct line {
 	char buf[4096];
 	size_t len;
+	int full;
 };
 
-static void line_putc(struct line *l, char c)
+/* Append n bytes whole, or nothing (and stop appending) when they do not fit. */
+static int line_write(struct line *l, const char *s, size_t n)
+{
+	if (l->full || l->len + n + LINE_RESERVE > sizeof(l->buf)) {
+		l->full = 1;
+		return -1;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+	return 0;
+}
+
+static int line_puts(struct line *l, const char *s)
+{
+	return line_write(l, s, strlen(s));
+}
+
+/* Append a closing character from the reserve. */
+static void line_close(struct line *l, char c)
 {
 	if (l->len + 1 < sizeof(l->buf))
 		l->buf[l->len++] = c;
 }
 
-static void line_puts(struct line *l, const char *s)
+/* Length of the valid UTF-8 sequence at s, or 0 when the bytes are not one. */
+static size_t utf8_len(const unsigned char *s)
 {
-	while (*s)
-		line_putc(l, *s++);
+	size_t n;
+	unsigned cp;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1fu;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0fu;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07u;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3fu);
+	}
+	/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
 }
 
 static int needs_quotes(const char *s)
@@ -78,49 +125,80 @@ static int needs_quotes(const char *s)
 	return 0;
 }
 
+/* The escape of the character at s into out (NUL-ended); returns the bytes used. */
+static size_t escape_char(const unsigned char *s, char out[8])
+{
+	size_t n;
+	switch (*s) {
+	case '"': strcpy(out, "\\\""); return 1;
+	case '\\': strcpy(out, "\\\\"); return 1;
+	case '\n': strcpy(out, "\\n"); return 1;
+	case '\r': strcpy(out, "\\r"); return 1;
+	case '\t': strcpy(out, "\\t"); return 1;
+	default:
+		break;
+	}
+	if (*s < 0x20 || *s == 0x7f) {
+		snprintf(out, 8, "\\u%04x", *s);
+		return 1;
+	}
+	if (*s < 0x80) {
+		out[0] = (char)*s;
+		out[1] = '\0';
+		return 1;
+	}
+	n = utf8_len(s);
+	if (n == 0) {
+		/* Invalid UTF-8 would make the JSON line unreadable: U+FFFD instead. */
+		strcpy(out, "\\ufffd");
+		return 1;
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return n;
+}
+
 /* Quote and escape a value the way logfmt and JSON both accept. */
 static void line_put_quoted(struct line *l, const char *s)
 {
-	line_putc(l, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		switch (c) {
-		case '"': line_puts(l, "\\\""); break;
-		case '\\': line_puts(l, "\\\\"); break;
-		case '\n': line_puts(l, "\\n"); break;
-		case '\r': line_puts(l, "\\r"); break;
-		case '\t': line_puts(l, "\\t"); break;
-		default:
-			if (c < 0x20 || c == 0x7f) {
-				char hex[8];
-				snprintf(hex, sizeof(hex), "\\u%04x", c);
-				line_puts(l, hex);
-			} else {
-				line_putc(l, (char)c);
-			}
-		}
+	const unsigned char *p = (const unsigned char *)s;
+	if (line_write(l, "\"", 1) < 0)
+		return;
+	while (*p) {
+		char esc[8];
+		size_t used = escape_char(p, esc);
+		if (line_puts(l, esc) < 0)
+			break;
+		p += used;
 	}
-	line_putc(l, '"');
+	line_close(l, '"');
 }
 
 static void line_put_pair(struct line *l, const char *key, const char *val, int first)
 {
+	/* A pair starts only when its key fits whole: no dangling separator or key. */
+	if (l->full || l->len + strlen(key) * 6 + 8 + LINE_RESERVE > sizeof(l->buf)) {
+		l->full = 1;
+		return;
+	}
 	if (log_fmt == LOG_FORMAT_JSON) {
 		if (!first)
-			line_putc(l, ',');
+			line_puts(l, ",");
 		line_put_quoted(l, key);
-		line_putc(l, ':');
+		line_puts(l, ":");
 		line_put_quoted(l, val);
 		return;
 	}
 	if (!first)
-		line_putc(l, ' ');
+		line_puts(l, " ");
 	line_puts(l, key);
-	line_putc(l, '=');
-	if (needs_quotes(val))
+	line_puts(l, "=");
+	if (needs_quotes(val)) {
 		line_put_quoted(l, val);
-	else
-		line_puts(l, val);
+		return;
+	}
+	while (*val && line_write(l, val, 1) == 0)
+		val++;
 }
 
 static void format_timestamp(char *buf, size_t len)
@@ -139,11 +217,11 @@ void log_event(int level, const char *msg, ...)
 		return;
 	if (level < LOG_DEBUG || level > LOG_ERROR)
 		level = LOG_ERROR;
-	struct line l = { .len = 0 };
+	struct line l = { .len = 0, .full = 0 };
 	char ts[40];
 	format_timestamp(ts, sizeof(ts));
 	if (log_fmt == LOG_FORMAT_JSON)
-		line_putc(&l, '{');
+		line_puts(&l, "{");
 	line_put_pair(&l, "ts", ts, 1);
 	line_put_pair(&l, "level", level_names[level], 0);
 	line_put_pair(&l, "prog", log_prog, 0);
@@ -159,10 +237,10 @@ void log_event(int level, const char *msg, ...)
 	}
 	va_end(ap);
 	if (log_fmt == LOG_FORMAT_JSON)
-		line_putc(&l, '}');
-	l.buf[l.len] = '\0';
+		line_close(&l, '}');
+	line_close(&l, '\n');
 	/* One write per line, so lines from several processes do not interleave. */
-	fprintf(stderr, "%s\n", l.buf);
+	fwrite(l.buf, 1, l.len, stderr);
 	fflush(stderr);
 }
 

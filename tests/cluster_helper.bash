@@ -61,6 +61,7 @@ node_pids() {
 kill_node_resec() {
 	local pids
 	pids=$(node_pids "$1" | sort -u)
+	# shellcheck disable=SC2086 # one word per pid
 	[ -z "$pids" ] || kill "-$2" $pids 2>/dev/null || true
 }
 

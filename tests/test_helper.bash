@@ -17,7 +17,7 @@ export RESEC_ROOT RESEC_BUILD RESEC_LOCK RESEC_WATCH RESEC_ROLE RESEC_HEALTH CON
 
 # Scrub what could leak in from the caller's shell: every setting of ours.
 for v in $(env | sed -n 's/^\(\(CONSUL\|REDIS\|RESEC\|HEALTHCHECK\|LOG\|ANNOUNCE\|MASTER\|SLAVE\)_[A-Z_]*\)=.*/\1/p'); do
-	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH) ;; *) unset "$v" ;; esac
+	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH|CONSUL_EMU) ;; *) unset "$v" ;; esac
 done
 PATH="$RESEC_BUILD/bin:$RESEC_ROOT/scripts:$PATH"
 export PATH
@@ -40,15 +40,15 @@ kill_tracked() {
 	done
 	for _ in $(seq 50); do
 		local alive=0
-		for pid in $(cat "$f"); do
+		while read -r pid; do
 			kill -0 "$pid" 2>/dev/null && alive=1
-		done
+		done <"$f"
 		[ "$alive" -eq 0 ] && break
 		sleep 0.1
 	done
-	for pid in $(cat "$f"); do
+	while read -r pid; do
 		kill -KILL "$pid" 2>/dev/null || true
-	done
+	done <"$f"
 	rm -f "$f"
 }
 
@@ -83,9 +83,9 @@ wait_for() {
 start_redis() {
 	local name="$1"
 	shift
-	local dir="$BATS_TEST_TMPDIR/redis-$name" port pid try
+	local dir="$BATS_TEST_TMPDIR/redis-$name" port pid
 	mkdir -p "$dir"
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		port=$(free_port)
 		redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' \
 			--appendonly no --daemonize no --logfile "$dir/redis.log" "$@" &
@@ -121,6 +121,6 @@ rcli() {
 
 # The Consul emulator helpers live beside the emulator.
 if [ -f "$RESEC_ROOT/tests/consul-emu/helper.bash" ]; then
-	# shellcheck source=tests/consul-emu/helper.bash
+	# shellcheck source=/dev/null
 	. "$RESEC_ROOT/tests/consul-emu/helper.bash"
 fi
