@@ -483,20 +483,25 @@ def emu_delta(s0, s1, dt, nodes):
 # ------------------------------------------------------------------ settled
 
 def cmd_settled_sentinel(a):
+    """Every sentinel sees each master (all of --names, default mymaster) with
+    its replicas linked and every other sentinel."""
     ports = [int(p) for p in a.ports.split(",")]
     want_sentinels = len(ports) - 1
     try:
         for p in ports:
-            m = redis_once(p, "SENTINEL", "master", "mymaster")
-            d = dict(zip(m[::2], m[1::2]))
-            if d["flags"] != "master" or int(d["num-slaves"]) != a.replicas \
-                    or int(d["num-other-sentinels"]) != want_sentinels:
-                return 1
-            reps = redis_once(p, "SENTINEL", "replicas", "mymaster")
-            for r in reps:
-                rd = dict(zip(r[::2], r[1::2]))
-                if rd["flags"] != "slave" or rd.get("master-link-status") != "ok":
+            masters = {}
+            for m in redis_once(p, "SENTINEL", "masters"):
+                d = dict(zip(m[::2], m[1::2]))
+                masters[d["name"]] = d
+            for name in a.names.split(","):
+                d = masters[name]
+                if d["flags"] != "master" or int(d["num-slaves"]) != a.replicas \
+                        or int(d["num-other-sentinels"]) != want_sentinels:
                     return 1
+                for r in redis_once(p, "SENTINEL", "replicas", name):
+                    rd = dict(zip(r[::2], r[1::2]))
+                    if rd["flags"] != "slave" or rd.get("master-link-status") != "ok":
+                        return 1
     except (OSError, RedisError, KeyError, TypeError):
         return 1
     return 0
@@ -699,6 +704,7 @@ def main(argv):
     ss = sub.add_parser("settled-sentinel")
     ss.add_argument("ports")
     ss.add_argument("replicas", type=int)
+    ss.add_argument("names", nargs="?", default="mymaster")
     sc = sub.add_parser("settled-consul")
     sc.add_argument("emu", type=int)
     sc.add_argument("redis")
