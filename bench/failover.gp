@@ -5,7 +5,7 @@
 # Variables: datafile (x value median rows), labelfile (xtics), outfile.
 set terminal pngcairo size 1200,650 font ",10" noenhanced
 set output outfile
-set title "Failover time: until a write to the newly named master succeeds (s)"
+set title "Failover: time until a write to the newly named master succeeds; returning: how long the old master took writes (0 shown at 1 ms)"
 set logscale y
 set ylabel "seconds (log scale)"
 set grid ytics mytics
