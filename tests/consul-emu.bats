@@ -51,6 +51,17 @@ bg_get() {
 	track_pid $!
 }
 
+# parked N: wait until N blocking queries are parked in the emulator (against
+# real Consul: give them a moment).
+parked() {
+	if emu_real; then
+		sleep 0.5
+		return
+	fi
+	wait_for "$1 parked queries" 10 sh -c \
+		"[ \$(curl -s http://$EMU_ADDR/_emu/state | jq .BlockedQueries) -ge $1 ]"
+}
+
 # bg_done NAME: the background GET has returned.
 bg_done() {
 	[ -s "$BATS_TEST_TMPDIR/$1.out" ]
@@ -253,10 +264,21 @@ fcmp() {
 	req GET /v1/kv/k
 	local idx t
 	idx=$(hdr X-Consul-Index)
-	t=$(curl -sS -o /dev/null -D "$BATS_TEST_TMPDIR/h" -w '%{time_total}' "http://$EMU_ADDR/v1/kv/k?index=$idx&wait=1600ms")
-	fcmp "$t" '>=' 1.6
-	fcmp "$t" '<' 1.75
-	[ "$(hdr X-Consul-Index)" = "$idx" ]
+	# Eight samples at once: each returns within [wait, wait + wait/16) plus
+	# the request's own overhead, with the same index.
+	local i cfg="$BATS_TEST_TMPDIR/j.cfg"
+	: >"$cfg"
+	for i in 1 2 3 4 5 6 7 8; do
+		printf 'url = "http://%s/v1/kv/k?index=%s&wait=1600ms&n=%s"\noutput = "/dev/null"\nwrite-out = "%%{time_total} %%header{x-consul-index}\\n"\n' \
+			"$EMU_ADDR" "$idx" "$i" >>"$cfg"
+	done
+	curl -sS --no-progress-meter --parallel --parallel-immediate -K "$cfg" >"$BATS_TEST_TMPDIR/j.out"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/j.out")" -eq 8 ]
+	while read -r t i; do
+		fcmp "$t" '>=' 1.6
+		fcmp "$t" '<' 1.8
+		[ "$i" = "$idx" ]
+	done <"$BATS_TEST_TMPDIR/j.out"
 }
 
 @test "§12 blocking: default wait and max-wait clamp are flags" {
@@ -283,7 +305,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
-	sleep 0.3
+	parked 1
 	! bg_done w
 	emu_curl /v1/kv/k -X PUT -d v2 >/dev/null
 	wait_for "woken reader" 5 bg_done w
@@ -300,7 +322,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/missing?index=$idx&wait=30s"
-	sleep 0.2
+	parked 1
 	emu_curl /v1/kv/other -X PUT -d x >/dev/null
 	sleep 0.5
 	! bg_done w
@@ -316,7 +338,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
-	sleep 0.2
+	parked 1
 	emu_curl /v1/kv/k -X DELETE >/dev/null
 	wait_for "woken reader" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 404 ]
@@ -351,7 +373,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
-	sleep 0.3
+	parked 1
 	emu_ctl /_emu/wake
 	wait_for "woken reader" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 200 ]
@@ -368,7 +390,7 @@ fcmp() {
 	idx=$(hdr X-Consul-Index)
 	[ "$idx" -ge 4 ]
 	bg_get w "/v1/kv/k4?index=$idx&wait=30s"
-	sleep 0.3
+	parked 1
 	emu_ctl '/_emu/index/regress?count=1&to=2'
 	wait_for "regressed answer" 5 bg_done w
 	[ "$(sed -n 's/^X-Consul-Index: *//Ip' "$BATS_TEST_TMPDIR/w.h" | tr -d '\r')" = 2 ]
@@ -525,7 +547,7 @@ fcmp() {
 	req GET "/v1/session/info/$sid"
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/session/info/$sid?index=$idx&wait=30s"
-	sleep 0.2
+	parked 1
 	emu_curl "/v1/session/destroy/$sid" -X PUT >/dev/null
 	wait_for "woken" 5 bg_done w
 	[ "$(cat "$BATS_TEST_TMPDIR/w.body")" = "[]" ]
@@ -683,7 +705,7 @@ fcmp() {
 	req GET /v1/kv/l
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/l?consistent&index=$idx"
-	sleep 0.2
+	parked 1
 	req DELETE /v1/kv/l
 	[ "$BODY" = true ]
 	wait_for "woken" 5 bg_done w
@@ -772,7 +794,7 @@ fcmp() {
 	req GET /v1/kv/l
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/l?index=$idx&wait=30s"
-	sleep 0.2
+	parked 1
 	emu_curl "/v1/session/destroy/$a" -X PUT >/dev/null
 	wait_for "woken" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 404 ]
@@ -925,11 +947,11 @@ fcmp() {
 @test "§10.10 DeregisterCriticalServiceAfter: raised to the floor, reaped by the reaper" {
 	emu_requires_control
 	emu_start --dereg-floor 1500ms --reaper-period 500ms
-	register '{"Name":"a","Check":{"TTL":"30s","DeregisterCriticalServiceAfter":"100ms"}}'
-	register '{"Name":"b","Check":{"TTL":"30s","Status":"passing","DeregisterCriticalServiceAfter":"1s"}}'
 	local t0
 	t0=$(date +%s%N)
-	sleep 1
+	register '{"Name":"a","Check":{"TTL":"30s","DeregisterCriticalServiceAfter":"100ms"}}'
+	register '{"Name":"b","Check":{"TTL":"30s","Status":"passing","DeregisterCriticalServiceAfter":"1s"}}'
+	sleep 0.9
 	[ "$(emu_curl /v1/catalog/service/a | jq length)" -eq 1 ]
 	wait_for "reaped" 4 sh -c "curl -s http://$EMU_ADDR/v1/catalog/service/a | grep -qx '\[\]'"
 	[ $(( ($(date +%s%N) - t0) / 1000000 )) -ge 1500 ]
@@ -988,7 +1010,7 @@ fcmp() {
 	req GET '/v1/health/service/r?passing'
 	[ "$(hdr X-Consul-Index)" = "$idx" ]
 	bg_get w "/v1/health/service/r?passing&index=$idx&wait=30s"
-	sleep 0.2
+	parked 1
 	emu_curl /v1/agent/check/fail/service:r -X PUT
 	wait_for "woken" 5 bg_done w
 	[ "$(cat "$BATS_TEST_TMPDIR/w.body")" = "[]" ]
@@ -1131,8 +1153,8 @@ fcmp() {
 
 @test "§11 control: partition?serf=keep leaves serfHealth passing, only TTLs run out" {
 	emu_requires_control
-	emu_start --nodes 2 --serf-delay 100ms --session-ttl-multiplier 0.1
-	emu_node_curl 2 /v1/agent/service/register -X PUT -d '{"Name":"r","Check":{"TTL":"1s","Status":"passing"}}'
+	emu_start --nodes 2 --serf-delay 100ms --session-ttl-multiplier 0.2
+	emu_node_curl 2 /v1/agent/service/register -X PUT -d '{"Name":"r","Check":{"TTL":"2s","Status":"passing"}}'
 	local sid
 	sid=$(emu_node_curl 2 /v1/session/create -X PUT -d '{"TTL":"10s"}' | jq -r .ID)
 	emu_ctl '/_emu/node/node2/partition?serf=keep'
@@ -1159,7 +1181,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/l?consistent&index=$idx&wait=30s"
-	sleep 0.2
+	parked 1
 	emu_ctl /_emu/leader/lose
 	wait_for "blocked read fails" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 500 ]
@@ -1293,7 +1315,7 @@ fcmp() {
 	[[ "$BODY" == *"\"Flags\":$LOCK_FLAGS,"* ]]
 	idx=$(hdr X-Consul-Index)
 	bg_get mon "/v1/kv/svc/.lock?consistent&index=$idx"
-	sleep 0.2
+	parked 1
 	! bg_done mon
 	# A contender sees the other Session and cannot take the lock.
 	other=$(session '{"Name":"Consul API Lock","TTL":"15s"}')
@@ -1373,8 +1395,7 @@ fcmp() {
 	) 3>&- &
 	track_pid $!
 	# Wait until all 200 queries are parked in the emulator.
-	wait_for "200 blocked queries" 15 sh -c \
-		"[ \$(curl -s http://$EMU_ADDR/_emu/stats | jq '.server.by_endpoint[\"GET /v1/kv/\"] // 0') -ge 201 ]"
+	parked 200
 	local ok=0 t all=""
 	for i in $(seq 20); do
 		t=$(curl -sS -o /dev/null -w '%{time_total}' "http://$EMU_ADDR/v1/kv/unrelated")
