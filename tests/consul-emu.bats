@@ -51,17 +51,6 @@ bg_get() {
 	track_pid $!
 }
 
-# parked N: wait until N blocking queries are parked in the emulator (against
-# real Consul: give them a moment).
-parked() {
-	if emu_real; then
-		sleep 0.5
-		return
-	fi
-	wait_for "$1 parked queries" 10 sh -c \
-		"[ \$(curl -s http://$EMU_ADDR/_emu/state | jq .BlockedQueries) -ge $1 ]"
-}
-
 # bg_done NAME: the background GET has returned.
 bg_done() {
 	[ -s "$BATS_TEST_TMPDIR/$1.out" ]
@@ -305,7 +294,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
-	parked 1
+	emu_wait_blocked 1
 	! bg_done w
 	emu_curl /v1/kv/k -X PUT -d v2 >/dev/null
 	wait_for "woken reader" 5 bg_done w
@@ -322,7 +311,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/missing?index=$idx&wait=30s"
-	parked 1
+	emu_wait_blocked 1
 	emu_curl /v1/kv/other -X PUT -d x >/dev/null
 	sleep 0.5
 	! bg_done w
@@ -338,7 +327,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
-	parked 1
+	emu_wait_blocked 1
 	emu_curl /v1/kv/k -X DELETE >/dev/null
 	wait_for "woken reader" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 404 ]
@@ -373,7 +362,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
-	parked 1
+	emu_wait_blocked 1
 	emu_ctl /_emu/wake
 	wait_for "woken reader" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 200 ]
@@ -390,7 +379,7 @@ fcmp() {
 	idx=$(hdr X-Consul-Index)
 	[ "$idx" -ge 4 ]
 	bg_get w "/v1/kv/k4?index=$idx&wait=30s"
-	parked 1
+	emu_wait_blocked 1
 	emu_ctl '/_emu/index/regress?count=1&to=2'
 	wait_for "regressed answer" 5 bg_done w
 	[ "$(sed -n 's/^X-Consul-Index: *//Ip' "$BATS_TEST_TMPDIR/w.h" | tr -d '\r')" = 2 ]
@@ -547,7 +536,7 @@ fcmp() {
 	req GET "/v1/session/info/$sid"
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/session/info/$sid?index=$idx&wait=30s"
-	parked 1
+	emu_wait_blocked 1
 	emu_curl "/v1/session/destroy/$sid" -X PUT >/dev/null
 	wait_for "woken" 5 bg_done w
 	[ "$(cat "$BATS_TEST_TMPDIR/w.body")" = "[]" ]
@@ -705,7 +694,7 @@ fcmp() {
 	req GET /v1/kv/l
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/l?consistent&index=$idx"
-	parked 1
+	emu_wait_blocked 1
 	req DELETE /v1/kv/l
 	[ "$BODY" = true ]
 	wait_for "woken" 5 bg_done w
@@ -794,7 +783,7 @@ fcmp() {
 	req GET /v1/kv/l
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/l?index=$idx&wait=30s"
-	parked 1
+	emu_wait_blocked 1
 	emu_curl "/v1/session/destroy/$a" -X PUT >/dev/null
 	wait_for "woken" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 404 ]
@@ -1010,7 +999,7 @@ fcmp() {
 	req GET '/v1/health/service/r?passing'
 	[ "$(hdr X-Consul-Index)" = "$idx" ]
 	bg_get w "/v1/health/service/r?passing&index=$idx&wait=30s"
-	parked 1
+	emu_wait_blocked 1
 	emu_curl /v1/agent/check/fail/service:r -X PUT
 	wait_for "woken" 5 bg_done w
 	[ "$(cat "$BATS_TEST_TMPDIR/w.body")" = "[]" ]
@@ -1181,7 +1170,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/l?consistent&index=$idx&wait=30s"
-	parked 1
+	emu_wait_blocked 1
 	emu_ctl /_emu/leader/lose
 	wait_for "blocked read fails" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 500 ]
@@ -1315,7 +1304,7 @@ fcmp() {
 	[[ "$BODY" == *"\"Flags\":$LOCK_FLAGS,"* ]]
 	idx=$(hdr X-Consul-Index)
 	bg_get mon "/v1/kv/svc/.lock?consistent&index=$idx"
-	parked 1
+	emu_wait_blocked 1
 	! bg_done mon
 	# A contender sees the other Session and cannot take the lock.
 	other=$(session '{"Name":"Consul API Lock","TTL":"15s"}')
@@ -1395,7 +1384,7 @@ fcmp() {
 	) 3>&- &
 	track_pid $!
 	# Wait until all 200 queries are parked in the emulator.
-	parked 200
+	emu_wait_blocked 200
 	local ok=0 t all=""
 	for i in $(seq 20); do
 		t=$(curl -sS -o /dev/null -w '%{time_total}' "http://$EMU_ADDR/v1/kv/unrelated")

@@ -131,6 +131,22 @@ emu_ctl() {
 	curl -fsS -X PUT "http://$EMU_ADDR$1" >/dev/null
 }
 
+# emu_wait_blocked N: wait until N blocking queries are parked in the emulator
+# (against real Consul: give them a moment).
+emu_wait_blocked() {
+	if emu_real; then
+		sleep 0.5
+		return
+	fi
+	wait_for "$1 blocked queries" 10 _emu_blocked_at_least "$1"
+}
+
+_emu_blocked_at_least() {
+	local n
+	n=$(curl -sS "http://$EMU_ADDR/_emu/state" | jq .BlockedQueries) || return 1
+	[ "$n" -ge "$1" ]
+}
+
 # emu_events [SINCE]: print the event log (JSON array), events after seq SINCE.
 emu_events() {
 	curl -fsS "http://$EMU_ADDR/_emu/events?since=${1:-0}"
