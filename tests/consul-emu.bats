@@ -77,9 +77,9 @@ fcmp() {
 	[ $(((t1 - t0) / 1000000)) -lt 1000 ]
 	[ "$(wc -l <"$ready")" -eq 3 ]
 	local p
-	for p in $(cat "$ready"); do
+	while read -r p; do
 		[ "$(curl -sS "http://127.0.0.1:$p/v1/status/leader")" = '"127.0.0.1:8300"' ]
-	done
+	done <"$ready"
 	diff "$ready" "$BATS_TEST_TMPDIR/out"
 	kill -TERM "$pid"
 	local rc=0
@@ -295,7 +295,7 @@ fcmp() {
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
 	emu_wait_blocked 1
-	! bg_done w
+	run ! bg_done w
 	emu_curl /v1/kv/k -X PUT -d v2 >/dev/null
 	wait_for "woken reader" 5 bg_done w
 	read -r code t <"$BATS_TEST_TMPDIR/w.out"
@@ -314,7 +314,7 @@ fcmp() {
 	emu_wait_blocked 1
 	emu_curl /v1/kv/other -X PUT -d x >/dev/null
 	sleep 0.5
-	! bg_done w
+	run ! bg_done w
 	emu_curl /v1/kv/missing -X PUT -d here >/dev/null
 	wait_for "woken reader" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 200 ]
@@ -1305,7 +1305,7 @@ fcmp() {
 	idx=$(hdr X-Consul-Index)
 	bg_get mon "/v1/kv/svc/.lock?consistent&index=$idx"
 	emu_wait_blocked 1
-	! bg_done mon
+	run ! bg_done mon
 	# A contender sees the other Session and cannot take the lock.
 	other=$(session '{"Name":"Consul API Lock","TTL":"15s"}')
 	req PUT "/v1/kv/svc/.lock?acquire=$other&flags=$LOCK_FLAGS" -d contender
