@@ -1189,6 +1189,17 @@ fcmp() {
 	[ "$(emu_curl /v1/status/leader)" = '"127.0.0.1:8300"' ]
 }
 
+@test "§0 --rpc-error-prefix: server 500s carry the client agent prefix" {
+	emu_requires_control
+	emu_start --rpc-error-prefix
+	req PUT '/v1/kv/l?acquire=nosuch'
+	[ "$STATUS" = 500 ]
+	[ "$BODY" = 'rpc error making call: invalid session "nosuch"' ]
+	req PUT /v1/session/renew/nosuch
+	[ "$STATUS" = 404 ]
+	[ "$BODY" = "Session id 'nosuch' not found" ]
+}
+
 @test "§10.13 control: fault injects N errors on a path prefix" {
 	emu_requires_control
 	emu_start
