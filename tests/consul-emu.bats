@@ -44,10 +44,14 @@ register() {
 # $BATS_TEST_TMPDIR/NAME.out once it returns, body in NAME.body.
 bg_get() {
 	local name="$1" path="$2"
-	( curl -sS -o "$BATS_TEST_TMPDIR/$name.body" -D "$BATS_TEST_TMPDIR/$name.h" \
-		-w '%{http_code} %{time_total}\n' "http://$EMU_ADDR$path" \
-		>"$BATS_TEST_TMPDIR/$name.tmp" 2>&1
-	  mv "$BATS_TEST_TMPDIR/$name.tmp" "$BATS_TEST_TMPDIR/$name.out" ) 3>&- &
+	(
+		trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
+		curl -sS -o "$BATS_TEST_TMPDIR/$name.body" -D "$BATS_TEST_TMPDIR/$name.h" \
+			-w '%{http_code} %{time_total}\n' "http://$EMU_ADDR$path" \
+			>"$BATS_TEST_TMPDIR/$name.tmp" 2>&1 &
+		wait $!
+		mv "$BATS_TEST_TMPDIR/$name.tmp" "$BATS_TEST_TMPDIR/$name.out"
+	) 3>&- &
 	track_pid $!
 }
 
@@ -1388,21 +1392,32 @@ fcmp() {
 			"$EMU_ADDR" "$(session '{"TTL":"10s"}')" >>"$rcfg"
 	done
 	(
+		trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
 		while :; do
-			curl -sS --no-progress-meter --parallel --parallel-max 50 -K "$rcfg" || true
-			sleep 1
+			curl -sS --no-progress-meter --parallel --parallel-max 50 -K "$rcfg" &
+			wait $! || true
+			sleep 1 &
+			wait $!
 		done
 	) 3>&- &
 	track_pid $!
 	# Wait until all 200 queries are parked in the emulator.
 	emu_wait_blocked 200
-	local ok=0 t all=""
-	for i in $(seq 20); do
-		t=$(curl -sS -o /dev/null -w '%{time_total}' "http://$EMU_ADDR/v1/kv/unrelated")
-		all="$all $t"
-		if fcmp "$t" '<' 0.05; then ok=$((ok + 1)); fi
-		sleep 0.1
+	# 20 probes a round; a round passes with at least 17 answers under 50 ms
+	# (a loaded 2-core CI machine may stall a few); up to three rounds.
+	local ok=0 t all round
+	for round in 1 2 3; do
+		ok=0
+		all=""
+		for i in $(seq 20); do
+			t=$(curl -sS -o /dev/null -w '%{time_total}' "http://$EMU_ADDR/v1/kv/unrelated")
+			all="$all $t"
+			if fcmp "$t" '<' 0.05; then ok=$((ok + 1)); fi
+			sleep 0.1
+		done
+		echo "# round $round: $ok/20 under 50 ms:$all" >&3
+		[ "$ok" -lt 17 ] || break
 	done
-	echo "# fast answers: $ok/20:$all" >&3
+	[ "$(emu_curl /_emu/state | jq .BlockedQueries)" -ge 200 ]
 	[ "$ok" -ge 17 ]
 }
