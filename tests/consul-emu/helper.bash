@@ -9,6 +9,27 @@
 : "${CONSUL_EMU:=$RESEC_ROOT/tests/consul-emu/consul-emu}"
 export CONSUL_EMU
 
+# It also unsets RESEC_TEST_CONSUL (bats runs it at file level too, so even
+# this process started without it): recover it from the environment of the
+# nearest bats ancestor that still has it (Linux), until test_helper.bash keeps it.
+_emu_recover_mode() {
+	local pid=$$ i v
+	for i in 1 2 3 4 5 6 7 8; do
+		[ -r "/proc/$pid/environ" ] || return 0
+		v=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^RESEC_TEST_CONSUL=//p')
+		if [ -n "$v" ]; then
+			RESEC_TEST_CONSUL="$v"
+			return 0
+		fi
+		pid=$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null) || return 0
+		[ -n "$pid" ] && [ "$pid" -gt 1 ] || return 0
+		: "$i"
+	done
+}
+if [ -z "${RESEC_TEST_CONSUL:-}" ]; then
+	_emu_recover_mode
+fi
+
 # emu_real: true when the tests run against a real Consul agent.
 emu_real() {
 	[ "${RESEC_TEST_CONSUL:-}" = real ] && command -v consul >/dev/null 2>&1
@@ -59,6 +80,11 @@ emu_start() {
 # _emu_start_real: one `consul agent -dev` node on free loopback ports.
 _emu_start_real() {
 	local http serf_lan serf_wan server dir
+	local -a tls=()
+	# -grpc-tls-port exists from Consul 1.14 on.
+	if consul agent -h 2>&1 | grep -q -- -grpc-tls-port; then
+		tls=(-grpc-tls-port -1)
+	fi
 	http=$(free_port)
 	serf_lan=$(free_port)
 	serf_wan=$(free_port)
@@ -67,7 +93,7 @@ _emu_start_real() {
 	mkdir -p "$dir"
 	EMU_LOG="$dir/consul.log"
 	consul agent -dev -node node1 -bind 127.0.0.1 -client 127.0.0.1 \
-		-http-port "$http" -dns-port -1 -grpc-port -1 -grpc-tls-port -1 \
+		-http-port "$http" -dns-port -1 -grpc-port -1 "${tls[@]}" \
 		-serf-lan-port "$serf_lan" -serf-wan-port "$serf_wan" -server-port "$server" \
 		>"$EMU_LOG" 2>&1 3>&- &
 	EMU_PID=$!
@@ -103,6 +129,22 @@ emu_node_curl() {
 # a non-2xx answer.
 emu_ctl() {
 	curl -fsS -X PUT "http://$EMU_ADDR$1" >/dev/null
+}
+
+# emu_wait_blocked N: wait until N blocking queries are parked in the emulator
+# (against real Consul: give them a moment).
+emu_wait_blocked() {
+	if emu_real; then
+		sleep 0.5
+		return
+	fi
+	wait_for "$1 blocked queries" 10 _emu_blocked_at_least "$1"
+}
+
+_emu_blocked_at_least() {
+	local n
+	n=$(curl -sS "http://$EMU_ADDR/_emu/state" | jq .BlockedQueries) || return 1
+	[ "$n" -ge "$1" ]
 }
 
 # emu_events [SINCE]: print the event log (JSON array), events after seq SINCE.
