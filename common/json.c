@@ -1,0 +1,1269 @@
+/* SPDX-License-Identifier: MIT */
+/* json: strict JSON reading on jsmn, base64, escaping, and decoders for Consul's answers. */
+#include "json.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* The one place jsmn's implementation is compiled; every other file uses json.h. */
+#define JSMN_STRICT
+#define JSMN_PARENT_LINKS
+#include <jsmn.h>
+
+#define TOK(d) ((jsmntok_t *)(d)->tok_)
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- validation: jsmn tokenises; we check the grammar it leaves loose ---- */
+
+static int is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* [from, to) holds only whitespace around at most one separator sep (0: none). */
+static int gap_ok(const char *s, long from, long to, char sep)
+{
+	int seen = 0;
+
+	if (from > to)
+		return 0;
+	for (long i = from; i < to; i++) {
+		if (is_ws(s[i]))
+			continue;
+		if (sep != 0 && s[i] == sep && !seen) {
+			seen = 1;
+			continue;
+		}
+		return 0;
+	}
+	return sep == 0 || seen;
+}
+
+static int raw_start(const jsmntok_t *t)
+{
+	return t->type == JSMN_STRING ? t->start - 1 : t->start;
+}
+
+static int raw_end(const jsmntok_t *t)
+{
+	return t->type == JSMN_STRING ? t->end + 1 : t->end;
+}
+
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* RFC 8259 number, or true/false/null, exactly filling [s, s+n). */
+static int primitive_ok(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if ((n == 4 && memcmp(s, "true", 4) == 0) || (n == 5 && memcmp(s, "false", 5) == 0) ||
+	    (n == 4 && memcmp(s, "null", 4) == 0))
+		return 1;
+	if (i < n && s[i] == '-')
+		i++;
+	if (i >= n || !is_digit(s[i]))
+		return 0;
+	if (s[i] == '0')
+		i++;
+	else
+		while (i < n && is_digit(s[i]))
+			i++;
+	if (i < n && s[i] == '.') {
+		i++;
+		if (i >= n || !is_digit(s[i]))
+			return 0;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || !is_digit(s[i]))
+			return 0;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	return i == n;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;     /* no UTF-16 surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;     /* nothing above U+10FFFF */
+	} else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return len;
+}
+
+static int hex4(const char *s, unsigned *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+		unsigned d;
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+		*v = *v << 4 | d;
+	}
+	return 0;
+}
+
+static size_t put_utf8(unsigned cp, char *o)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xC0 | cp >> 6);
+		o[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xE0 | cp >> 12);
+		o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+		o[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	o[0] = (char)(0xF0 | cp >> 18);
+	o[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+	o[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+	o[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/*
+ * Unescape the raw string body s[0..n) into out (when not NULL; it needs n
+ * bytes, the result is never longer). Rejects bad escapes, lone surrogates,
+ * \u0000, raw control characters and invalid UTF-8. Returns the length or -1.
+ */
+static long unescape(const char *s, size_t n, char *out)
+{
+	size_t i = 0, o = 0;
+	char tmp[4];
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k;
+
+		if (c < 0x20)
+			return -1;
+		if (c != '\\') {
+			k = utf8_len((const unsigned char *)s + i, n - i);
+			if (k == 0)
+				return -1;
+			if (out != NULL)
+				memcpy(out + o, s + i, k);
+			i += k;
+			o += k;
+			continue;
+		}
+		if (i + 1 >= n)
+			return -1;
+		char e = s[i + 1];
+		char r = 0;
+		switch (e) {
+		case '"': r = '"'; break;
+		case '\\': r = '\\'; break;
+		case '/': r = '/'; break;
+		case 'b': r = '\b'; break;
+		case 'f': r = '\f'; break;
+		case 'n': r = '\n'; break;
+		case 'r': r = '\r'; break;
+		case 't': r = '\t'; break;
+		case 'u': break;
+		default: return -1;
+		}
+		if (e != 'u') {
+			if (out != NULL)
+				out[o] = r;
+			o++;
+			i += 2;
+			continue;
+		}
+		unsigned cp, lo;
+		if (i + 6 > n || hex4(s + i + 2, &cp) != 0)
+			return -1;
+		i += 6;
+		if (cp >= 0xDC00 && cp <= 0xDFFF)
+			return -1;
+		if (cp >= 0xD800 && cp <= 0xDBFF) {
+			if (i + 6 > n || s[i] != '\\' || s[i + 1] != 'u' || hex4(s + i + 2, &lo) != 0 ||
+			    lo < 0xDC00 || lo > 0xDFFF)
+				return -1;
+			i += 6;
+			cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+		}
+		if (cp == 0)
+			return -1;
+		k = put_utf8(cp, tmp);
+		if (out != NULL)
+			memcpy(out + o, tmp, k);
+		o += k;
+	}
+	return (long)o;
+}
+
+/* Check token i's subtree; returns the index after it, or -1. */
+static int validate(struct json_doc *d, int i, int depth)
+{
+	jsmntok_t *T = TOK(d);
+	const jsmntok_t *t;
+	int j, n;
+	long pos;
+
+	if (i < 0 || i >= d->ntok || depth > JSON_MAX_DEPTH)
+		return -1;
+	t = &T[i];
+	if (t->start < 0 || t->end < t->start || (size_t)t->end > d->len || t->size < 0)
+		return -1;
+	switch (t->type) {
+	case JSMN_PRIMITIVE:
+		if (t->size != 0 || !primitive_ok(d->text + t->start, (size_t)(t->end - t->start)))
+			return -1;
+		j = i + 1;
+		break;
+	case JSMN_STRING:
+		if (t->size != 0 || t->start < 1 || unescape(d->text + t->start,
+		                                             (size_t)(t->end - t->start), NULL) < 0)
+			return -1;
+		j = i + 1;
+		break;
+	case JSMN_ARRAY:
+	case JSMN_OBJECT:
+		if (t->end - t->start < 2)
+			return -1;
+		pos = t->start + 1;
+		j = i + 1;
+		n = t->size;
+		for (int k = 0; k < n; k++) {
+			char sep = k == 0 ? 0 : ',';
+			if (j >= d->ntok)
+				return -1;
+			if (t->type == JSMN_OBJECT) {
+				const jsmntok_t *key = &T[j];
+				if (key->type != JSMN_STRING || key->size != 1 || key->start < 1 ||
+				    (size_t)key->end > d->len || key->end < key->start ||
+				    !gap_ok(d->text, pos, raw_start(key), sep) ||
+				    unescape(d->text + key->start, (size_t)(key->end - key->start), NULL) < 0)
+					return -1;
+				d->next_[j] = -1;  /* set below, once the value is known */
+				pos = raw_end(key);
+				sep = ':';
+				j++;
+				if (j >= d->ntok)
+					return -1;
+			}
+			if (!gap_ok(d->text, pos, raw_start(&T[j]), sep))
+				return -1;
+			int after = validate(d, j, depth + 1);
+			if (after < 0)
+				return -1;
+			if (t->type == JSMN_OBJECT)
+				d->next_[j - 1] = after;
+			pos = raw_end(&T[j]);
+			j = after;
+		}
+		if (!gap_ok(d->text, pos, t->end - 1, 0) ||
+		    d->text[t->end - 1] != (t->type == JSMN_OBJECT ? '}' : ']') ||
+		    d->text[t->start] != (t->type == JSMN_OBJECT ? '{' : '['))
+			return -1;
+		break;
+	default:
+		return -1;
+	}
+	d->next_[i] = j;
+	return j;
+}
+
+void json_free(struct json_doc *d)
+{
+	free(d->tok_);
+	free(d->next_);
+	free((char *)d->text);
+	d->tok_ = NULL;
+	d->next_ = NULL;
+	d->text = NULL;
+	d->len = 0;
+	d->ntok = 0;
+	d->cap_ = 0;
+}
+
+static int parse_fail(struct json_doc *d, const char *why)
+{
+	snprintf(d->err, sizeof d->err, "invalid JSON: %s", why);
+	json_free(d);
+	return -1;
+}
+
+int json_parse(struct json_doc *d, const char *text, size_t len)
+{
+	jsmn_parser p;
+	char *copy;
+	int r;
+
+	memset(d, 0, sizeof *d);
+	if (text == NULL || len > (size_t)INT_MAX / 2)
+		return parse_fail(d, "too long");
+	/* A trailing space ends a top-level number, which strict jsmn needs. */
+	copy = malloc(len + 2);
+	if (copy == NULL)
+		return parse_fail(d, "out of memory");
+	memcpy(copy, text, len);
+	copy[len] = ' ';
+	copy[len + 1] = '\0';
+	d->text = copy;
+	d->len = len;
+	d->cap_ = 16;
+	for (;;) {
+		jsmntok_t *nt = realloc(d->tok_, (size_t)d->cap_ * sizeof(jsmntok_t));
+		if (nt == NULL)
+			return parse_fail(d, "out of memory");
+		d->tok_ = nt;
+		jsmn_init(&p);
+		r = jsmn_parse(&p, copy, len + 1, nt, (unsigned)d->cap_);
+		if (r != JSMN_ERROR_NOMEM)
+			break;
+		/* A token takes at least one byte, so len + 1 tokens always suffice. */
+		if ((size_t)d->cap_ > len + 1)
+			return parse_fail(d, "token count");
+		d->cap_ *= 2;
+	}
+	if (r == JSMN_ERROR_INVAL)
+		return parse_fail(d, "unexpected character");
+	if (r == JSMN_ERROR_PART)
+		return parse_fail(d, "truncated");
+	if (r <= 0)
+		return parse_fail(d, "empty");
+	d->ntok = r;
+	d->next_ = malloc((size_t)r * sizeof(int));
+	if (d->next_ == NULL)
+		return parse_fail(d, "out of memory");
+	if (!gap_ok(copy, 0, raw_start(&TOK(d)[0]), 0) || validate(d, 0, 0) != r ||
+	    !gap_ok(copy, raw_end(&TOK(d)[0]), (long)len, 0))
+		return parse_fail(d, "bad syntax");
+	return 0;
+}
+
+/* ---- access ---- */
+
+static const jsmntok_t *tok_at(const struct json_doc *d, int t)
+{
+	if (d == NULL || d->tok_ == NULL || t < 0 || t >= d->ntok)
+		return NULL;
+	return &TOK(d)[t];
+}
+
+enum json_type json_type(const struct json_doc *d, int t)
+{
+	const jsmntok_t *k = tok_at(d, t);
+
+	if (k == NULL)
+		return JSON_NONE;
+	switch (k->type) {
+	case JSMN_OBJECT: return JSON_OBJECT;
+	case JSMN_ARRAY: return JSON_ARRAY;
+	case JSMN_STRING: return JSON_STRING;
+	case JSMN_PRIMITIVE:
+		switch (d->text[k->start]) {
+		case 't': return JSON_TRUE;
+		case 'f': return JSON_FALSE;
+		case 'n': return JSON_NULL;
+		default: return JSON_NUMBER;
+		}
+	default:
+		return JSON_NONE;
+	}
+}
+
+int json_count(const struct json_doc *d, int t)
+{
+	const jsmntok_t *k = tok_at(d, t);
+
+	if (k == NULL || (k->type != JSMN_OBJECT && k->type != JSMN_ARRAY))
+		return -1;
+	return k->size;
+}
+
+int json_first(const struct json_doc *d, int t)
+{
+	const jsmntok_t *k = tok_at(d, t);
+
+	if (k == NULL || (k->type != JSMN_OBJECT && k->type != JSMN_ARRAY) || k->size == 0)
+		return -1;
+	return t + 1;
+}
+
+int json_next(const struct json_doc *d, int t)
+{
+	const jsmntok_t *k = tok_at(d, t);
+	const jsmntok_t *parent;
+	int n;
+
+	if (k == NULL || k->parent < 0)
+		return -1;
+	parent = tok_at(d, k->parent);
+	/* A value in an object has its key as parent: it is no element. */
+	if (parent == NULL || (parent->type != JSMN_OBJECT && parent->type != JSMN_ARRAY))
+		return -1;
+	n = d->next_[t];
+	if (n < 0 || n >= d->ntok || TOK(d)[n].parent != k->parent)
+		return -1;
+	return n;
+}
+
+int json_member_value(const struct json_doc *d, int key)
+{
+	const jsmntok_t *k = tok_at(d, key);
+	const jsmntok_t *parent;
+
+	if (k == NULL || k->type != JSMN_STRING || k->size != 1 || key + 1 >= d->ntok)
+		return -1;
+	parent = tok_at(d, k->parent);
+	if (parent == NULL || parent->type != JSMN_OBJECT)
+		return -1;
+	return key + 1;
+}
+
+int json_string_eq(const struct json_doc *d, int t, const char *s)
+{
+	const jsmntok_t *k = tok_at(d, t);
+	size_t n, slen;
+	const char *raw;
+
+	if (k == NULL || k->type != JSMN_STRING || s == NULL)
+		return 0;
+	raw = d->text + k->start;
+	n = (size_t)(k->end - k->start);
+	slen = strlen(s);
+	/* Fast path: no escapes. */
+	if (memchr(raw, '\\', n) == NULL)
+		return n == slen && memcmp(raw, s, n) == 0;
+	char *u = json_string_dup(d, t);
+	int eq = u != NULL && strcmp(u, s) == 0;
+	free(u);
+	return eq;
+}
+
+int json_get(const struct json_doc *d, int obj, const char *key)
+{
+	int found = -1;
+
+	if (json_type(d, obj) != JSON_OBJECT)
+		return -1;
+	for (int k = json_first(d, obj); k >= 0; k = json_next(d, k))
+		if (json_string_eq(d, k, key))
+			found = json_member_value(d, k);
+	return found;
+}
+
+int json_string(const struct json_doc *d, int t, char *buf, size_t size)
+{
+	const jsmntok_t *k = tok_at(d, t);
+	size_t n;
+	char *tmp;
+
+	if (k == NULL || k->type != JSMN_STRING || buf == NULL || size == 0)
+		return -1;
+	n = (size_t)(k->end - k->start);
+	if (n < size) {
+		long r = unescape(d->text + k->start, n, buf);
+		if (r < 0)
+			return -1;
+		buf[r] = '\0';
+		return 0;
+	}
+	tmp = json_string_dup(d, t);
+	if (tmp == NULL || strlen(tmp) >= size) {
+		free(tmp);
+		return -1;
+	}
+	memcpy(buf, tmp, strlen(tmp) + 1);
+	free(tmp);
+	return 0;
+}
+
+char *json_string_dup(const struct json_doc *d, int t)
+{
+	const jsmntok_t *k = tok_at(d, t);
+	size_t n;
+	char *out;
+	long r;
+
+	if (k == NULL || k->type != JSMN_STRING)
+		return NULL;
+	n = (size_t)(k->end - k->start);
+	out = malloc(n + 1);
+	if (out == NULL)
+		return NULL;
+	r = unescape(d->text + k->start, n, out);
+	if (r < 0) {
+		free(out);
+		return NULL;
+	}
+	out[r] = '\0';
+	return out;
+}
+
+int json_uint64(const struct json_doc *d, int t, uint64_t *v)
+{
+	const jsmntok_t *k = tok_at(d, t);
+	uint64_t x = 0;
+
+	if (k == NULL || json_type(d, t) != JSON_NUMBER)
+		return -1;
+	for (int i = k->start; i < k->end; i++) {
+		char c = d->text[i];
+		if (!is_digit(c))
+			return -1;
+		if (x > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
+			return -1;
+		x = x * 10 + (uint64_t)(c - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+int json_int64(const struct json_doc *d, int t, int64_t *v)
+{
+	const jsmntok_t *k = tok_at(d, t);
+	uint64_t x = 0, limit = (uint64_t)INT64_MAX;
+	int i, neg;
+
+	if (k == NULL || json_type(d, t) != JSON_NUMBER)
+		return -1;
+	i = k->start;
+	neg = d->text[i] == '-';
+	if (neg) {
+		i++;
+		limit++;
+	}
+	if (i >= k->end)
+		return -1;
+	for (; i < k->end; i++) {
+		char c = d->text[i];
+		if (!is_digit(c))
+			return -1;
+		if (x > (limit - (uint64_t)(c - '0')) / 10)
+			return -1;
+		x = x * 10 + (uint64_t)(c - '0');
+	}
+	if (neg)
+		*v = x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x;
+	else
+		*v = (int64_t)x;
+	return 0;
+}
+
+int json_bool(const struct json_doc *d, int t, int *v)
+{
+	switch (json_type(d, t)) {
+	case JSON_TRUE: *v = 1; return 0;
+	case JSON_FALSE: *v = 0; return 0;
+	default: return -1;
+	}
+}
+
+int json_is_null(const struct json_doc *d, int t)
+{
+	return json_type(d, t) == JSON_NULL;
+}
+
+/* ---- base64 ---- */
+
+static const char b64[65] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t json_base64_encoded_size(size_t n)
+{
+	return (n + 2) / 3 * 4 + 1;
+}
+
+void json_base64_encode(const void *in, size_t n, char *out)
+{
+	const unsigned char *s = in;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)s[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		out[o++] = b64[v >> 18 & 63];
+		out[o++] = b64[v >> 12 & 63];
+		out[o++] = i + 1 < n ? b64[v >> 6 & 63] : (char)'=';
+		out[o++] = i + 2 < n ? b64[v & 63] : (char)'=';
+	}
+	out[o] = '\0';
+}
+
+static int b64val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int json_base64_decode(const char *in, size_t len, unsigned char *out, size_t *outlen)
+{
+	size_t o = 0;
+
+	if (len % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < len; i += 4) {
+		int v[4], pad = 0;
+		int last = i + 4 == len;
+
+		for (int k = 0; k < 4; k++) {
+			if (in[i + k] == '=' && last && k >= 2) {
+				v[k] = 0;
+				pad++;
+				continue;
+			}
+			if (pad > 0)
+				return -1;     /* data after padding */
+			v[k] = b64val(in[i + k]);
+			if (v[k] < 0)
+				return -1;
+		}
+		unsigned x = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
+		             (unsigned)v[3];
+		out[o++] = (unsigned char)(x >> 16);
+		if (pad < 2)
+			out[o++] = (unsigned char)(x >> 8 & 0xFF);
+		if (pad < 1)
+			out[o++] = (unsigned char)(x & 0xFF);
+	}
+	*outlen = o;
+	return 0;
+}
+
+/* ---- building ---- */
+
+static void buf_add(struct json_buf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < b->len + n + 1) {
+			if (cap > SIZE_MAX / 2) {
+				b->failed = 1;
+				return;
+			}
+			cap *= 2;
+		}
+		char *nd = realloc(b->data, cap);
+		if (nd == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->data = nd;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void json_buf_raw(struct json_buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void json_buf_string(struct json_buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), i = 0;
+	char esc[8];
+
+	buf_add(b, "\"", 1);
+	while (i < n) {
+		size_t k;
+		unsigned char c = p[i];
+
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			buf_add(b, esc, 2);
+			i++;
+			continue;
+		}
+		if (c < 0x20) {
+			const char *named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" :
+			                    c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+			if (named != NULL)
+				buf_add(b, named, 2);
+			else {
+				snprintf(esc, sizeof esc, "\\u%04x", c);
+				buf_add(b, esc, 6);
+			}
+			i++;
+			continue;
+		}
+		k = utf8_len(p + i, n - i);
+		if (k == 0) {
+			buf_add(b, "\\ufffd", 6);
+			i++;
+			continue;
+		}
+		buf_add(b, s + i, k);
+		i += k;
+	}
+	buf_add(b, "\"", 1);
+}
+
+void json_buf_uint(struct json_buf *b, uint64_t v)
+{
+	char tmp[24];
+
+	snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+	json_buf_raw(b, tmp);
+}
+
+void json_buf_int(struct json_buf *b, int64_t v)
+{
+	char tmp[24];
+
+	snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+	json_buf_raw(b, tmp);
+}
+
+void json_buf_free(struct json_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+int json_escape(const char *s, char *out, size_t size)
+{
+	struct json_buf b = {0};
+	int rc = -1;
+
+	json_buf_string(&b, s);
+	if (!b.failed && b.len < size) {
+		memcpy(out, b.data, b.len + 1);
+		rc = 0;
+	}
+	json_buf_free(&b);
+	return rc;
+}
+
+/* ---- typed decoders ---- */
+
+/*
+ * Field readers: absent and null read as empty/zero (Go emits null for nil
+ * slices and maps); a present value of the wrong type is an error.
+ */
+static int field_str(const struct json_doc *d, int obj, const char *name, char **out)
+{
+	int v = json_get(d, obj, name);
+
+	*out = NULL;
+	if (v < 0 || json_is_null(d, v))
+		*out = strdup("");
+	else if (json_type(d, v) == JSON_STRING)
+		*out = json_string_dup(d, v);
+	else
+		return -1;
+	return *out == NULL ? -1 : 0;
+}
+
+static int field_buf(const struct json_doc *d, int obj, const char *name, char *buf, size_t size)
+{
+	int v = json_get(d, obj, name);
+
+	buf[0] = '\0';
+	if (v < 0 || json_is_null(d, v))
+		return 0;
+	return json_string(d, v, buf, size);
+}
+
+static int field_u64(const struct json_doc *d, int obj, const char *name, uint64_t *out)
+{
+	int v = json_get(d, obj, name);
+
+	*out = 0;
+	if (v < 0 || json_is_null(d, v))
+		return 0;
+	return json_uint64(d, v, out);
+}
+
+/* The container at obj.name: -2 when absent or null, -1 when of another type. */
+static int field_container(const struct json_doc *d, int obj, const char *name, enum json_type want)
+{
+	int v = json_get(d, obj, name);
+
+	if (v < 0 || json_is_null(d, v))
+		return -2;
+	return json_type(d, v) == want ? v : -1;
+}
+
+static int parse_array_body(struct json_doc *d, const char *body, size_t len, const char *what,
+                            char *err, size_t errlen)
+{
+	if (json_parse(d, body, len) != 0) {
+		set_err(err, errlen, "%s: %s", what, d->err);
+		return -1;
+	}
+	if (json_type(d, 0) != JSON_ARRAY) {
+		set_err(err, errlen, "%s: not a JSON array", what);
+		json_free(d);
+		return -1;
+	}
+	return 0;
+}
+
+/* Array slots for the elements of container t, plus one so that it is never 0. */
+static size_t slots(const struct json_doc *d, int t)
+{
+	int n = json_count(d, t);
+
+	return (n > 0 ? (size_t)n : 0) + 1;
+}
+
+void json_kv_entry_clear(struct json_kv_entry *e)
+{
+	if (e == NULL)
+		return;
+	free(e->key);
+	free(e->value);
+	memset(e, 0, sizeof *e);
+}
+
+void json_kv_free(struct json_kv_entry *e, size_t n)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		json_kv_entry_clear(&e[i]);
+	free(e);
+}
+
+static int decode_kv_value(const struct json_doc *d, int obj, struct json_kv_entry *e)
+{
+	int v = json_get(d, obj, "Value");
+	char *raw;
+	size_t rlen;
+	int rc;
+
+	if (v < 0 || json_is_null(d, v))
+		return 0;
+	raw = json_string_dup(d, v);
+	if (raw == NULL)
+		return -1;
+	rlen = strlen(raw);
+	e->value = malloc(rlen / 4 * 3 + 1);
+	rc = e->value == NULL ? -1 : json_base64_decode(raw, rlen, e->value, &e->value_len);
+	free(raw);
+	if (rc == 0)
+		e->value[e->value_len] = '\0';
+	return rc;
+}
+
+static int decode_kv_entry(const struct json_doc *d, int obj, struct json_kv_entry *e, const char **bad)
+{
+	if (json_type(d, obj) != JSON_OBJECT)
+		return *bad = "entry", -1;
+	if (json_type(d, json_get(d, obj, "Key")) != JSON_STRING || field_str(d, obj, "Key", &e->key) != 0)
+		return *bad = "Key", -1;
+	if (field_u64(d, obj, "Flags", &e->flags) != 0)
+		return *bad = "Flags", -1;
+	if (decode_kv_value(d, obj, e) != 0)
+		return *bad = "Value", -1;
+	if (field_buf(d, obj, "Session", e->session, sizeof e->session) != 0)
+		return *bad = "Session", -1;
+	if (field_u64(d, obj, "LockIndex", &e->lock_index) != 0)
+		return *bad = "LockIndex", -1;
+	if (field_u64(d, obj, "CreateIndex", &e->create_index) != 0)
+		return *bad = "CreateIndex", -1;
+	if (field_u64(d, obj, "ModifyIndex", &e->modify_index) != 0)
+		return *bad = "ModifyIndex", -1;
+	return 0;
+}
+
+int json_decode_kv(const char *body, size_t len, struct json_kv_entry **out, size_t *n,
+                   char *err, size_t errlen)
+{
+	struct json_doc d;
+	struct json_kv_entry *arr;
+	size_t i = 0;
+	const char *bad = "";
+
+	*out = NULL;
+	*n = 0;
+	if (parse_array_body(&d, body, len, "KV entries", err, errlen) != 0)
+		return -1;
+	arr = calloc(slots(&d, 0), sizeof *arr);
+	if (arr == NULL) {
+		json_free(&d);
+		set_err(err, errlen, "KV entries: out of memory");
+		return -1;
+	}
+	for (int t = json_first(&d, 0); t >= 0 && i < (size_t)json_count(&d, 0); t = json_next(&d, t), i++) {
+		if (decode_kv_entry(&d, t, &arr[i], &bad) != 0) {
+			set_err(err, errlen, "KV entry %zu: bad %s", i, bad);
+			json_kv_free(arr, i + 1);
+			json_free(&d);
+			return -1;
+		}
+	}
+	json_free(&d);
+	*out = arr;
+	*n = i;
+	return 0;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void json_health_free(struct json_health_entry *e, size_t n)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct json_health_entry *h = &e[i];
+		free(h->node);
+		free(h->node_address);
+		free(h->service_id);
+		free(h->service_name);
+		free(h->service_address);
+		free_strv(h->tags, h->ntags);
+		free_strv(h->meta_keys, h->nmeta);
+		free_strv(h->meta_values, h->nmeta);
+		for (size_t k = 0; k < h->nchecks; k++) {
+			free(h->checks[k].check_id);
+			free(h->checks[k].status);
+			free(h->checks[k].service_id);
+		}
+		free(h->checks);
+	}
+	free(e);
+}
+
+static int decode_tags(const struct json_doc *d, int svc, struct json_health_entry *h)
+{
+	int arr = field_container(d, svc, "Tags", JSON_ARRAY);
+
+	if (arr == -2)
+		return 0;
+	if (arr < 0)
+		return -1;
+	h->tags = calloc(slots(d, arr), sizeof(char *));
+	if (h->tags == NULL)
+		return -1;
+	for (int t = json_first(d, arr); t >= 0 && h->ntags < (size_t)json_count(d, arr); t = json_next(d, t)) {
+		h->tags[h->ntags] = json_string_dup(d, t);
+		if (h->tags[h->ntags] == NULL)
+			return -1;
+		h->ntags++;
+	}
+	return 0;
+}
+
+static int decode_meta(const struct json_doc *d, int svc, struct json_health_entry *h)
+{
+	int obj = field_container(d, svc, "Meta", JSON_OBJECT);
+	size_t cnt;
+
+	if (obj == -2)
+		return 0;
+	if (obj < 0)
+		return -1;
+	cnt = slots(d, obj);
+	h->meta_keys = calloc(cnt, sizeof(char *));
+	h->meta_values = calloc(cnt, sizeof(char *));
+	if (h->meta_keys == NULL || h->meta_values == NULL)
+		return -1;
+	for (int k = json_first(d, obj); k >= 0 && h->nmeta + 1 < cnt; k = json_next(d, k)) {
+		char *key = json_string_dup(d, k);
+		char *val = json_string_dup(d, json_member_value(d, k));
+		h->meta_keys[h->nmeta] = key;
+		h->meta_values[h->nmeta] = val;
+		h->nmeta++;
+		if (key == NULL || val == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static int decode_checks(const struct json_doc *d, int entry, struct json_health_entry *h)
+{
+	int arr = field_container(d, entry, "Checks", JSON_ARRAY);
+
+	if (arr == -2)
+		return 0;
+	if (arr < 0)
+		return -1;
+	h->checks = calloc(slots(d, arr), sizeof *h->checks);
+	if (h->checks == NULL)
+		return -1;
+	for (int t = json_first(d, arr); t >= 0 && h->nchecks < (size_t)json_count(d, arr); t = json_next(d, t)) {
+		struct json_health_check *c = &h->checks[h->nchecks++];
+		if (json_type(d, t) != JSON_OBJECT || field_str(d, t, "CheckID", &c->check_id) != 0 ||
+		    field_str(d, t, "Status", &c->status) != 0 ||
+		    field_str(d, t, "ServiceID", &c->service_id) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int decode_health_entry(const struct json_doc *d, int e, struct json_health_entry *h,
+                               const char **bad)
+{
+	int node = json_get(d, e, "Node"), svc = json_get(d, e, "Service");
+	int64_t port = 0;
+	int pt;
+
+	if (json_type(d, e) != JSON_OBJECT)
+		return *bad = "entry", -1;
+	if (json_type(d, node) != JSON_OBJECT || field_str(d, node, "Node", &h->node) != 0 ||
+	    field_str(d, node, "Address", &h->node_address) != 0)
+		return *bad = "Node", -1;
+	if (json_type(d, svc) != JSON_OBJECT || field_str(d, svc, "ID", &h->service_id) != 0 ||
+	    field_str(d, svc, "Service", &h->service_name) != 0 ||
+	    field_str(d, svc, "Address", &h->service_address) != 0)
+		return *bad = "Service", -1;
+	pt = json_get(d, svc, "Port");
+	if (pt >= 0 && (json_int64(d, pt, &port) != 0 || port < 0 || port > 65535))
+		return *bad = "Service.Port", -1;
+	h->port = (int)port;
+	if (decode_tags(d, svc, h) != 0)
+		return *bad = "Service.Tags", -1;
+	if (decode_meta(d, svc, h) != 0)
+		return *bad = "Service.Meta", -1;
+	if (decode_checks(d, e, h) != 0)
+		return *bad = "Checks", -1;
+	return 0;
+}
+
+int json_decode_health(const char *body, size_t len, struct json_health_entry **out, size_t *n,
+                       char *err, size_t errlen)
+{
+	struct json_doc d;
+	struct json_health_entry *arr;
+	size_t i = 0;
+	const char *bad = "";
+
+	*out = NULL;
+	*n = 0;
+	if (parse_array_body(&d, body, len, "health entries", err, errlen) != 0)
+		return -1;
+	arr = calloc(slots(&d, 0), sizeof *arr);
+	if (arr == NULL) {
+		json_free(&d);
+		set_err(err, errlen, "health entries: out of memory");
+		return -1;
+	}
+	for (int t = json_first(&d, 0); t >= 0 && i < (size_t)json_count(&d, 0); t = json_next(&d, t), i++) {
+		if (decode_health_entry(&d, t, &arr[i], &bad) != 0) {
+			set_err(err, errlen, "health entry %zu: bad %s", i, bad);
+			json_health_free(arr, i + 1);
+			json_free(&d);
+			return -1;
+		}
+	}
+	json_free(&d);
+	*out = arr;
+	*n = i;
+	return 0;
+}
+
+static int decode_session(const struct json_doc *d, int obj, struct json_session *s, const char **bad)
+{
+	if (json_type(d, obj) != JSON_OBJECT)
+		return *bad = "session", -1;
+	if (json_type(d, json_get(d, obj, "ID")) != JSON_STRING ||
+	    field_buf(d, obj, "ID", s->id, sizeof s->id) != 0 || s->id[0] == '\0')
+		return *bad = "ID", -1;
+	if (field_buf(d, obj, "Name", s->name, sizeof s->name) != 0)
+		return *bad = "Name", -1;
+	if (field_buf(d, obj, "Node", s->node, sizeof s->node) != 0)
+		return *bad = "Node", -1;
+	if (field_buf(d, obj, "TTL", s->ttl, sizeof s->ttl) != 0)
+		return *bad = "TTL", -1;
+	/* An unparsable TTL reads as none: the caller keeps its own. */
+	if (s->ttl[0] == '\0' || config_parse_duration(s->ttl, &s->ttl_ms) != 0)
+		s->ttl_ms = 0;
+	if (field_u64(d, obj, "LockDelay", &s->lock_delay_ns) != 0)
+		return *bad = "LockDelay", -1;
+	if (field_buf(d, obj, "Behavior", s->behavior, sizeof s->behavior) != 0)
+		return *bad = "Behavior", -1;
+	if (field_u64(d, obj, "CreateIndex", &s->create_index) != 0)
+		return *bad = "CreateIndex", -1;
+	if (field_u64(d, obj, "ModifyIndex", &s->modify_index) != 0)
+		return *bad = "ModifyIndex", -1;
+	return 0;
+}
+
+int json_decode_sessions(const char *body, size_t len, struct json_session **out, size_t *n,
+                         char *err, size_t errlen)
+{
+	struct json_doc d;
+	struct json_session *arr;
+	size_t i = 0;
+	const char *bad = "";
+
+	*out = NULL;
+	*n = 0;
+	if (parse_array_body(&d, body, len, "sessions", err, errlen) != 0)
+		return -1;
+	arr = calloc(slots(&d, 0), sizeof *arr);
+	if (arr == NULL) {
+		json_free(&d);
+		set_err(err, errlen, "sessions: out of memory");
+		return -1;
+	}
+	for (int t = json_first(&d, 0); t >= 0 && i < (size_t)json_count(&d, 0); t = json_next(&d, t), i++) {
+		if (decode_session(&d, t, &arr[i], &bad) != 0) {
+			set_err(err, errlen, "session %zu: bad %s", i, bad);
+			free(arr);
+			json_free(&d);
+			return -1;
+		}
+	}
+	json_free(&d);
+	*out = arr;
+	*n = i;
+	return 0;
+}
+
+int json_decode_id(const char *body, size_t len, char *id, size_t idlen, char *err, size_t errlen)
+{
+	struct json_doc d;
+	int v, rc = -1;
+
+	if (json_parse(&d, body, len) != 0) {
+		set_err(err, errlen, "ID response: %s", d.err);
+		return -1;
+	}
+	v = json_get(&d, 0, "ID");
+	if (json_type(&d, v) != JSON_STRING || json_string(&d, v, id, idlen) != 0 || id[0] == '\0')
+		set_err(err, errlen, "ID response: no ID string");
+	else
+		rc = 0;
+	json_free(&d);
+	return rc;
+}
+
+int json_decode_bool(const char *body, size_t len, int *v, char *err, size_t errlen)
+{
+	struct json_doc d;
+	int rc;
+
+	if (json_parse(&d, body, len) != 0) {
+		set_err(err, errlen, "boolean response: %s", d.err);
+		return -1;
+	}
+	rc = json_bool(&d, 0, v);
+	if (rc != 0)
+		set_err(err, errlen, "boolean response: not true or false");
+	json_free(&d);
+	return rc;
+}
+
+int json_decode_string(const char *body, size_t len, char *buf, size_t size, char *err, size_t errlen)
+{
+	struct json_doc d;
+	int rc;
+
+	if (json_parse(&d, body, len) != 0) {
+		set_err(err, errlen, "string response: %s", d.err);
+		return -1;
+	}
+	rc = json_string(&d, 0, buf, size);
+	if (rc != 0)
+		set_err(err, errlen, "string response: not a string or too long");
+	json_free(&d);
+	return rc;
+}
+
+int json_decode_agent_self(const char *body, size_t len, char *node, size_t nodelen,
+                           char *dc, size_t dclen, char *err, size_t errlen)
+{
+	struct json_doc d;
+	int cfg, rc = -1;
+
+	if (json_parse(&d, body, len) != 0) {
+		set_err(err, errlen, "agent self: %s", d.err);
+		return -1;
+	}
+	cfg = json_get(&d, 0, "Config");
+	if (json_type(&d, cfg) != JSON_OBJECT)
+		set_err(err, errlen, "agent self: no Config object");
+	else if (json_string(&d, json_get(&d, cfg, "NodeName"), node, nodelen) != 0)
+		set_err(err, errlen, "agent self: bad Config.NodeName");
+	else if (field_buf(&d, cfg, "Datacenter", dc, dclen) != 0)
+		set_err(err, errlen, "agent self: bad Config.Datacenter");
+	else
+		rc = 0;
+	json_free(&d);
+	return rc;
+}

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/* json: strict JSON reading on jsmn, base64, escaping, and decoders for Consul's answers. */
+#ifndef RESEC_JSON_H
+#define RESEC_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A parsed document. Values are referred to by token index: 0 is the root,
+ * -1 means "none" and is accepted (and rejected cleanly) by every accessor.
+ * json_parse keeps its own copy of the text (freed by json_free). Only
+ * json.c sees jsmn; the token array is private.
+ */
+struct json_doc {
+	const char *text;
+	size_t len;
+	int ntok;          /* number of tokens */
+	void *tok_;        /* jsmntok_t[cap_] */
+	int *next_;        /* index of the token after each token's subtree */
+	int cap_;
+	char err[128];     /* why json_parse failed */
+};
+
+enum json_type {
+	JSON_NONE = 0, JSON_OBJECT, JSON_ARRAY, JSON_STRING, JSON_NUMBER,
+	JSON_TRUE, JSON_FALSE, JSON_NULL
+};
+
+/* Deepest nesting json_parse accepts. */
+#define JSON_MAX_DEPTH 64
+
+/* Parse exactly one strict JSON value (RFC 8259; surrounding whitespace allowed); 0 or -1 with d->err. */
+int json_parse(struct json_doc *d, const char *text, size_t len);
+
+/* Release the token arrays (the doc may be parsed into again). */
+void json_free(struct json_doc *d);
+
+/* The type of token t (JSON_NONE when t is out of range). */
+enum json_type json_type(const struct json_doc *d, int t);
+
+/* Value of the member named key of object obj (last one wins on duplicates, as in Go), or -1. */
+int json_get(const struct json_doc *d, int obj, const char *key);
+
+/* Number of elements of an array or members of an object; -1 for other types. */
+int json_count(const struct json_doc *d, int t);
+
+/* First element of an array, or first member key of an object; -1 when empty or not a container. */
+int json_first(const struct json_doc *d, int t);
+
+/* Next sibling of an element (or of a member key) t, or -1 after the last. */
+int json_next(const struct json_doc *d, int t);
+
+/* Value of the object member whose key token is key (key + its subtree), or -1. */
+int json_member_value(const struct json_doc *d, int key);
+
+/* Unescape string t into buf (NUL-terminated); -1 when not a string, bad escape, \u0000 or too long. */
+int json_string(const struct json_doc *d, int t, char *buf, size_t size);
+
+/* Unescape string t into a malloc'd buffer (free it); NULL on the same errors or no memory. */
+char *json_string_dup(const struct json_doc *d, int t);
+
+/* 1 when t is a string equal (after unescaping) to s, else 0. */
+int json_string_eq(const struct json_doc *d, int t, const char *s);
+
+/* Integer number t as uint64 (no sign, fraction or exponent; overflow rejected); 0 or -1. */
+int json_uint64(const struct json_doc *d, int t, uint64_t *v);
+
+/* Integer number t as int64 (no fraction or exponent; overflow rejected); 0 or -1. */
+int json_int64(const struct json_doc *d, int t, int64_t *v);
+
+/* true/false t as 1/0 in *v; 0 or -1 when not a boolean. */
+int json_bool(const struct json_doc *d, int t, int *v);
+
+/* 1 when t is null, else 0. */
+int json_is_null(const struct json_doc *d, int t);
+
+/* Bytes json_base64_encode writes for n input bytes, including the NUL. */
+size_t json_base64_encoded_size(size_t n);
+
+/* Standard padded base64 of in[0..n) into out (json_base64_encoded_size(n) bytes). */
+void json_base64_encode(const void *in, size_t n, char *out);
+
+/* Decode standard padded base64 (no whitespace); out needs len/4*3 bytes; 0 or -1. */
+int json_base64_decode(const char *in, size_t len, unsigned char *out, size_t *outlen);
+
+/* A growable byte buffer for building request bodies; zero-initialise it. */
+struct json_buf {
+	char *data;        /* NUL-terminated when len > 0 */
+	size_t len;
+	size_t cap;
+	int failed;        /* an allocation failed: the content is incomplete */
+};
+
+/* Append s as is. */
+void json_buf_raw(struct json_buf *b, const char *s);
+
+/* Append s as a quoted JSON string (controls, quote, backslash escaped; invalid UTF-8 → U+FFFD). */
+void json_buf_string(struct json_buf *b, const char *s);
+
+/* Append an unsigned decimal number. */
+void json_buf_uint(struct json_buf *b, uint64_t v);
+
+/* Append a signed decimal number. */
+void json_buf_int(struct json_buf *b, int64_t v);
+
+/* Release the buffer and zero it. */
+void json_buf_free(struct json_buf *b);
+
+/* Write s as a quoted JSON string into out (NUL-terminated); -1 when it does not fit. */
+int json_escape(const char *s, char *out, size_t size);
+
+/* One entry of GET /v1/kv/:key. */
+struct json_kv_entry {
+	char *key;                 /* malloc'd */
+	uint64_t flags;
+	unsigned char *value;      /* malloc'd decoded bytes plus a NUL; NULL when Value was null */
+	size_t value_len;
+	char session[64];          /* "" when the Session field is absent (key not held) */
+	uint64_t lock_index;
+	uint64_t create_index;
+	uint64_t modify_index;
+};
+
+/* Decode a KV entries array into a malloc'd array (free with json_kv_free); 0 or -1 with err. */
+int json_decode_kv(const char *body, size_t len, struct json_kv_entry **out, size_t *n,
+                   char *err, size_t errlen);
+
+/* Free the members of one entry and zero it (the entry itself is not freed). */
+void json_kv_entry_clear(struct json_kv_entry *e);
+
+/* Free n entries and the array. */
+void json_kv_free(struct json_kv_entry *e, size_t n);
+
+/* One check of a health entry. */
+struct json_health_check {
+	char *check_id;            /* malloc'd */
+	char *status;              /* malloc'd: passing, warning, critical, maintenance */
+	char *service_id;          /* malloc'd, "" for node checks */
+};
+
+/* One entry of GET /v1/health/service/:service. All strings are malloc'd, "" when absent. */
+struct json_health_entry {
+	char *node;                /* Node.Node */
+	char *node_address;        /* Node.Address */
+	char *service_id;          /* Service.ID */
+	char *service_name;        /* Service.Service */
+	char *service_address;     /* Service.Address, may be "": use node_address then */
+	int port;                  /* Service.Port, 0..65535 */
+	char **tags;               /* Service.Tags */
+	size_t ntags;
+	char **meta_keys;          /* Service.Meta, in document order */
+	char **meta_values;
+	size_t nmeta;
+	struct json_health_check *checks;
+	size_t nchecks;
+};
+
+/* Decode a health entries array into a malloc'd array (free with json_health_free); 0 or -1 with err. */
+int json_decode_health(const char *body, size_t len, struct json_health_entry **out, size_t *n,
+                       char *err, size_t errlen);
+
+/* Free n entries and the array. */
+void json_health_free(struct json_health_entry *e, size_t n);
+
+/* A session object (info, list, renew). */
+struct json_session {
+	char id[64];
+	char name[256];
+	char node[256];
+	char ttl[32];              /* as given, e.g. "15s"; "" when none */
+	int64_t ttl_ms;            /* ttl parsed; 0 when none */
+	uint64_t lock_delay_ns;    /* LockDelay in nanoseconds */
+	char behavior[16];         /* release | delete */
+	uint64_t create_index;
+	uint64_t modify_index;
+};
+
+/* Decode a sessions array into a malloc'd array (free()); 0 or -1 with err. */
+int json_decode_sessions(const char *body, size_t len, struct json_session **out, size_t *n,
+                         char *err, size_t errlen);
+
+/* Decode {"ID":"..."} (session create) into id; 0 or -1 with err. */
+int json_decode_id(const char *body, size_t len, char *id, size_t idlen, char *err, size_t errlen);
+
+/* Decode a true/false body into *v; 0 or -1 with err. */
+int json_decode_bool(const char *body, size_t len, int *v, char *err, size_t errlen);
+
+/* Decode a JSON string body (e.g. /v1/status/leader) into buf; 0 or -1 with err. */
+int json_decode_string(const char *body, size_t len, char *buf, size_t size, char *err, size_t errlen);
+
+/* Decode /v1/agent/self's Config.NodeName and Config.Datacenter; 0 or -1 with err. */
+int json_decode_agent_self(const char *body, size_t len, char *node, size_t nodelen,
+                           char *dc, size_t dclen, char *err, size_t errlen);
+
+#endif
