@@ -1,17 +1,700 @@
 /* SPDX-License-Identifier: MIT */
-/* resec-health: placeholder until its behaviour lands. */
+/* resec-health: check Redis, wait until it is healthy, or register it in Consul and keep its TTL check passing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+
+#include "clock.h"
 #include "config.h"
+#include "consul.h"
 #include "log.h"
+#include "redis.h"
 
-static const char usage[] = "usage: resec-health [options]";
+static const char usage[] =
+	"usage: resec-health [options] check [--role R] | wait [--timeout D] [--role R] | run --role R\n"
+	"  check             print \"healthy role=R offset=N\" (exit 0) or \"unhealthy: reason\" (exit 1)\n"
+	"  wait              block until healthy; --timeout D gives up with exit 1\n"
+	"  run               register ${PREFIX}-${ROLE} in Consul and pass its TTL check while healthy;\n"
+	"                    exit 1 as soon as Redis is unhealthy, deregister and exit 0 on TERM/INT/QUIT\n"
+	"  --role R          master or replica (slave is accepted): the role Redis must be in\n"
+	"  --timeout D       wait: give up after this Go duration\n";
+
+enum { OPT_ROLE = 1, OPT_TIMEOUT };
+
+static const struct cli_option options[] = {
+	{ "role", 0, 1, OPT_ROLE },
+	{ "timeout", 0, 1, OPT_TIMEOUT },
+	{ NULL, 0, 0, 0 },
+};
+
+/* What one look at Redis found, from best to worst. */
+enum verdict {
+	V_HEALTHY = 0,
+	V_DEGRADED,    /* replica syncing or with its link down too long: registered, not passing */
+	V_WRONG_ROLE,  /* healthy, but not in the expected role */
+	V_UNHEALTHY    /* cannot connect, AUTH, PING, or LOADING */
+};
+
+struct health {
+	struct resec_config cfg;
+	int want_role;              /* enum rdb_role, RDB_ROLE_UNKNOWN for any */
+	int64_t timeout_ms;         /* wait --timeout, 0 for none */
+	struct rdb_conn conn;
+	struct rdb_info info;
+	int running;                /* run: a replica loading its master's dataset is degraded, not dead */
+	int64_t link_down_at_ms;    /* when the replica link was first seen down, 0 when up */
+	char reason[300];
+};
+
+static int on_option(void *ctx, int id, const char *value, char *err, size_t errlen)
+{
+	struct health *h = ctx;
+	if (id == OPT_ROLE) {
+		if (strcmp(value, "master") == 0)
+			h->want_role = RDB_ROLE_MASTER;
+		else if (strcmp(value, "replica") == 0 || strcmp(value, "slave") == 0)
+			h->want_role = RDB_ROLE_REPLICA;
+		else {
+			snprintf(err, errlen, "bad value for --role: \"%s\" (want master or replica)", value);
+			return -1;
+		}
+		return 0;
+	}
+	if (config_parse_duration(value, &h->timeout_ms) < 0) {
+		snprintf(err, errlen, "bad value for --timeout: \"%s\" (want a duration like 30s)", value);
+		return -1;
+	}
+	return 0;
+}
+
+/* A replica's link may be down this long (2 × HEALTHCHECK_INTERVAL) before its check stops passing. */
+static int64_t link_grace_ms(const struct health *h)
+{
+	return 2 * h->cfg.healthcheck_interval_ms;
+}
+
+/* Look at Redis once: connect when needed, PING, INFO, compare the role. */
+static int evaluate(struct health *h)
+{
+	h->reason[0] = '\0';
+	int pong = -1;
+	if ((!rdb_connected(&h->conn) && rdb_connect(&h->conn) < 0) ||
+	    ((pong = rdb_ping(&h->conn)) < 0 && h->conn.err_kind != RDB_E_LOADING) ||
+	    rdb_info(&h->conn, &h->info) < 0) {
+		snprintf(h->reason, sizeof(h->reason), "%s", h->conn.err);
+		return V_UNHEALTHY;
+	}
+	if (pong < 0 || h->info.loading) {
+		/* A replica loads the dataset its master sent at each full sync: for
+		 * run --role replica that is syncing, not a reason to exit. */
+		if (h->running && h->want_role == RDB_ROLE_REPLICA && h->info.role == RDB_ROLE_REPLICA) {
+			snprintf(h->reason, sizeof(h->reason), "replica is loading the dataset from its master");
+			return V_DEGRADED;
+		}
+		snprintf(h->reason, sizeof(h->reason), "redis is loading its dataset");
+		return V_UNHEALTHY;
+	}
+	if (h->want_role != RDB_ROLE_UNKNOWN && h->info.role != h->want_role) {
+		snprintf(h->reason, sizeof(h->reason), "redis is %s, expected %s", rdb_role_name(h->info.role),
+		         rdb_role_name(h->want_role));
+		return V_WRONG_ROLE;
+	}
+	if (h->info.role != RDB_ROLE_REPLICA || h->info.link_up) {
+		h->link_down_at_ms = 0;
+		return V_HEALTHY;
+	}
+	int64_t now = clock_now_ms();
+	if (h->link_down_at_ms == 0)
+		h->link_down_at_ms = now;
+	int64_t down = now - h->link_down_at_ms;
+	if (h->info.link_down_since_s >= 0 && h->info.link_down_since_s * 1000 > down)
+		down = h->info.link_down_since_s * 1000;
+	if (h->info.sync_in_progress) {
+		snprintf(h->reason, sizeof(h->reason), "replica is syncing with its master");
+		return V_DEGRADED;
+	}
+	if (down > link_grace_ms(h)) {
+		snprintf(h->reason, sizeof(h->reason), "replica link to its master is down for %llds",
+		         (long long)(down / 1000));
+		return V_DEGRADED;
+	}
+	return V_HEALTHY;
+}
+
+static void print_healthy(const struct health *h)
+{
+	printf("healthy role=%s offset=%lld\n", rdb_role_name(h->info.role), rdb_info_offset(&h->info));
+	fflush(stdout);
+}
+
+/* Exit code of an unhealthy verdict: bad credentials or a refused command are configuration (64). */
+static int unhealthy_code(const struct health *h)
+{
+	int k = h->conn.err_kind;
+	return k == RDB_E_AUTH || k == RDB_E_REFUSED ? EXIT_USAGE : EXIT_NO;
+}
+
+static int cmd_check(struct health *h)
+{
+	int v = evaluate(h);
+	rdb_close(&h->conn);
+	/* One-shot: a replica's link state is reported by resec-role show, not judged here. */
+	if (v == V_HEALTHY || v == V_DEGRADED) {
+		print_healthy(h);
+		return 0;
+	}
+	printf("unhealthy: %s\n", h->reason);
+	fflush(stdout);
+	return v == V_UNHEALTHY ? unhealthy_code(h) : EXIT_NO;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	if (ms <= 0)
+		return;
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int cmd_wait(struct health *h)
+{
+	int64_t start = clock_now_ms();
+	int64_t deadline = h->timeout_ms > 0 ? start + h->timeout_ms : 0;
+	int64_t backoff = 50;
+	int64_t cap = h->cfg.healthcheck_interval_ms < 1000 ? h->cfg.healthcheck_interval_ms : 1000;
+	char last[sizeof(h->reason)] = "";
+	for (;;) {
+		int v = evaluate(h);
+		if (v == V_HEALTHY || v == V_DEGRADED) {
+			rdb_close(&h->conn);
+			print_healthy(h);
+			return 0;
+		}
+		if (v == V_UNHEALTHY && unhealthy_code(h) == EXIT_USAGE) {
+			rdb_close(&h->conn);
+			log_die_line("cannot wait for redis: %s", h->reason);
+			return EXIT_USAGE;
+		}
+		if (strcmp(last, h->reason) != 0)
+			log_info("waiting for redis", "reason", h->reason);
+		snprintf(last, sizeof(last), "%s", h->reason);
+		int64_t now = clock_now_ms();
+		if (deadline != 0 && now >= deadline) {
+			rdb_close(&h->conn);
+			printf("unhealthy: %s\n", h->reason);
+			fflush(stdout);
+			return EXIT_NO;
+		}
+		/* A closed connection is reopened at the next look. */
+		if (v == V_UNHEALTHY)
+			rdb_close(&h->conn);
+		int64_t d = backoff;
+		if (deadline != 0 && now + d > deadline)
+			d = deadline - now;
+		sleep_ms(d);
+		backoff = backoff * 2 > cap ? (cap > 50 ? cap : 50) : backoff * 2;
+	}
+}
+
+/* ---- run: the service registration and its TTL heartbeat ---- */
+
+enum { MAX_TAGS = 32 };
+
+/* S1: the hold-back waits for another master's TTL (2 × interval) plus this. */
+enum { HOLD_MARGIN_MS = 1000 };
+
+struct runner {
+	struct health *h;
+	struct consul *consul;
+	int sigpipe[2];             /* written by the signal handler */
+	int cancel_fd;              /* epoll set of sigpipe and the Redis socket: Consul's cancel fd */
+	int watched_fd;             /* the Redis socket in cancel_fd, -1 when none */
+	char service_id[400];
+	char check_id[420];
+	char name[160];
+	const char *role_name;      /* "master", or CONSUL_REPLICA_ROLE_NAME */
+	char tag_buf[512];
+	const char *tags[MAX_TAGS];
+	size_t ntags;
+	int registered;             /* 1 once Consul accepted the registration */
+	int64_t consul_retry_at;    /* back-off: no Consul request before this monotonic time */
+	int64_t consul_backoff;
+	int consul_down;            /* a Consul failure has been logged */
+	int last_verdict;
+	char last_reason[300];
+	int hold_done;              /* S1: no other master instance passes (or the bound ran out) */
+	int64_t hold_deadline;      /* when the S1 hold gives up, 0 before it starts */
+	uint64_t hold_index;        /* blocking index of the health query */
+	char hold_other[300];       /* the other passing master instance, for the notes */
+};
+
+static int signal_write_fd = -1;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+	if (write(signal_write_fd, &b, 1) < 0) {
+		/* The pipe is full: a signal is already pending, nothing is lost. */
+	}
+	errno = saved;
+}
+
+static int setup_signals(struct runner *r)
+{
+	if (pipe(r->sigpipe) < 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		int fl = fcntl(r->sigpipe[i], F_GETFL);
+		if (fl < 0 || fcntl(r->sigpipe[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
+		    fcntl(r->sigpipe[i], F_SETFD, FD_CLOEXEC) < 0)
+			return -1;
+	}
+	signal_write_fd = r->sigpipe[1];
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			return -1;
+	sa.sa_handler = SIG_IGN;
+	/* A write to a Redis that just died must be an error, not a kill; HUP is ignored. */
+	if (sigaction(SIGPIPE, &sa, NULL) < 0 || sigaction(SIGHUP, &sa, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* Keep the Redis socket in the epoll set Consul requests are cancelled by,
+ * so that a Redis death interrupts even a hung Consul request. */
+static void watch_redis_fd(struct runner *r)
+{
+	int fd = rdb_fd(&r->h->conn);
+	if (fd == r->watched_fd)
+		return;
+	if (r->watched_fd >= 0)
+		(void)epoll_ctl(r->cancel_fd, EPOLL_CTL_DEL, r->watched_fd, NULL);
+	r->watched_fd = -1;
+	if (fd < 0)
+		return;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = fd };
+	if (epoll_ctl(r->cancel_fd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
+		r->watched_fd = fd;
+}
+
+static void split_tags(struct runner *r, const char *list)
+{
+	if (snprintf(r->tag_buf, sizeof(r->tag_buf), "%s", list) >= (int)sizeof(r->tag_buf))
+		log_warn("tag list too long; truncated");
+	char *save = NULL;
+	for (char *t = strtok_r(r->tag_buf, ",", &save); t != NULL && r->ntags < MAX_TAGS;
+	     t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		size_t n = strlen(t);
+		while (n > 0 && t[n - 1] == ' ')
+			t[--n] = '\0';
+		if (n > 0)
+			r->tags[r->ntags++] = t;
+	}
+}
+
+/* Service name, ID, check ID and tags from the configuration (DESIGN.md Behaviour 4). */
+static void runner_names(struct runner *r)
+{
+	const struct resec_config *c = &r->h->cfg;
+	int master = r->h->want_role == RDB_ROLE_MASTER;
+	r->role_name = master ? "master" : c->replica_role_name;
+	char announce[300];
+	config_format_hostport(&c->announce_addr, announce, sizeof(announce));
+	int n = 0;
+	n |= snprintf(r->service_id, sizeof(r->service_id), "%s@%s", c->service_prefix, announce) >=
+	     (int)sizeof(r->service_id);
+	n |= snprintf(r->check_id, sizeof(r->check_id), "service:%s", r->service_id) >= (int)sizeof(r->check_id);
+	if (c->service_name[0] != '\0') {
+		n |= snprintf(r->name, sizeof(r->name), "%s", c->service_name) >= (int)sizeof(r->name);
+		split_tags(r, master ? c->master_tags : c->slave_tags);
+	} else {
+		n |= snprintf(r->name, sizeof(r->name), "%s-%s", c->service_prefix, r->role_name) >= (int)sizeof(r->name);
+	}
+	if (n)
+		log_warn("service name or ID too long; truncated", "id", r->service_id);
+}
+
+static const char *consul_status(int v)
+{
+	return v == V_HEALTHY ? "pass" : v == V_DEGRADED ? "warn" : "fail";
+}
+
+static const char *check_status(int v)
+{
+	return v == V_HEALTHY ? "passing" : v == V_DEGRADED ? "warning" : "critical";
+}
+
+static void make_note(const struct runner *r, int v, char *buf, size_t len)
+{
+	const struct health *h = r->h;
+	if (v == V_HEALTHY)
+		snprintf(buf, len, "redis healthy: role=%s offset=%lld", rdb_role_name(h->info.role),
+		         rdb_info_offset(&h->info));
+	else
+		snprintf(buf, len, "%s", h->reason);
+}
+
+static int do_register(struct runner *r, int v, const char *note)
+{
+	const struct health *h = r->h;
+	char offset[32];
+	snprintf(offset, sizeof(offset), "%lld", rdb_info_offset(&h->info));
+	const char *mk[] = { "role", "offset", "run_id" };
+	const char *mv[] = { r->role_name, offset, h->info.run_id };
+	char check_name[200];
+	snprintf(check_name, sizeof(check_name), "redis %s health", r->role_name);
+	struct consul_service s = {
+		.id = r->service_id,
+		.name = r->name,
+		.tags = r->ntags > 0 ? r->tags : NULL,
+		.ntags = r->ntags,
+		.address = h->cfg.announce_addr.host,
+		.port = h->cfg.announce_addr.port,
+		.meta_keys = mk,
+		.meta_values = mv,
+		.nmeta = 3,
+		.check_ttl_ms = 2 * h->cfg.healthcheck_interval_ms,
+		.check_id = r->check_id,
+		.check_name = check_name,
+		.check_status = check_status(v),
+		.check_notes = "resec-health passes this TTL while redis is healthy and in this role",
+		.deregister_after_ms = h->cfg.deregister_after_ms,
+		.replace_existing_checks = 1,
+	};
+	int rc = consul_service_register(r->consul, &s);
+	if (rc != CONSUL_OK)
+		return rc;
+	r->registered = 1;
+	log_info("registered", "service", r->name, "id", r->service_id, "status", check_status(v));
+	/* A re-registration keeps the check's old status: set it explicitly. */
+	return consul_check_ttl(r->consul, r->check_id, consul_status(v), note);
+}
+
+static void consul_failed(struct runner *r)
+{
+	int64_t base = r->consul_backoff == 0 ? 500 : r->consul_backoff * 2;
+	r->consul_backoff = base > 30000 ? 30000 : base;
+	/* Jitter in [d/2, d] so that a fleet does not come back in step. */
+	int64_t d = r->consul_backoff / 2 + (int64_t)(random() % (r->consul_backoff / 2 + 1));
+	r->consul_retry_at = clock_now_ms() + d;
+	if (!r->consul_down)
+		log_warn("consul unavailable; redis checks go on, consul retried with back-off",
+		         "reason", r->consul->err);
+	r->consul_down = 1;
+}
+
+static void consul_ok(struct runner *r)
+{
+	if (r->consul_down)
+		log_info("consul reachable again");
+	r->consul_down = 0;
+	r->consul_backoff = 0;
+	r->consul_retry_at = 0;
+}
+
+/* S1: an instance of the master service that is not us (our ID and our run_id) and passes. */
+static int other_master(const struct runner *r, const struct json_health_entry *e)
+{
+	const char *run_id = NULL, *role = NULL;
+	for (size_t i = 0; i < e->nmeta; i++) {
+		if (strcmp(e->meta_keys[i], "run_id") == 0)
+			run_id = e->meta_values[i];
+		else if (strcmp(e->meta_keys[i], "role") == 0)
+			role = e->meta_values[i];
+	}
+	if (strcmp(e->service_id, r->service_id) == 0 && run_id != NULL && strcmp(run_id, r->h->info.run_id) == 0)
+		return 0;
+	/* Tag mode without master tags: one name for both roles, the Meta tells. */
+	if (r->h->cfg.service_name[0] != '\0' && r->ntags == 0)
+		return role != NULL && strcmp(role, "master") == 0;
+	return 1;
+}
+
+/*
+ * S1: before passing the master check for the first time, wait until no other
+ * master instance passes, for at most that instance's TTL (2 × interval, the
+ * cluster's setting) plus a margin, with blocking queries until `until`.
+ * Returns 1 when we may pass, 0 to keep holding, -1 on a Consul failure.
+ */
+static int hold_master(struct runner *r, int64_t until)
+{
+	const struct health *h = r->h;
+	if (r->hold_deadline == 0)
+		r->hold_deadline = clock_now_ms() + 2 * h->cfg.healthcheck_interval_ms + HOLD_MARGIN_MS;
+	const char *tag = h->cfg.service_name[0] != '\0' && r->ntags > 0 ? r->tags[0] : NULL;
+	for (;;) {
+		int64_t now = clock_now_ms();
+		int64_t wait = (until < r->hold_deadline ? until : r->hold_deadline) - now;
+		struct consul_query q = { .index = r->hold_index, .wait_ms = wait };
+		if (r->hold_index == 0 || wait <= 0)
+			q.index = 0;
+		struct json_health_entry *e = NULL;
+		size_t n = 0;
+		int rc = consul_health_service(r->consul, r->name, tag, 1, &q, &e, &n);
+		if (rc != CONSUL_OK)
+			return rc == CONSUL_CANCELLED ? 0 : -1;
+		/* [C1]: an index going backwards means start again from a plain read. */
+		r->hold_index = r->consul->index < r->hold_index ? 0 : r->consul->index;
+		int others = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (other_master(r, &e[i])) {
+				if (others++ == 0)
+					snprintf(r->hold_other, sizeof(r->hold_other), "%s on %s", e[i].service_id, e[i].node);
+			}
+		}
+		json_health_free(e, n);
+		if (others == 0) {
+			if (r->hold_other[0] != '\0')
+				log_info("the other master instance stopped passing", "other", r->hold_other);
+			return 1;
+		}
+		now = clock_now_ms();
+		if (now >= r->hold_deadline) {
+			log_error("another master is still passing; going ahead after the S1 bound",
+			          "other", r->hold_other, "waited_ms", log_int(2 * h->cfg.healthcheck_interval_ms + HOLD_MARGIN_MS));
+			return 1;
+		}
+		if (now >= until)
+			return 0;
+	}
+}
+
+/* Tell Consul what the last look at Redis found; until is the next look. */
+static void heartbeat(struct runner *r, int v, int64_t until)
+{
+	if (clock_now_ms() < r->consul_retry_at)
+		return;
+	char note[400];
+	make_note(r, v, note, sizeof(note));
+	if (v == V_HEALTHY && r->h->want_role == RDB_ROLE_MASTER && !r->hold_done) {
+		/* A quick look first: in the common case nobody else passes. */
+		int ok = hold_master(r, clock_now_ms());
+		if (ok < 0) {
+			consul_failed(r);
+			return;
+		}
+		if (ok == 0) {
+			log_warn("another master instance is still passing; holding the master check back",
+			         "other", r->hold_other);
+			snprintf(note, sizeof(note), "holding back: another master instance is still passing (%s)",
+			         r->hold_other);
+			v = V_DEGRADED;
+		}
+		r->hold_done = ok;
+	}
+	int rc;
+	if (!r->registered) {
+		rc = do_register(r, v, note);
+	} else {
+		rc = consul_check_ttl(r->consul, r->check_id, consul_status(v), note);
+		if (rc == CONSUL_ABSENT) {
+			log_warn("consul forgot the service; registering again", "id", r->service_id);
+			r->registered = 0;
+			rc = do_register(r, v, note);
+		}
+	}
+	if (rc != CONSUL_OK) {
+		if (rc != CONSUL_CANCELLED)
+			consul_failed(r);
+		return;
+	}
+	consul_ok(r);
+	if (v == V_DEGRADED && r->h->want_role == RDB_ROLE_MASTER && !r->hold_done) {
+		/* Registered as warning: now wait for the other instance until the next look. */
+		int ok = hold_master(r, until);
+		if (ok < 0) {
+			consul_failed(r);
+			return;
+		}
+		if (ok == 1) {
+			r->hold_done = 1;
+			make_note(r, V_HEALTHY, note, sizeof(note));
+			if (consul_check_ttl(r->consul, r->check_id, "pass", note) != CONSUL_OK)
+				consul_failed(r);
+		}
+	}
+}
+
+static void log_transition(struct runner *r, int v)
+{
+	if (v == r->last_verdict && strcmp(r->last_reason, r->h->reason) == 0)
+		return;
+	if (v == V_HEALTHY)
+		log_info("redis healthy", "role", rdb_role_name(r->h->info.role));
+	else
+		log_warn(v == V_DEGRADED ? "redis degraded: check warning" : "redis in the wrong role: check failing",
+		         "reason", r->h->reason);
+	r->last_verdict = v;
+	snprintf(r->last_reason, sizeof(r->last_reason), "%s", r->h->reason);
+}
+
+/* Redis is unhealthy: fail the check (briefly, best effort) and exit 1. */
+static int die_unhealthy(struct runner *r)
+{
+	log_error("redis unhealthy; failing the check and exiting", "reason", r->h->reason);
+	if (r->registered) {
+		consul_set_cancel_fd(r->consul, -1);
+		consul_set_deadline(r->consul, clock_now_ms() + r->h->cfg.healthcheck_timeout_ms);
+		if (consul_check_ttl(r->consul, r->check_id, "fail", r->h->reason) != CONSUL_OK)
+			log_warn("cannot fail the check", "reason", r->consul->err);
+	}
+	return EXIT_NO;
+}
+
+static int shutdown_run(struct runner *r)
+{
+	unsigned char sig = 0;
+	while (read(r->sigpipe[0], &sig, 1) == 1)
+		;
+	log_info("signal received; deregistering", "signal", log_int(sig));
+	consul_set_cancel_fd(r->consul, -1);
+	consul_set_deadline(r->consul, clock_now_ms() + r->h->cfg.healthcheck_timeout_ms);
+	if (consul_service_deregister(r->consul, r->service_id) != CONSUL_OK) {
+		log_warn("cannot deregister", "id", r->service_id, "reason", r->consul->err);
+		return 0;
+	}
+	log_info("deregistered", "id", r->service_id);
+	return 0;
+}
+
+static int runner_setup(struct runner *r, struct health *h)
+{
+	/* Die with the orchestrator: a heartbeat must not outlive the process that decides the role. */
+	pid_t parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != parent)
+		(void)raise(SIGTERM);
+	r->h = h;
+	r->watched_fd = -1;
+	r->last_verdict = -1;
+	runner_names(r);
+	char err[256] = "";
+	r->consul = consul_new(&h->cfg, err, sizeof(err));
+	if (r->consul == NULL) {
+		log_die_line("cannot set up the consul client: %s", err);
+		return EXIT_USAGE;
+	}
+	int64_t t = h->cfg.healthcheck_timeout_ms;
+	consul_set_timeouts(r->consul, t, t);
+	if (setup_signals(r) < 0 || (r->cancel_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		log_die_line("cannot set up signals: %s", strerror(errno));
+		return EXIT_UNAVAILABLE;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->sigpipe[0] };
+	if (epoll_ctl(r->cancel_fd, EPOLL_CTL_ADD, r->sigpipe[0], &ev) < 0) {
+		log_die_line("cannot set up signals: %s", strerror(errno));
+		return EXIT_UNAVAILABLE;
+	}
+	consul_set_cancel_fd(r->consul, r->cancel_fd);
+	srandom((unsigned)(clock_now_ms() ^ getpid()));
+	return 0;
+}
+
+static void runner_free(struct runner *r)
+{
+	rdb_close(&r->h->conn);
+	consul_free(r->consul);
+	if (r->cancel_fd >= 0)
+		close(r->cancel_fd);
+	for (int i = 0; i < 2; i++)
+		if (r->sigpipe[i] >= 0)
+			close(r->sigpipe[i]);
+}
+
+/* The loop: look at Redis every interval, or at once when its socket says it closed. */
+static int run_loop(struct runner *r)
+{
+	struct health *h = r->h;
+	int64_t next = clock_now_ms();
+	for (;;) {
+		int64_t now = clock_now_ms();
+		if (now >= next) {
+			int v = evaluate(h);
+			watch_redis_fd(r);
+			log_debug("redis looked at", "verdict", consul_status(v), "reason", h->reason);
+			if (v == V_UNHEALTHY)
+				return die_unhealthy(r);
+			log_transition(r, v);
+			heartbeat(r, v, next + h->cfg.healthcheck_interval_ms);
+			next += h->cfg.healthcheck_interval_ms;
+			now = clock_now_ms();
+			if (next <= now)
+				next = now + h->cfg.healthcheck_interval_ms;
+		}
+		struct pollfd pfd[2] = { { .fd = r->sigpipe[0], .events = POLLIN },
+		                         { .fd = rdb_fd(&h->conn), .events = POLLIN } };
+		int64_t wait = next - clock_now_ms();
+		int n = poll(pfd, 2, wait < 0 ? 0 : (int)(wait > 60000 ? 60000 : wait));
+		if (n < 0 && errno != EINTR) {
+			log_error("poll failed", "reason", strerror(errno));
+			return EXIT_UNAVAILABLE;
+		}
+		if (n > 0 && pfd[0].revents != 0)
+			return shutdown_run(r);
+		if (n > 0 && pfd[1].revents != 0 && rdb_closed_by_peer(&h->conn)) {
+			/* Look again now: a reconnect tells a killed client from a dead Redis. */
+			log_warn("redis connection closed; checking at once", "reason", h->conn.err);
+			watch_redis_fd(r);
+			next = clock_now_ms();
+		}
+	}
+}
+
+static int cmd_run(struct health *h)
+{
+	if (h->want_role == RDB_ROLE_UNKNOWN) {
+		log_die_line("run needs --role master or --role replica");
+		return EXIT_USAGE;
+	}
+	static struct runner r = { .sigpipe = { -1, -1 }, .cancel_fd = -1 };
+	h->running = 1;
+	int rc = runner_setup(&r, h);
+	if (rc == 0 && evaluate(h) == V_UNHEALTHY) {
+		printf("unhealthy: %s\n", h->reason);
+		fflush(stdout);
+		rc = unhealthy_code(h);
+	}
+	if (rc == 0)
+		rc = run_loop(&r);
+	runner_free(&r);
+	return rc;
+}
 
 int main(int argc, char **argv)
 {
-	struct resec_config cfg;
-	int first = config_main(&cfg, "resec-health", usage, argc, argv, CONFIG_PERMUTE, NULL, NULL, NULL);
-	(void)first;
-	log_error("not implemented yet");
+	static struct health h;
+	int first = config_main(&h.cfg, "resec-health", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &h);
+	const char *cmd = first < argc ? argv[first] : "";
+	if (argc - first > 1) {
+		log_die_line("too many arguments: \"%s\"", argv[first + 1]);
+		return EXIT_USAGE;
+	}
+	struct rdb_opts o;
+	rdb_opts_from_config(&o, &h.cfg);
+	rdb_init(&h.conn, &o);
+	if (strcmp(cmd, "check") == 0)
+		return cmd_check(&h);
+	if (strcmp(cmd, "wait") == 0)
+		return cmd_wait(&h);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(&h);
+	log_die_line(cmd[0] == '\0' ? "missing command: check, wait or run" : "unknown command \"%s\"", cmd);
 	return EXIT_USAGE;
 }

@@ -1,17 +1,292 @@
 /* SPDX-License-Identifier: MIT */
-/* resec-role: placeholder until its behaviour lands. */
+/* resec-role: show or set the role of the local Redis: master, replica of HOST:PORT, or fenced. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "log.h"
+#include "redis.h"
 
-static const char usage[] = "usage: resec-role [options]";
+static const char usage[] =
+	"usage: resec-role [options] show | master | replica [HOST:PORT] | fence\n"
+	"  show              print the role: master | replica HOST:PORT link=up|down offset=N [fenced]\n"
+	"  master            REPLICAOF NO ONE and lift the fence\n"
+	"  replica HOST:PORT replicate HOST:PORT (default RESEC_MASTER_ADDR), kill clients, lift the fence\n"
+	"  fence             refuse writes (NOREPLICAS) until master or replica\n";
+
+/* While Redis answers LOADING, commands are retried for HEALTHCHECK_TIMEOUT × this. */
+enum { LOADING_RETRY_FACTOR = 10 };
+
+struct role {
+	struct resec_config cfg;
+	struct rdb_conn conn;
+	struct rdb_info info;
+	struct hostport target;   /* replica: the master to follow */
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* Exit code for a Redis failure: configuration problems are 64, the rest 69. */
+static int exit_code(int kind)
+{
+	return kind == RDB_E_AUTH || kind == RDB_E_REFUSED ? EXIT_USAGE : EXIT_UNAVAILABLE;
+}
+
+static int die_redis(const struct rdb_conn *c, const char *what)
+{
+	log_die_line("cannot %s: %s", what, c->err);
+	return exit_code(c->err_kind);
+}
+
+static int print_show(struct role *r)
+{
+	int fenced = rdb_fenced(&r->conn);
+	if (fenced < 0)
+		return -1;
+	if (r->info.role == RDB_ROLE_MASTER) {
+		printf("master%s\n", fenced ? " fenced" : "");
+	} else {
+		struct hostport m = { .port = r->info.master_port };
+		snprintf(m.host, sizeof(m.host), "%s", r->info.master_host);
+		char addr[300];
+		config_format_hostport(&m, addr, sizeof(addr));
+		printf("replica %s link=%s offset=%lld%s\n", addr, r->info.link_up ? "up" : "down",
+		       rdb_info_offset(&r->info), fenced ? " fenced" : "");
+	}
+	return fflush(stdout) == 0 ? 0 : -1;
+}
+
+static int do_show(struct role *r)
+{
+	return rdb_info(&r->conn, &r->info) < 0 ? -1 : print_show(r);
+}
+
+static int do_fence(struct role *r)
+{
+	static const char *need[] = { "config" };
+	if (rdb_require_commands(&r->conn, 1, need) < 0)
+		return -1;
+	int was = rdb_fenced(&r->conn);
+	if (was < 0 || rdb_fence(&r->conn) < 0)
+		return -1;
+	if (!was)
+		log_info("fenced: writes are refused");
+	return 0;
+}
+
+static int do_master(struct role *r)
+{
+	static const char *need[] = { "replicaof", "config" };
+	static const char *need_old[] = { "slaveof", "config" };
+	if (rdb_info(&r->conn, &r->info) < 0)
+		return -1;
+	int old = r->info.version_major > 0 && r->info.version_major < 5;
+	if (rdb_require_commands(&r->conn, 2, old ? need_old : need) < 0)
+		return -1;
+	int fenced = rdb_fenced(&r->conn);
+	if (fenced < 0)
+		return -1;
+	if (r->info.role != RDB_ROLE_MASTER) {
+		const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", "NO", "ONE" };
+		if (rdb_exec(&r->conn, 3, argv) < 0)
+			return -1;
+		log_info("promoted to master", "was_replica_of", r->info.master_host,
+		         "port", log_int(r->info.master_port));
+	}
+	if (fenced) {
+		if (rdb_unfence(&r->conn) < 0)
+			return -1;
+		log_info("fence lifted");
+	}
+	return 0;
+}
+
+/* 1 when the target answers with our own run_id, 0 when not or unknown. */
+static int target_is_self(struct role *r)
+{
+	char a[300];
+	config_format_hostport(&r->target, a, sizeof(a));
+	if (r->target.port == r->cfg.redis_addr.port && strcmp(r->target.host, r->cfg.redis_addr.host) == 0)
+		return 1;
+	struct rdb_opts o = r->conn.opts;
+	o.addr = r->target;
+	struct rdb_conn t;
+	rdb_init(&t, &o);
+	struct rdb_info ti;
+	int self = 0;
+	int rc = rdb_connect(&t);
+	if (rc < 0 && t.err_kind == RDB_E_AUTH) {
+		/* The master may run without a password (replicas need no masterauth then). */
+		o.username = NULL;
+		o.password = NULL;
+		rdb_init(&t, &o);
+		rc = rdb_connect(&t);
+	}
+	if (rc < 0 || rdb_info(&t, &ti) < 0)
+		log_warn("cannot ask the new master who it is; replicating anyway", "master", a, "reason", t.err);
+	else
+		self = ti.run_id[0] != '\0' && strcmp(ti.run_id, r->info.run_id) == 0;
+	rdb_close(&t);
+	return self;
+}
+
+static int kill_clients(struct role *r)
+{
+	static const char *types[] = { "normal", "pubsub" };
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		/* SKIPME yes is the default: our own connection survives. */
+		const char *argv[] = { "CLIENT", "KILL", "TYPE", types[i] };
+		if (rdb_exec(&r->conn, 4, argv) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int do_replica(struct role *r)
+{
+	static const char *need[] = { "replicaof", "client", "config" };
+	static const char *need_old[] = { "slaveof", "client", "config" };
+	if (rdb_info(&r->conn, &r->info) < 0)
+		return -1;
+	int old = r->info.version_major > 0 && r->info.version_major < 5;
+	if (rdb_require_commands(&r->conn, 3, old ? need_old : need) < 0)
+		return -1;
+	int fenced = rdb_fenced(&r->conn);
+	if (fenced < 0)
+		return -1;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", r->target.port);
+	int same = r->info.role == RDB_ROLE_REPLICA && r->info.master_port == r->target.port &&
+	           strcmp(r->info.master_host, r->target.host) == 0;
+	if (!same) {
+		const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", r->target.host, port };
+		if (rdb_exec(&r->conn, 3, argv) < 0)
+			return -1;
+		log_info("replicating", "master", r->target.host, "port", port);
+		if (kill_clients(r) < 0)
+			return -1;
+	}
+	/* Unfence only now: a returning old master is a replica before it can take writes. */
+	if (fenced) {
+		if (rdb_unfence(&r->conn) < 0)
+			return -1;
+		log_info("fence lifted");
+	}
+	return 0;
+}
+
+/* Run op, reconnecting and retrying while Redis answers LOADING. */
+static int with_retry(struct role *r, int (*op)(struct role *))
+{
+	long long deadline = now_ms() + r->cfg.healthcheck_timeout_ms * LOADING_RETRY_FACTOR;
+	long long backoff = 50;
+	int told = 0;
+	for (;;) {
+		if (!rdb_connected(&r->conn) && rdb_connect(&r->conn) < 0)
+			return -1;
+		if (op(r) == 0)
+			return 0;
+		if (r->conn.err_kind != RDB_E_LOADING || now_ms() + backoff > deadline)
+			return -1;
+		if (!told)
+			log_info("redis is loading its dataset; retrying", "until", log_int(deadline - now_ms()));
+		told = 1;
+		sleep_ms(backoff);
+		backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
+	}
+}
+
+static int read_info(struct role *r)
+{
+	return rdb_info(&r->conn, &r->info);
+}
+
+/* The words after "cannot" in a fatal line. */
+static void verb(const struct role *r, const char *cmd, char *buf, size_t len)
+{
+	char a[300];
+	config_format_hostport(&r->target, a, sizeof(a));
+	if (strcmp(cmd, "show") == 0)
+		snprintf(buf, len, "read the role of redis");
+	else if (strcmp(cmd, "master") == 0)
+		snprintf(buf, len, "make redis master");
+	else if (strcmp(cmd, "fence") == 0)
+		snprintf(buf, len, "fence redis");
+	else
+		snprintf(buf, len, "make redis a replica of %s", a);
+}
+
+static int parse_target(struct role *r, const char *arg)
+{
+	if (arg == NULL || arg[0] == '\0') {
+		log_die_line("replica needs HOST:PORT (or RESEC_MASTER_ADDR)");
+		return -1;
+	}
+	if (config_parse_hostport(arg, &r->target) < 0 || r->target.host[0] == '\0') {
+		log_die_line("bad master address \"%s\": want HOST:PORT", arg);
+		return -1;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	struct resec_config cfg;
-	int first = config_main(&cfg, "resec-role", usage, argc, argv, CONFIG_PERMUTE, NULL, NULL, NULL);
-	(void)first;
-	log_error("not implemented yet");
-	return EXIT_USAGE;
+	static struct role r;
+	int first = config_main(&r.cfg, "resec-role", usage, argc, argv, CONFIG_PERMUTE, NULL, NULL, NULL);
+	int nargs = argc - first;
+	const char *cmd = nargs > 0 ? argv[first] : "";
+	int (*op)(struct role *) = NULL;
+	int maxargs = 1;
+	if (strcmp(cmd, "show") == 0) {
+		op = do_show;
+	} else if (strcmp(cmd, "master") == 0) {
+		op = do_master;
+	} else if (strcmp(cmd, "fence") == 0) {
+		op = do_fence;
+	} else if (strcmp(cmd, "replica") == 0) {
+		op = do_replica;
+		maxargs = 2;
+	}
+	if (op == NULL) {
+		log_die_line(nargs == 0 ? "missing command: show, master, replica or fence" : "unknown command \"%s\"", cmd);
+		return EXIT_USAGE;
+	}
+	if (nargs > maxargs) {
+		log_die_line("too many arguments for %s: \"%s\"", cmd, argv[first + maxargs]);
+		return EXIT_USAGE;
+	}
+	if (op == do_replica && parse_target(&r, nargs > 1 ? argv[first + 1] : getenv("RESEC_MASTER_ADDR")) < 0)
+		return EXIT_USAGE;
+
+	struct rdb_opts o;
+	rdb_opts_from_config(&o, &r.cfg);
+	rdb_init(&r.conn, &o);
+	char what[400];
+	verb(&r, cmd, what, sizeof(what));
+	if (op == do_replica) {
+		if (with_retry(&r, read_info) < 0)
+			return die_redis(&r.conn, what);
+		if (target_is_self(&r)) {
+			rdb_close(&r.conn);
+			log_die_line("cannot %s: that address is this redis itself", what);
+			return EXIT_USAGE;
+		}
+	}
+	int rc = with_retry(&r, op);
+	rdb_close(&r.conn);
+	return rc < 0 ? die_redis(&r.conn, what) : 0;
 }

@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: MIT */
+/* redis: a Redis connection on hiredis 0.14 with timeouts, AUTH, INFO parsing and fencing. */
+#include "redis.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#define CTX(c) ((redisContext *)(c)->ctx_)
+
+/* Replace every occurrence of the password in s, so that no error carries it. */
+static void scrub(char *s, const struct secret *pw)
+{
+	if (pw == NULL || !secret_is_set(pw))
+		return;
+	const char *v = secret_value(pw);
+	size_t n = strlen(v);
+	char *p;
+	while (n > 0 && (p = strstr(s, v)) != NULL) {
+		memset(p, '*', n);
+		/* Collapse the run of stars to three so the length is not told either. */
+		size_t keep = n < 3 ? n : 3;
+		memmove(p + keep, p + n, strlen(p + n) + 1);
+	}
+}
+
+/* The one place where an error is set. */
+static int fail(struct rdb_conn *c, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct rdb_conn *c, int kind, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	scrub(c->err, c->opts.password);
+	c->err_kind = kind;
+	return -1;
+}
+
+/* Copy src into dst (len bytes), truncating. */
+static void copy_field(char *dst, size_t len, const char *src)
+{
+	size_t n = strnlen(src, len - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static void addr_text(const struct rdb_conn *c, char *buf, size_t len)
+{
+	config_format_hostport(&c->opts.addr, buf, len);
+}
+
+void rdb_opts_from_config(struct rdb_opts *o, const struct resec_config *cfg)
+{
+	memset(o, 0, sizeof(*o));
+	o->addr = cfg->redis_addr;
+	o->username = cfg->redis_username;
+	o->password = &cfg->redis_password;
+	o->timeout_ms = cfg->healthcheck_timeout_ms;
+}
+
+void rdb_init(struct rdb_conn *c, const struct rdb_opts *o)
+{
+	memset(c, 0, sizeof(*c));
+	c->opts = *o;
+	if (c->opts.timeout_ms <= 0)
+		c->opts.timeout_ms = 2000;
+}
+
+void rdb_close(struct rdb_conn *c)
+{
+	if (c->ctx_ != NULL)
+		redisFree(CTX(c));
+	c->ctx_ = NULL;
+}
+
+int rdb_connected(const struct rdb_conn *c)
+{
+	return c->ctx_ != NULL;
+}
+
+int rdb_fd(const struct rdb_conn *c)
+{
+	return c->ctx_ != NULL ? CTX(c)->fd : -1;
+}
+
+/* Turn a context I/O error into a message, then drop the context: hiredis
+ * cannot reuse a context after an I/O error. */
+static int io_fail(struct rdb_conn *c, const char *what)
+{
+	char a[300];
+	addr_text(c, a, sizeof(a));
+	redisContext *ctx = CTX(c);
+	const char *why = ctx != NULL && ctx->errstr[0] != '\0' ? ctx->errstr : "connection lost";
+	if (ctx != NULL && ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS))
+		why = "timed out";
+	if (ctx != NULL && ctx->err == REDIS_ERR_EOF)
+		why = "connection closed by redis";
+	char msg[200];
+	copy_field(msg, sizeof(msg), why);
+	rdb_close(c);
+	return fail(c, RDB_E_IO, "%s %s: %s", what, a, msg);
+}
+
+static int classify(const char *s)
+{
+	if (strncmp(s, "LOADING", 7) == 0)
+		return RDB_E_LOADING;
+	if (strncmp(s, "NOAUTH", 6) == 0 || strncmp(s, "WRONGPASS", 9) == 0 ||
+	    strstr(s, "invalid password") != NULL || strstr(s, "without any password configured") != NULL ||
+	    strstr(s, "no password is set") != NULL || strstr(s, "invalid username-password") != NULL)
+		return RDB_E_AUTH;
+	if (strncmp(s, "NOPERM", 6) == 0 || strncmp(s, "ERR unknown command", 19) == 0)
+		return RDB_E_REFUSED;
+	return RDB_E_REPLY;
+}
+
+/* Make a one-line copy of a reply string for the error text. */
+static void one_line(char *dst, size_t len, const char *src, size_t n)
+{
+	size_t i;
+	for (i = 0; i + 1 < len && i < n; i++)
+		dst[i] = (char)((src[i] == '\r' || src[i] == '\n') ? ' ' : src[i]);
+	dst[i] = '\0';
+}
+
+static int reply_error(struct rdb_conn *c, const char *cmd, const redisReply *r)
+{
+	char text[200];
+	one_line(text, sizeof(text), r->str, r->len);
+	int kind = classify(text);
+	/* An unknown-command answer echoes the arguments: never show AUTH's. */
+	if (strcasecmp(cmd, "AUTH") == 0 && kind == RDB_E_REFUSED)
+		snprintf(text, sizeof(text), "AUTH refused (unknown or renamed command)");
+	return fail(c, kind, "%s: %s", cmd, text);
+}
+
+int rdb_command(struct rdb_conn *c, void **out, int argc, const char **argv)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (c->ctx_ == NULL)
+		return fail(c, RDB_E_IO, "%s: not connected", argc > 0 ? argv[0] : "command");
+	size_t lens[16];
+	if (argc <= 0 || argc > 16)
+		return fail(c, RDB_E_PROTO, "bad command length %d", argc);
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	redisReply *r = redisCommandArgv(CTX(c), argc, argv, lens);
+	if (r == NULL) {
+		char what[64];
+		snprintf(what, sizeof(what), "%s on", argv[0]);
+		return io_fail(c, what);
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		reply_error(c, argv[0], r);
+		freeReplyObject(r);
+		return -1;
+	}
+	c->err_kind = RDB_OK;
+	c->err[0] = '\0';
+	if (out != NULL)
+		*out = r;
+	else
+		freeReplyObject(r);
+	return 0;
+}
+
+int rdb_exec(struct rdb_conn *c, int argc, const char **argv)
+{
+	return rdb_command(c, NULL, argc, argv);
+}
+
+void rdb_reply_free(void *reply)
+{
+	if (reply != NULL)
+		freeReplyObject(reply);
+}
+
+static int do_auth(struct rdb_conn *c)
+{
+	const char *user = c->opts.username;
+	int has_user = user != NULL && user[0] != '\0';
+	int has_pw = c->opts.password != NULL && secret_is_set(c->opts.password);
+	if (!has_user && !has_pw)
+		return 0;
+	const char *pw = has_pw ? secret_value(c->opts.password) : "";
+	const char *argv[3] = { "AUTH", user, pw };
+	int rc = has_user ? rdb_exec(c, 3, argv) : rdb_exec(c, 2, (const char *[]){ "AUTH", pw });
+	if (rc < 0 && c->err_kind != RDB_E_IO) {
+		/* Redis's answer names no password, but say plainly what failed. */
+		char why[200];
+		copy_field(why, sizeof(why), c->err);
+		if (has_user)
+			return fail(c, RDB_E_AUTH, "authentication as user %s failed (%s)", user, why);
+		return fail(c, c->err_kind == RDB_E_REFUSED ? RDB_E_REFUSED : RDB_E_AUTH,
+		            "authentication failed (%s)", why);
+	}
+	return rc;
+}
+
+int rdb_connect(struct rdb_conn *c)
+{
+	rdb_close(c);
+	struct timeval tv = { .tv_sec = c->opts.timeout_ms / 1000,
+	                      .tv_usec = (c->opts.timeout_ms % 1000) * 1000 };
+	const char *host = c->opts.addr.host[0] != '\0' ? c->opts.addr.host : "127.0.0.1";
+	redisContext *ctx = redisConnectWithTimeout(host, c->opts.addr.port, tv);
+	if (ctx == NULL)
+		return fail(c, RDB_E_IO, "cannot allocate a redis context");
+	c->ctx_ = ctx;
+	if (ctx->err != 0)
+		return io_fail(c, "connect to");
+	if (redisSetTimeout(ctx, tv) != REDIS_OK)
+		return io_fail(c, "set timeout on");
+	if (do_auth(c) < 0) {
+		rdb_close(c);
+		return -1;
+	}
+	c->err_kind = RDB_OK;
+	c->err[0] = '\0';
+	return 0;
+}
+
+int rdb_closed_by_peer(struct rdb_conn *c)
+{
+	int fd = rdb_fd(c);
+	if (fd < 0)
+		return 1;
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	/* EOF, an error, or bytes nobody asked for: the connection is unusable. */
+	char a[300];
+	addr_text(c, a, sizeof(a));
+	rdb_close(c);
+	fail(c, RDB_E_IO, "redis %s %s", a, n == 0 ? "closed the connection" : n < 0 ? "connection error" : "sent unexpected data");
+	return 1;
+}
+
+int rdb_require_commands(struct rdb_conn *c, int n, const char **names)
+{
+	const char *argv[16] = { "COMMAND", "INFO" };
+	if (n <= 0 || n > 14)
+		return fail(c, RDB_E_PROTO, "bad command list length %d", n);
+	for (int i = 0; i < n; i++)
+		argv[2 + i] = names[i];
+	void *r = NULL;
+	if (rdb_command(c, &r, n + 2, argv) < 0 || r == NULL)
+		return c->err_kind == RDB_E_IO ? -1 : 0; /* no COMMAND INFO: nothing to learn */
+	const redisReply *rr = r;
+	int rc = 0;
+	if (rr->type == REDIS_REPLY_ARRAY && rr->elements == (size_t)n) {
+		for (int i = 0; i < n && rc == 0; i++)
+			if (rr->element[i]->type == REDIS_REPLY_NIL)
+				rc = fail(c, RDB_E_REFUSED, "command %s is not available (renamed or disabled)", names[i]);
+	}
+	rdb_reply_free(r);
+	return rc;
+}
+
+int rdb_ping(struct rdb_conn *c)
+{
+	void *r = NULL;
+	if (rdb_command(c, &r, 1, (const char *[]){ "PING" }) < 0 || r == NULL)
+		return -1;
+	const redisReply *rr = r;
+	int ok = rr->type == REDIS_REPLY_STATUS && rr->str != NULL && strcmp(rr->str, "PONG") == 0;
+	rdb_reply_free(r);
+	return ok ? 0 : fail(c, RDB_E_PROTO, "PING: unexpected answer");
+}
+
+int rdb_info(struct rdb_conn *c, struct rdb_info *info)
+{
+	void *r = NULL;
+	if (rdb_command(c, &r, 1, (const char *[]){ "INFO" }) < 0 || r == NULL)
+		return -1;
+	const redisReply *rr = r;
+	int rc = -1;
+	if (rr->type != REDIS_REPLY_STRING && rr->type != REDIS_REPLY_STATUS)
+		fail(c, RDB_E_PROTO, "INFO: unexpected answer type %d", rr->type);
+	else if (rdb_info_parse(rr->str, rr->len, info) < 0)
+		fail(c, RDB_E_PROTO, "INFO: no role in the answer");
+	else
+		rc = 0;
+	rdb_reply_free(r);
+	return rc;
+}
+
+/* Parse a whole decimal integer; -1 when s is not one. */
+static int parse_ll(const char *s, long long *v)
+{
+	if (*s == '\0')
+		return -1;
+	errno = 0;
+	char *end;
+	long long x = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*v = x;
+	return 0;
+}
+
+int rdb_config_get_int(struct rdb_conn *c, const char *name, long long *value)
+{
+	void *r = NULL;
+	if (rdb_command(c, &r, 3, (const char *[]){ "CONFIG", "GET", name }) < 0 || r == NULL)
+		return -1;
+	const redisReply *rr = r;
+	int rc;
+	if ((rr->type != REDIS_REPLY_ARRAY) || rr->elements != 2 ||
+	    rr->element[1]->type != REDIS_REPLY_STRING)
+		rc = fail(c, RDB_E_PROTO, "CONFIG GET %s: no such setting", name);
+	else if (parse_ll(rr->element[1]->str, value) < 0)
+		rc = fail(c, RDB_E_PROTO, "CONFIG GET %s: not a number", name);
+	else
+		rc = 0;
+	rdb_reply_free(r);
+	return rc;
+}
+
+static void info_field(struct rdb_info *in, const char *k, const char *v)
+{
+	long long n;
+	if (strcmp(k, "role") == 0) {
+		if (strcmp(v, "master") == 0)
+			in->role = RDB_ROLE_MASTER;
+		else if (strcmp(v, "slave") == 0 || strcmp(v, "replica") == 0)
+			in->role = RDB_ROLE_REPLICA;
+	} else if (strcmp(k, "master_host") == 0) {
+		copy_field(in->master_host, sizeof(in->master_host), v);
+	} else if (strcmp(k, "master_port") == 0) {
+		if (parse_ll(v, &n) == 0 && n >= 0 && n <= 65535)
+			in->master_port = (int)n;
+	} else if (strcmp(k, "master_link_status") == 0) {
+		in->link_up = strcmp(v, "up") == 0;
+	} else if (strcmp(k, "master_link_down_since_seconds") == 0) {
+		if (parse_ll(v, &n) == 0)
+			in->link_down_since_s = n;
+	} else if (strcmp(k, "master_sync_in_progress") == 0) {
+		in->sync_in_progress = strcmp(v, "1") == 0;
+	} else if (strcmp(k, "loading") == 0) {
+		in->loading = strcmp(v, "1") == 0;
+	} else if (strcmp(k, "master_repl_offset") == 0) {
+		if (parse_ll(v, &n) == 0)
+			in->master_repl_offset = n;
+	} else if (strcmp(k, "slave_repl_offset") == 0) {
+		if (parse_ll(v, &n) == 0)
+			in->slave_repl_offset = n;
+	} else if (strcmp(k, "run_id") == 0) {
+		copy_field(in->run_id, sizeof(in->run_id), v);
+	} else if (strcmp(k, "redis_version") == 0) {
+		copy_field(in->redis_version, sizeof(in->redis_version), v);
+		char *end;
+		long major = strtol(v, &end, 10);
+		in->version_major = end != v && *end == '.' && major > 0 && major < 1000 ? (int)major : 0;
+	}
+}
+
+int rdb_info_parse(const char *text, size_t len, struct rdb_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->master_port = -1;
+	info->link_down_since_s = -1;
+	info->master_repl_offset = -1;
+	info->slave_repl_offset = -1;
+	int seen_role = 0;
+	size_t i = 0;
+	while (i < len) {
+		size_t start = i;
+		while (i < len && text[i] != '\n')
+			i++;
+		size_t end = i;
+		i++; /* past the newline */
+		if (end > start && text[end - 1] == '\r')
+			end--;
+		if (end == start || text[start] == '#')
+			continue;
+		char line[512];
+		size_t n = end - start;
+		if (n >= sizeof(line))
+			continue; /* no field we read is that long */
+		memcpy(line, text + start, n);
+		line[n] = '\0';
+		if (memchr(line, '\0', n) != NULL)
+			continue;
+		char *colon = strchr(line, ':');
+		if (colon == NULL)
+			continue;
+		*colon = '\0';
+		if (strcmp(line, "role") == 0)
+			seen_role = 1;
+		info_field(info, line, colon + 1);
+	}
+	return seen_role && info->role != RDB_ROLE_UNKNOWN ? 0 : -1;
+}
+
+long long rdb_info_offset(const struct rdb_info *info)
+{
+	if (info->role == RDB_ROLE_REPLICA && info->slave_repl_offset >= 0)
+		return info->slave_repl_offset;
+	return info->master_repl_offset;
+}
+
+const char *rdb_role_name(int role)
+{
+	switch (role) {
+	case RDB_ROLE_MASTER: return "master";
+	case RDB_ROLE_REPLICA: return "replica";
+	default: return "unknown";
+	}
+}
+
+/* The fence's two settings, under their Redis >= 5 or older names. */
+struct fence_names {
+	const char *to_write;
+	const char *max_lag;
+};
+
+static int fence_read(struct rdb_conn *c, struct fence_names *nm, long long *tw, long long *lag)
+{
+	static const struct fence_names modern = { "min-replicas-to-write", "min-replicas-max-lag" };
+	static const struct fence_names old = { "min-slaves-to-write", "min-slaves-max-lag" };
+	*nm = modern;
+	if (rdb_config_get_int(c, nm->to_write, tw) < 0) {
+		if (c->err_kind != RDB_E_PROTO)
+			return -1;
+		*nm = old; /* Redis < 5 knows only the min-slaves names */
+		if (rdb_config_get_int(c, nm->to_write, tw) < 0)
+			return -1;
+	}
+	return rdb_config_get_int(c, nm->max_lag, lag);
+}
+
+static int config_set_ll(struct rdb_conn *c, const char *name, long long v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%lld", v);
+	return rdb_exec(c, 4, (const char *[]){ "CONFIG", "SET", name, buf });
+}
+
+int rdb_fenced(struct rdb_conn *c)
+{
+	struct fence_names nm;
+	long long tw = 0, lag = 0;
+	if (fence_read(c, &nm, &tw, &lag) < 0)
+		return -1;
+	return tw >= RDB_FENCE_BASE;
+}
+
+int rdb_fence(struct rdb_conn *c)
+{
+	struct fence_names nm;
+	long long tw = 0, lag = 0;
+	if (fence_read(c, &nm, &tw, &lag) < 0)
+		return -1;
+	if (tw < 0 || lag < 0 || tw > INT_MAX - RDB_FENCE_BASE || lag > INT_MAX - RDB_FENCE_BASE)
+		return fail(c, RDB_E_PROTO, "cannot fence: %s %lld / %s %lld out of range",
+		            nm.to_write, tw, nm.max_lag, lag);
+	/* to-write first: with a lag of 0 Redis ignores to-write, so a fence is
+	 * complete only once both are raised; a half-done fence (to-write
+	 * raised, lag not) is finished by running fence again. */
+	if (tw < RDB_FENCE_BASE && config_set_ll(c, nm.to_write, tw + RDB_FENCE_BASE) < 0)
+		return -1;
+	if (lag < RDB_FENCE_BASE && config_set_ll(c, nm.max_lag, lag + RDB_FENCE_BASE) < 0)
+		return -1;
+	return 0;
+}
+
+int rdb_unfence(struct rdb_conn *c)
+{
+	struct fence_names nm;
+	long long tw = 0, lag = 0;
+	if (fence_read(c, &nm, &tw, &lag) < 0)
+		return -1;
+	/* lag first, to-write last: until to-write is restored the fence (and
+	 * `show`'s marker) stays, so an interrupted unfence is simply rerun. */
+	if (lag >= RDB_FENCE_BASE && config_set_ll(c, nm.max_lag, lag - RDB_FENCE_BASE) < 0)
+		return -1;
+	if (tw >= RDB_FENCE_BASE && config_set_ll(c, nm.to_write, tw - RDB_FENCE_BASE) < 0)
+		return -1;
+	return 0;
+}

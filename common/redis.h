@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* redis: a Redis connection on hiredis 0.14 with timeouts, AUTH, INFO parsing and fencing. */
+#ifndef RESEC_REDIS_H
+#define RESEC_REDIS_H
+
+/*
+ * Every exported name starts with rdb_ (or RDB_): hiredis owns redis* and the
+ * glib adapter redis_source_*, so the module's prefix is kept apart from both.
+ * Functions return 0 or -1 and leave a message in conn->err (which never holds
+ * the password) and a kind in conn->err_kind; they never print or exit.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "secret.h"
+
+/* What went wrong, so that programs can choose an exit code. */
+enum rdb_err_kind {
+	RDB_OK = 0,
+	RDB_E_IO,        /* cannot connect, timeout, connection closed: Redis unavailable */
+	RDB_E_AUTH,      /* WRONGPASS, NOAUTH, invalid password: configuration */
+	RDB_E_LOADING,   /* LOADING: Redis is reading its dataset, try again later */
+	RDB_E_REFUSED,   /* unknown (renamed) command, NOPERM: configuration */
+	RDB_E_REPLY,     /* any other error reply */
+	RDB_E_PROTO      /* an answer of an unexpected shape */
+};
+
+enum rdb_role { RDB_ROLE_UNKNOWN = 0, RDB_ROLE_MASTER, RDB_ROLE_REPLICA };
+
+/* The INFO fields resec uses; numbers are -1 when INFO did not give them. */
+struct rdb_info {
+	int role;                      /* enum rdb_role */
+	char master_host[256];         /* replica: the master it follows */
+	int master_port;
+	int link_up;                   /* master_link_status:up */
+	long long link_down_since_s;   /* master_link_down_since_seconds */
+	int sync_in_progress;          /* master_sync_in_progress:1 */
+	int loading;                   /* loading:1 */
+	long long master_repl_offset;
+	long long slave_repl_offset;
+	char run_id[41];
+	char redis_version[32];
+	int version_major;             /* 7 for "7.0.15", 0 when unknown */
+};
+
+/* Connection settings; password points at the caller's secret (may be NULL). */
+struct rdb_opts {
+	struct hostport addr;
+	const char *username;          /* ACL user, NULL or "" for the default user */
+	const struct secret *password;
+	int64_t timeout_ms;            /* connect and read/write timeout */
+};
+
+/* A connection handle: zero it (or rdb_init) before use. */
+struct rdb_conn {
+	void *ctx_;                    /* redisContext *, NULL when closed */
+	struct rdb_opts opts;
+	int err_kind;                  /* enum rdb_err_kind of the last failure */
+	char err[256];
+};
+
+/* Fill o from the shared configuration (REDIS_ADDR, REDIS_USERNAME, REDIS_PASSWORD, HEALTHCHECK_TIMEOUT). */
+void rdb_opts_from_config(struct rdb_opts *o, const struct resec_config *cfg);
+
+/* Zero c and keep a copy of o for (re)connections. */
+void rdb_init(struct rdb_conn *c, const struct rdb_opts *o);
+
+/* Connect with the timeout, set the read timeout and AUTH when a password or user is set. */
+int rdb_connect(struct rdb_conn *c);
+
+/* Close the connection (safe on a closed handle). */
+void rdb_close(struct rdb_conn *c);
+
+/* 1 when the handle holds an open connection. */
+int rdb_connected(const struct rdb_conn *c);
+
+/* The socket to poll() for EOF while the connection is idle, or -1. */
+int rdb_fd(const struct rdb_conn *c);
+
+/* On an idle connection, 1 when Redis closed it (EOF or error), 0 when still open. */
+int rdb_closed_by_peer(struct rdb_conn *c);
+
+/*
+ * Send one command (argv form, no format strings) and return its reply in
+ * *out (a redisReply *, free with rdb_reply_free); an error reply is -1.
+ */
+int rdb_command(struct rdb_conn *c, void **out, int argc, const char **argv);
+
+/* Send one command and discard a successful reply. */
+int rdb_exec(struct rdb_conn *c, int argc, const char **argv);
+
+/* Free a reply from rdb_command (NULL is fine). */
+void rdb_reply_free(void *reply);
+
+/*
+ * Check that each named command exists under its own name (COMMAND INFO), so
+ * that a renamed command is found before anything is changed; -1 with
+ * RDB_E_REFUSED naming the first missing one. A Redis without COMMAND INFO passes.
+ */
+int rdb_require_commands(struct rdb_conn *c, int n, const char **names);
+
+/* PING; -1 with RDB_E_LOADING while Redis loads its dataset. */
+int rdb_ping(struct rdb_conn *c);
+
+/* INFO, parsed into *info. */
+int rdb_info(struct rdb_conn *c, struct rdb_info *info);
+
+/* CONFIG GET one integer parameter. */
+int rdb_config_get_int(struct rdb_conn *c, const char *name, long long *value);
+
+/* Parse INFO text (len bytes, need not end in NUL); -1 when it holds no role line. */
+int rdb_info_parse(const char *text, size_t len, struct rdb_info *info);
+
+/* The replication offset to report: slave_repl_offset on a replica, else master_repl_offset. */
+long long rdb_info_offset(const struct rdb_info *info);
+
+/* "master" or "replica" (or "unknown"). */
+const char *rdb_role_name(int role);
+
+/*
+ * The fence: min-replicas-to-write (and min-replicas-max-lag) raised by
+ * RDB_FENCE_BASE over the operator's values, which no replica set can meet,
+ * so a master refuses writes with NOREPLICAS; a replica keeps replicating.
+ */
+#define RDB_FENCE_BASE 1000000LL
+
+/* Fence state: 1 fenced, 0 not, -1 with err when the settings cannot be read. */
+int rdb_fenced(struct rdb_conn *c);
+
+/* Fence (idempotent): writes are refused from the moment this returns 0. */
+int rdb_fence(struct rdb_conn *c);
+
+/* Lift the fence (idempotent), restoring the operator's values exactly. */
+int rdb_unfence(struct rdb_conn *c);
+
+#endif

@@ -1,0 +1,403 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# resec-health against real redis-server processes (and the Consul emulator for run).
+
+load test_helper
+
+# health PORT args...: resec-health against the redis on PORT.
+health() {
+	local port="$1"
+	shift
+	REDIS_ADDR="127.0.0.1:$port" "$RESEC_HEALTH" "$@"
+}
+
+# emu_available: the Consul emulator and its helper are there (branch emu).
+emu_available() {
+	[ -x "${CONSUL_EMU:-$RESEC_ROOT/tests/consul-emu/consul-emu}" ] && declare -F emu_start >/dev/null
+}
+
+need_emu() {
+	if ! emu_available; then
+		skip "consul emulator not available (branch emu)"
+	fi
+	emu_start
+}
+
+# consul_get PATH: GET from the agent in CONSUL_HTTP_ADDR.
+consul_get() {
+	local a="${CONSUL_HTTP_ADDR#http://}"
+	curl -sf "http://$a$1"
+}
+
+# check_status ID: the status of the agent check ID ("" when absent).
+check_status() {
+	consul_get /v1/agent/checks | jq -r --arg id "$1" '.[$id].Status // ""'
+}
+
+status_is() {
+	[ "$(check_status "$1")" = "$2" ]
+}
+
+service_absent() {
+	[ "$(consul_get /v1/agent/services | jq -r --arg id "$1" '.[$id] // "" | tostring')" = "" ]
+}
+
+# start_run PORT LOGFILE args...: resec-health run in the background; sets RUN_PID.
+start_run() {
+	local port="$1" log="$2"
+	shift 2
+	REDIS_ADDR="127.0.0.1:$port" "$RESEC_HEALTH" run "$@" >"$log.out" 2>"$log" &
+	RUN_PID=$!
+	track_pid "$RUN_PID"
+}
+
+# wait_exit PID SECS: wait for PID to exit within SECS; sets EXIT_STATUS.
+wait_exit() {
+	local pid="$1" secs="$2"
+	wait_for "pid $pid to exit" "$secs" bash -c "! kill -0 $pid"
+	EXIT_STATUS=0
+	wait "$pid" || EXIT_STATUS=$?
+}
+
+link_up() {
+	rcli "$1" info replication | grep -q '^master_link_status:up'
+}
+
+@test "check: healthy master and replica, exit 0, one line" {
+	start_redis M --repl-diskless-sync-delay 0
+	start_redis R --repl-diskless-sync-delay 0
+	run -0 --separate-stderr health "$REDIS_PORT_M" check
+	[ "$output" = "healthy role=master offset=0" ]
+	[ -z "$stderr" ]
+	rcli "$REDIS_PORT_R" replicaof 127.0.0.1 "$REDIS_PORT_M" >/dev/null
+	wait_for "link up" 20 link_up "$REDIS_PORT_R"
+	run -0 --separate-stderr health "$REDIS_PORT_R" check
+	[[ "$output" =~ ^healthy\ role=replica\ offset=[0-9]+$ ]]
+	run -0 health "$REDIS_PORT_R" check --role replica
+	run -1 --separate-stderr health "$REDIS_PORT_R" check --role master
+	[ "$output" = "unhealthy: redis is replica, expected master" ]
+}
+
+@test "check: unreachable redis is unhealthy, exit 1" {
+	run -1 --separate-stderr health "$(free_port)" check
+	[[ "$output" == "unhealthy: connect to 127.0.0.1:"*"refused" ]]
+}
+
+@test "check: requirepass, wrong password and NOAUTH (64), ACL user" {
+	start_redis A --requirepass h-pass-77
+	local p=$REDIS_PORT_A
+	REDIS_PASSWORD=h-pass-77 run -0 health "$p" check
+	[ "$output" = "healthy role=master offset=0" ]
+	REDIS_PASSWORD=wrong run -64 --separate-stderr health "$p" check
+	[[ "$output" == "unhealthy: authentication failed"* ]]
+	run -64 --separate-stderr health "$p" check
+	[[ "$output" == *NOAUTH* ]]
+	rcli "$p" --no-auth-warning -a h-pass-77 acl setuser carol on '>carol-pw-5' '~*' '+@all' >/dev/null
+	REDIS_USERNAME=carol REDIS_PASSWORD=carol-pw-5 run -0 health "$p" check
+	REDIS_USERNAME=carol REDIS_PASSWORD=nope run -64 health "$p" check
+	[[ "$output" == *"user carol"* ]]
+}
+
+@test "check and wait during LOADING: unhealthy until loaded, then wait returns" {
+	start_redis L --enable-debug-command yes
+	local p=$REDIS_PORT_L
+	rcli "$p" config set loading-process-events-interval-bytes 1024 >/dev/null
+	rcli "$p" debug populate 20000 >/dev/null
+	rcli "$p" config set key-load-delay 50 >/dev/null
+	rcli "$p" debug reload >/dev/null &
+	track_pid $!
+	wait_for "loading" 20 bash -c "redis-cli -p $p info persistence | grep -q '^loading:1'"
+	run -1 --separate-stderr health "$p" check
+	[ "$output" = "unhealthy: redis is loading its dataset" ]
+	run -0 --separate-stderr health "$p" wait --timeout 60s
+	[ "$output" = "healthy role=master offset=0" ]
+	[[ "$stderr" == *"waiting for redis"*loading* ]]
+}
+
+@test "check: a hung redis (SIGSTOP) is unhealthy after HEALTHCHECK_TIMEOUT" {
+	start_redis A
+	kill -STOP "$REDIS_PID_A"
+	local t0=$SECONDS
+	HEALTHCHECK_TIMEOUT=300ms run -1 --separate-stderr health "$REDIS_PORT_A" check
+	kill -CONT "$REDIS_PID_A"
+	[[ "$output" == "unhealthy: "*"timed out" ]]
+	[ $((SECONDS - t0)) -le 3 ]
+}
+
+@test "run: a hung redis (SIGSTOP) ends run with exit 1" {
+	start_redis A
+	CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)" HEALTHCHECK_INTERVAL=100ms HEALTHCHECK_TIMEOUT=300ms \
+		start_run "$REDIS_PORT_A" "$BATS_TEST_TMPDIR/run.log" --role master
+	wait_for "running" 10 grep -q "redis healthy" "$BATS_TEST_TMPDIR/run.log"
+	kill -STOP "$REDIS_PID_A"
+	wait_exit "$RUN_PID" 5
+	kill -CONT "$REDIS_PID_A"
+	[ "$EXIT_STATUS" = 1 ]
+	grep -q "timed out" "$BATS_TEST_TMPDIR/run.log"
+}
+
+@test "wait: times out with exit 1, returns once redis starts" {
+	local port
+	port=$(free_port)
+	run -1 --separate-stderr health "$port" wait --timeout 300ms
+	[[ "$output" == "unhealthy: connect to"* ]]
+	REDIS_ADDR="127.0.0.1:$port" "$RESEC_HEALTH" wait --timeout 30s >"$BATS_TEST_TMPDIR/wait.out" 2>&1 &
+	local wpid=$!
+	track_pid "$wpid"
+	redis-server --bind 127.0.0.1 --port "$port" --save '' --dir "$BATS_TEST_TMPDIR" --logfile "$BATS_TEST_TMPDIR/late.log" &
+	track_pid $!
+	wait_exit "$wpid" 30
+	[ "$EXIT_STATUS" = 0 ]
+	grep -q '^healthy role=master' "$BATS_TEST_TMPDIR/wait.out"
+}
+
+@test "wait and run: bad usage is 64" {
+	run -64 --separate-stderr "$RESEC_HEALTH" wait --timeout 5
+	[[ "$stderr" == *"--timeout"* ]]
+	run -64 --separate-stderr "$RESEC_HEALTH" check --role boss
+	[[ "$stderr" == *'"boss"'* ]]
+	run -64 --separate-stderr "$RESEC_HEALTH" run
+	[[ "$stderr" == *"--role"* ]]
+	run -64 --separate-stderr "$RESEC_HEALTH" frob
+	run -64 --separate-stderr "$RESEC_HEALTH"
+}
+
+@test "run: consul unreachable never makes it exit; redis death does, at once" {
+	start_redis A
+	local log="$BATS_TEST_TMPDIR/run.log"
+	CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)" HEALTHCHECK_INTERVAL=50ms start_run "$REDIS_PORT_A" "$log" --role master
+	wait_for "consul warning" 10 grep -q "consul unavailable" "$log"
+	# Several back-off rounds later it is still there.
+	wait_for "a few redis looks" 10 bash -c "[ \$(redis-cli -p $REDIS_PORT_A info stats | sed -n 's/^total_commands_processed:\([0-9]*\).*/\1/p') -gt 20 ]"
+	kill -0 "$RUN_PID"
+	[ "$(grep -c 'consul unavailable' "$log")" = 1 ]
+	local t0=$SECONDS
+	kill -9 "$REDIS_PID_A"
+	wait_exit "$RUN_PID" 5
+	[ "$EXIT_STATUS" = 1 ]
+	[ $((SECONDS - t0)) -le 2 ]
+	grep -q "redis unhealthy" "$log"
+}
+
+@test "run: registers the master service with ID, port, meta and a passing TTL check" {
+	need_emu
+	start_redis A
+	local p=$REDIS_PORT_A id="redis@:$REDIS_PORT_A"
+	HEALTHCHECK_INTERVAL=200ms start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
+	wait_for "check passing" 10 status_is "service:$id" passing
+	local svc
+	svc=$(consul_get /v1/agent/services | jq -c --arg id "$id" '.[$id]')
+	[ "$(jq -r .Service <<<"$svc")" = redis-master ]
+	[ "$(jq -r .Port <<<"$svc")" = "$p" ]
+	[ "$(jq -r '.Address // ""' <<<"$svc")" = "" ]
+	[ "$(jq -r .Meta.role <<<"$svc")" = master ]
+	[ "$(jq -r .Meta.run_id <<<"$svc")" = "$(rcli "$p" info server | sed -n 's/^run_id:\([0-9a-f]*\).*/\1/p')" ]
+	[[ "$(jq -r .Meta.offset <<<"$svc")" =~ ^[0-9]+$ ]]
+	local chk
+	chk=$(consul_get /v1/agent/checks | jq -c --arg id "service:$id" '.[$id]')
+	[[ "$(jq -r .Output <<<"$chk")" == *"role=master"* ]]
+	# TERM: deregistered, exit 0.
+	kill -TERM "$RUN_PID"
+	wait_exit "$RUN_PID" 10
+	[ "$EXIT_STATUS" = 0 ]
+	service_absent "$id"
+}
+
+@test "run: replica naming (slave, replica) and tag mode, announce address" {
+	need_emu
+	start_redis M
+	start_redis R --replicaof 127.0.0.1 "$REDIS_PORT_M"
+	local p=$REDIS_PORT_R
+	HEALTHCHECK_INTERVAL=200ms start_run "$p" "$BATS_TEST_TMPDIR/r1.log" --role replica
+	wait_for "registered" 10 bash -c "curl -sf http://${CONSUL_HTTP_ADDR#http://}/v1/agent/services | jq -e '.[\"redis@:$p\"].Service == \"redis-slave\"'"
+	kill -TERM "$RUN_PID"
+	wait_exit "$RUN_PID" 10
+	CONSUL_REPLICA_ROLE_NAME=replica HEALTHCHECK_INTERVAL=200ms start_run "$p" "$BATS_TEST_TMPDIR/r2.log" --role replica
+	wait_for "registered" 10 bash -c "curl -sf http://${CONSUL_HTTP_ADDR#http://}/v1/agent/services | jq -e '.[\"redis@:$p\"].Service == \"redis-replica\"'"
+	kill -TERM "$RUN_PID"
+	wait_exit "$RUN_PID" 10
+	ANNOUNCE_ADDR="10.1.2.3:7000" CONSUL_SERVICE_NAME=cache SLAVE_TAGS="replica, ro" MASTER_TAGS=primary \
+		HEALTHCHECK_INTERVAL=200ms start_run "$p" "$BATS_TEST_TMPDIR/r3.log" --role replica
+	wait_for "registered" 10 bash -c "curl -sf http://${CONSUL_HTTP_ADDR#http://}/v1/agent/services | jq -e '.[\"redis@10.1.2.3:7000\"]'"
+	local svc
+	svc=$(consul_get /v1/agent/services | jq -c '.["redis@10.1.2.3:7000"]')
+	[ "$(jq -r .Service <<<"$svc")" = cache ]
+	[ "$(jq -r '.Tags | join(",")' <<<"$svc")" = "replica,ro" ]
+	[ "$(jq -r .Address <<<"$svc")" = 10.1.2.3 ]
+	[ "$(jq -r .Port <<<"$svc")" = 7000 ]
+	[ "$(jq -r .Meta.role <<<"$svc")" = slave ]
+}
+
+@test "run: role mismatch fails the check with the reason and keeps running" {
+	need_emu
+	start_redis A
+	local p=$REDIS_PORT_A
+	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role replica
+	wait_for "check critical" 10 status_is "service:redis@:$p" critical
+	[[ "$(consul_get /v1/agent/checks | jq -r --arg id "service:redis@:$p" '.[$id].Output')" == *"expected replica"* ]]
+	kill -0 "$RUN_PID"
+}
+
+@test "run: a replica with its link down longer than 2 x interval is warning, not passing" {
+	need_emu
+	start_redis A
+	local p=$REDIS_PORT_A
+	rcli "$p" replicaof 127.0.0.1 "$(free_port)" >/dev/null
+	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role replica
+	wait_for "check warning" 10 status_is "service:redis@:$p" warning
+	[[ "$(consul_get /v1/agent/checks | jq -r --arg id "service:redis@:$p" '.[$id].Output')" == *"link"*down* ]]
+}
+
+@test "run: kill -9 of redis exits 1 within a second and leaves the check critical" {
+	need_emu
+	start_redis A
+	local p=$REDIS_PORT_A
+	# A long interval: only the persistent connection's EOF can make this quick.
+	HEALTHCHECK_INTERVAL=30s start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
+	wait_for "check passing" 10 status_is "service:redis@:$p" passing
+	local t0
+	t0=$(date +%s%N)
+	kill -9 "$REDIS_PID_A"
+	wait_exit "$RUN_PID" 5
+	local ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$EXIT_STATUS" = 1 ]
+	[ "$ms" -lt 1000 ]
+	status_is "service:redis@:$p" critical
+}
+
+@test "run: a killed client connection (CLIENT KILL) is reconnected, not a death" {
+	need_emu
+	start_redis A
+	local p=$REDIS_PORT_A
+	HEALTHCHECK_INTERVAL=30s start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
+	wait_for "check passing" 10 status_is "service:redis@:$p" passing
+	rcli "$p" client kill type normal >/dev/null
+	wait_for "reconnected" 10 grep -q "redis connection closed" "$BATS_TEST_TMPDIR/run.log"
+	kill -0 "$RUN_PID"
+	status_is "service:redis@:$p" passing
+}
+
+@test "run: consul forgetting the service (404 on update) re-registers it" {
+	need_emu
+	start_redis A
+	local p=$REDIS_PORT_A id="redis@:$REDIS_PORT_A"
+	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
+	wait_for "check passing" 10 status_is "service:$id" passing
+	curl -sf -X PUT "http://${CONSUL_HTTP_ADDR#http://}/v1/agent/service/deregister/$id" >/dev/null
+	wait_for "re-registered" 10 grep -q "registering again" "$BATS_TEST_TMPDIR/run.log"
+	wait_for "check passing again" 10 status_is "service:$id" passing
+}
+
+@test "run: consul errors (500s) do not stop it; passing resumes" {
+	need_emu
+	declare -F emu_ctl >/dev/null || skip "emu_ctl not available"
+	start_redis A
+	local p=$REDIS_PORT_A id="redis@:$REDIS_PORT_A"
+	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
+	wait_for "check passing" 10 status_is "service:$id" passing
+	emu_ctl "/_emu/fault?path=/v1/agent/check&status=500&count=3" >/dev/null
+	wait_for "consul warning" 10 grep -q "consul unavailable" "$BATS_TEST_TMPDIR/run.log"
+	wait_for "consul back" 20 grep -q "consul reachable again" "$BATS_TEST_TMPDIR/run.log"
+	kill -0 "$RUN_PID"
+	status_is "service:$id" passing
+}
+
+check_output() {
+	consul_get /v1/agent/checks | jq -r --arg id "$1" '.[$id].Output // ""'
+}
+
+@test "run: S1 the master check is held back while another master instance passes" {
+	need_emu
+	start_redis A
+	start_redis B
+	local a="service:redis@127.0.0.1:$REDIS_PORT_A" b="service:redis@127.0.0.1:$REDIS_PORT_B"
+	ANNOUNCE_ADDR="127.0.0.1:$REDIS_PORT_A" HEALTHCHECK_INTERVAL=200ms start_run "$REDIS_PORT_A" "$BATS_TEST_TMPDIR/a.log" --role master
+	local pid_a=$RUN_PID
+	wait_for "A passing" 10 status_is "$a" passing
+	ANNOUNCE_ADDR="127.0.0.1:$REDIS_PORT_B" HEALTHCHECK_INTERVAL=200ms start_run "$REDIS_PORT_B" "$BATS_TEST_TMPDIR/b.log" --role master
+	local pid_b=$RUN_PID
+	wait_for "B holding back" 10 status_is "$b" warning
+	[[ "$(check_output "$b")" == *"holding back"* ]]
+	status_is "$a" passing
+	# A's redis dies: A fails its check at once, and B passes right after.
+	kill -9 "$REDIS_PID_A"
+	wait_exit "$pid_a" 5
+	wait_for "B passing" 5 status_is "$b" passing
+	grep -q "stopped passing" "$BATS_TEST_TMPDIR/b.log"
+	kill -0 "$pid_b"
+}
+
+@test "run: S1 a master instance that keeps passing holds us back at most its TTL plus a margin" {
+	need_emu
+	start_redis A
+	start_redis B
+	local a="service:redis@127.0.0.1:$REDIS_PORT_A" b="service:redis@127.0.0.1:$REDIS_PORT_B"
+	ANNOUNCE_ADDR="127.0.0.1:$REDIS_PORT_A" HEALTHCHECK_INTERVAL=500ms start_run "$REDIS_PORT_A" "$BATS_TEST_TMPDIR/a.log" --role master
+	local pid_a=$RUN_PID
+	wait_for "A passing" 10 status_is "$a" passing
+	# A hangs (stopped): its check stays passing until its TTL (1s) runs out.
+	kill -STOP "$pid_a"
+	local t0=$SECONDS
+	ANNOUNCE_ADDR="127.0.0.1:$REDIS_PORT_B" HEALTHCHECK_INTERVAL=500ms start_run "$REDIS_PORT_B" "$BATS_TEST_TMPDIR/b.log" --role master
+	wait_for "B passing" 10 status_is "$b" passing
+	# Bound: TTL 1s + margin 1s, with slack for a slow machine.
+	[ $((SECONDS - t0)) -le 5 ]
+	grep -q -e "stopped passing" -e "another master is still passing" "$BATS_TEST_TMPDIR/b.log"
+	kill -CONT "$pid_a"
+}
+
+@test "secrets: no password or token in logs, errors, output or ps" {
+	local pw="S3cr3t-Pw-$$-x" tok="T0k3n-$$-y" all="$BATS_TEST_TMPDIR/all.txt"
+	start_redis A --requirepass "$pw"
+	start_redis B --rename-command AUTH ""
+	export REDIS_PASSWORD="$pw" CONSUL_HTTP_TOKEN="$tok" LOG_LEVEL=DEBUG
+	{
+		health "$REDIS_PORT_A" check 2>&1 || true
+		health "$REDIS_PORT_A" wait --timeout 1s 2>&1 || true
+		REDIS_PASSWORD="$pw-wrong" health "$REDIS_PORT_A" check 2>&1 || true
+		health "$REDIS_PORT_B" check 2>&1 || true
+		"$RESEC_ROLE" --redis-addr "127.0.0.1:$REDIS_PORT_B" show 2>&1 || true
+		REDIS_ADDR="127.0.0.1:$REDIS_PORT_A" "$RESEC_ROLE" fence 2>&1 || true
+		REDIS_ADDR="127.0.0.1:$REDIS_PORT_A" "$RESEC_ROLE" show 2>&1 || true
+		REDIS_ADDR="127.0.0.1:$REDIS_PORT_A" "$RESEC_ROLE" replica "127.0.0.1:$REDIS_PORT_B" 2>&1 || true
+		REDIS_ADDR="127.0.0.1:$REDIS_PORT_A" "$RESEC_ROLE" master 2>&1 || true
+		REDIS_ADDR="127.0.0.1:$(free_port)" "$RESEC_ROLE" show 2>&1 || true
+	} >"$all"
+	CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)" HEALTHCHECK_INTERVAL=50ms \
+		start_run "$REDIS_PORT_A" "$BATS_TEST_TMPDIR/run.log" --role master
+	wait_for "consul warning" 10 grep -q "consul unavailable" "$BATS_TEST_TMPDIR/run.log"
+	ps -o args= -p "$RUN_PID" >>"$all"
+	ps -eo args | grep resec- >>"$all" || true
+	kill -9 "$REDIS_PID_A"
+	wait_exit "$RUN_PID" 5
+	cat "$BATS_TEST_TMPDIR/run.log" "$BATS_TEST_TMPDIR/run.log.out" >>"$all"
+	# The checks above did run and fail where they should.
+	grep -q "authentication failed" "$all"
+	grep -q "AUTH refused" "$all"
+	grep -q "resec-health run" "$all"
+	! grep -F -e "$pw" -e "$tok" "$all"
+}
+
+@test "valgrind: run over 200 intervals of 10ms leaks nothing" {
+	command -v valgrind >/dev/null || skip "valgrind not installed"
+	local bin="$RESEC_ROOT/build/bin/resec-health"
+	[ -x "$bin" ] || skip "non-sanitized build missing (make)"
+	start_redis A
+	if emu_available; then
+		emu_start
+	else
+		export CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)"
+	fi
+	local log="$BATS_TEST_TMPDIR/vg.log"
+	REDIS_ADDR="127.0.0.1:$REDIS_PORT_A" HEALTHCHECK_INTERVAL=10ms LOG_LEVEL=DEBUG \
+		valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=42 \
+		--log-file="$BATS_TEST_TMPDIR/valgrind.txt" "$bin" run --role master 2>"$log" &
+	local pid=$!
+	track_pid "$pid"
+	wait_for "200 intervals" 120 bash -c "[ \$(grep -c 'msg=\"redis looked at\"' $log) -ge 200 ]"
+	kill -TERM "$pid"
+	wait_exit "$pid" 60
+	cat "$BATS_TEST_TMPDIR/valgrind.txt" >&2
+	[ "$EXIT_STATUS" = 0 ]
+	grep -q "ERROR SUMMARY: 0 errors" "$BATS_TEST_TMPDIR/valgrind.txt"
+}

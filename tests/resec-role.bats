@@ -1,0 +1,288 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# resec-role against real redis-server processes: show, master, replica, fence, errors.
+
+load test_helper
+
+# role PORT args...: resec-role against the redis on PORT.
+role() {
+	local port="$1"
+	shift
+	REDIS_ADDR="127.0.0.1:$port" "$RESEC_ROLE" "$@"
+}
+
+# link_up PORT: the replica on PORT has its link to the master up.
+link_up() {
+	rcli "$1" info replication | grep -q '^master_link_status:up'
+}
+
+# holder PORT NAME [sub]: an idle client named NAME connected to PORT, in the
+# background; with "sub" it is subscribed to a channel (a pubsub client).
+holder() {
+	python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"CLIENT SETNAME " + sys.argv[2].encode() + b"\r\n")
+s.recv(100)
+if len(sys.argv) > 3:
+    s.sendall(b"SUBSCRIBE news\r\n")
+    s.recv(100)
+time.sleep(120)' "$@" &
+	track_pid $!
+	wait_for "client $2" 5 client_named "$1" "$2"
+}
+
+client_named() {
+	rcli "$1" client list | grep -q "name=$2 "
+}
+
+# A master M and a would-be replica R (diskless sync without delay: fast full syncs).
+two_redis() {
+	start_redis M --repl-diskless-sync-delay 0
+	start_redis R --repl-diskless-sync-delay 0
+	M=$REDIS_PORT_M
+	R=$REDIS_PORT_R
+}
+
+@test "INFO parser unit tests pass" {
+	[ -x "$RESEC_BUILD/unit/test_redis_info" ] || skip "unit tests not built (make units)"
+	run -0 "$RESEC_BUILD/unit/test_redis_info"
+}
+
+@test "show prints master on a fresh redis" {
+	start_redis A
+	run -0 --separate-stderr role "$REDIS_PORT_A" show
+	[ "$output" = "master" ]
+	[ -z "$stderr" ]
+}
+
+@test "replica HOST:PORT replicates, show reports link and offset" {
+	two_redis
+	rcli "$M" set k v
+	run -0 --separate-stderr role "$R" replica "127.0.0.1:$M"
+	[ -z "$output" ]
+	wait_for "link up" 20 link_up "$R"
+	run -0 --separate-stderr role "$R" show
+	[[ "$output" =~ ^replica\ 127\.0\.0\.1:$M\ link=up\ offset=[0-9]+$ ]]
+	[ "$(rcli "$R" get k)" = v ]
+}
+
+@test "replica takes the address from RESEC_MASTER_ADDR" {
+	two_redis
+	RESEC_MASTER_ADDR="127.0.0.1:$M" run -0 role "$R" replica
+	[[ "$(role "$R" show)" == "replica 127.0.0.1:$M "* ]]
+}
+
+@test "replica kills normal and pubsub clients on a change, and is a no-op when already replicating" {
+	two_redis
+	holder "$R" idle1
+	holder "$R" sub1 sub
+	role "$R" replica "127.0.0.1:$M"
+	wait_for "idle1 killed" 5 bash -c "! redis-cli -p $R client list | grep -q name=idle1"
+	wait_for "sub1 killed" 5 bash -c "! redis-cli -p $R client list | grep -q name=sub1"
+	holder "$R" idle2
+	local syncs
+	syncs=$(grep -c 'REPLICAOF 127.0.0.1' "$BATS_TEST_TMPDIR/redis-R/redis.log")
+	run -0 role "$R" replica "127.0.0.1:$M"
+	client_named "$R" idle2
+	[ "$(grep -c 'REPLICAOF 127.0.0.1' "$BATS_TEST_TMPDIR/redis-R/redis.log")" = "$syncs" ]
+}
+
+@test "replica refuses this redis's own address, by string and by run_id" {
+	start_redis A
+	run -64 --separate-stderr role "$REDIS_PORT_A" replica "127.0.0.1:$REDIS_PORT_A"
+	[[ "$stderr" == *"itself"* ]]
+	run -64 --separate-stderr role "$REDIS_PORT_A" replica "localhost:$REDIS_PORT_A"
+	[[ "$stderr" == *"itself"* ]]
+	[ "$(echo "$stderr" | wc -l)" = 1 ]
+	[ "$(role "$REDIS_PORT_A" show)" = master ]
+}
+
+@test "replica of a dead address is accepted and shows link=down" {
+	start_redis A
+	local dead
+	dead=$(free_port)
+	run -0 role "$REDIS_PORT_A" replica "127.0.0.1:$dead"
+	run -0 role "$REDIS_PORT_A" show
+	[[ "$output" == "replica 127.0.0.1:$dead link=down offset="* ]]
+}
+
+@test "master promotes a replica and is a no-op on a master" {
+	two_redis
+	role "$R" replica "127.0.0.1:$M"
+	run -0 --separate-stderr role "$R" master
+	[ "$(role "$R" show)" = master ]
+	[ "$(rcli "$R" set k2 v2)" = OK ]
+	local n
+	n=$(grep -c 'MASTER MODE enabled' "$BATS_TEST_TMPDIR/redis-R/redis.log")
+	run -0 role "$R" master
+	[ "$(grep -c 'MASTER MODE enabled' "$BATS_TEST_TMPDIR/redis-R/redis.log")" = "$n" ]
+}
+
+@test "fence refuses writes at once, reads work, master lifts it and restores the operator's values" {
+	start_redis A --min-replicas-to-write 0 --min-replicas-max-lag 7
+	local p=$REDIS_PORT_A
+	rcli "$p" set k v
+	run -0 role "$p" fence
+	run -0 rcli "$p" set k w
+	[[ "$output" == *NOREPLICAS* ]]
+	[ "$(rcli "$p" get k)" = v ]
+	[ "$(role "$p" show)" = "master fenced" ]
+	# Idempotent: a second fence changes nothing.
+	local before
+	before=$(rcli "$p" config get 'min-replicas-*' | tr '\n' ' ')
+	run -0 role "$p" fence
+	[ "$(rcli "$p" config get 'min-replicas-*' | tr '\n' ' ')" = "$before" ]
+	run -0 role "$p" master
+	[ "$(role "$p" show)" = master ]
+	[ "$(rcli "$p" set k w)" = OK ]
+	[ "$(rcli "$p" config get min-replicas-to-write | tail -1)" = 0 ]
+	[ "$(rcli "$p" config get min-replicas-max-lag | tail -1)" = 7 ]
+}
+
+@test "fence works and is undone exactly when the operator disabled the lag (0) and required replicas" {
+	start_redis A --min-replicas-to-write 2 --min-replicas-max-lag 0
+	local p=$REDIS_PORT_A
+	# With max-lag 0 Redis ignores min-replicas-to-write: writes pass before the fence.
+	[ "$(rcli "$p" set k v)" = OK ]
+	role "$p" fence
+	[[ "$(rcli "$p" set k w)" == *NOREPLICAS* ]]
+	role "$p" master
+	[ "$(rcli "$p" config get min-replicas-to-write | tail -1)" = 2 ]
+	[ "$(rcli "$p" config get min-replicas-max-lag | tail -1)" = 0 ]
+	[ "$(rcli "$p" set k w)" = OK ]
+}
+
+@test "a fenced replica keeps replicating; replica of the same master lifts the fence" {
+	two_redis
+	role "$R" replica "127.0.0.1:$M"
+	wait_for "link up" 20 link_up "$R"
+	role "$R" fence
+	[[ "$(role "$R" show)" == "replica 127.0.0.1:$M link=up offset="*" fenced" ]]
+	rcli "$M" set during fence
+	wait_for "replicated write" 10 bash -c "[ \"\$(redis-cli -p $R get during)\" = fence ]"
+	run -0 role "$R" replica "127.0.0.1:$M"
+	[[ "$(role "$R" show)" != *fenced ]]
+	# Promoted after a fence: writable at once.
+	role "$R" fence
+	role "$R" master
+	[ "$(rcli "$R" set after promote)" = OK ]
+}
+
+@test "a fenced old master is re-pointed as a replica, never writable in between" {
+	two_redis
+	role "$M" fence
+	run -0 role "$M" replica "127.0.0.1:$R"
+	[[ "$(role "$M" show)" == "replica 127.0.0.1:$R link="* ]]
+	[[ "$(role "$M" show)" != *fenced ]]
+	[[ "$(rcli "$M" set k v)" == *READONLY* ]]
+}
+
+@test "requirepass: every command works with REDIS_PASSWORD; wrong or missing password is 64" {
+	start_redis M --requirepass m-pass-123 --masterauth m-pass-123
+	start_redis R --requirepass m-pass-123 --masterauth m-pass-123
+	export REDIS_PASSWORD=m-pass-123
+	run -0 role "$REDIS_PORT_R" replica "127.0.0.1:$REDIS_PORT_M"
+	run -0 role "$REDIS_PORT_R" fence
+	run -0 role "$REDIS_PORT_R" show
+	[[ "$output" == *fenced ]]
+	run -0 role "$REDIS_PORT_R" master
+	[ "$(role "$REDIS_PORT_R" show)" = master ]
+	REDIS_PASSWORD=wrong run -64 --separate-stderr role "$REDIS_PORT_R" show
+	[[ "$stderr" == *"authentication failed"* ]]
+	[ "$(echo "$stderr" | wc -l)" = 1 ]
+	unset REDIS_PASSWORD
+	run -64 --separate-stderr role "$REDIS_PORT_R" master
+	[[ "$stderr" == *NOAUTH* ]]
+}
+
+@test "ACL user: REDIS_USERNAME with its password; a user without CONFIG is refused with 64, state unchanged" {
+	start_redis A
+	local p=$REDIS_PORT_A
+	rcli "$p" acl setuser alice on '>alice-pw-9' '~*' '&*' '+@all' >/dev/null
+	rcli "$p" acl setuser bob on '>bob-pw-9' '~*' '+@all' '-config' >/dev/null
+	REDIS_USERNAME=alice REDIS_PASSWORD=alice-pw-9 run -0 role "$p" fence
+	REDIS_USERNAME=alice REDIS_PASSWORD=alice-pw-9 run -0 role "$p" show
+	[ "$output" = "master fenced" ]
+	REDIS_USERNAME=alice REDIS_PASSWORD=nope run -64 --separate-stderr role "$p" show
+	[[ "$stderr" == *"user alice"* ]]
+	REDIS_USERNAME=bob REDIS_PASSWORD=bob-pw-9 run -64 --separate-stderr role "$p" master
+	[[ "$stderr" == *NOPERM* ]]
+	[ "$(role "$p" show)" = "master fenced" ]
+}
+
+@test "unreachable redis is one line and exit 69" {
+	local dead
+	dead=$(free_port)
+	for cmd in show master fence "replica 127.0.0.1:1"; do
+		# shellcheck disable=SC2086
+		run -69 --separate-stderr role "$dead" $cmd
+		[ "$(echo "$stderr" | wc -l)" = 1 ]
+		[[ "$stderr" == "resec-role: cannot "*"refused"* ]]
+		[ -z "$output" ]
+	done
+}
+
+@test "a hung redis (SIGSTOP) times out after HEALTHCHECK_TIMEOUT with exit 69" {
+	start_redis A
+	kill -STOP "$REDIS_PID_A"
+	HEALTHCHECK_TIMEOUT=300ms run -69 --separate-stderr role "$REDIS_PORT_A" fence
+	kill -CONT "$REDIS_PID_A"
+	[[ "$stderr" == "resec-role: cannot fence redis: "*"timed out" ]]
+	[ "$(role "$REDIS_PORT_A" show)" = master ]
+}
+
+@test "bad usage: bad address, missing address, unknown command, extra arguments are 64" {
+	start_redis A
+	run -64 --separate-stderr role "$REDIS_PORT_A" replica 127.0.0.1
+	[[ "$stderr" == *'"127.0.0.1"'* ]]
+	run -64 --separate-stderr role "$REDIS_PORT_A" replica ":$REDIS_PORT_A"
+	run -64 --separate-stderr role "$REDIS_PORT_A" replica host:0
+	run -64 --separate-stderr role "$REDIS_PORT_A" replica
+	run -64 --separate-stderr role "$REDIS_PORT_A" promote
+	[[ "$stderr" == *'"promote"'* ]]
+	run -64 --separate-stderr role "$REDIS_PORT_A" show extra
+	run -64 --separate-stderr role "$REDIS_PORT_A"
+	[ "$(role "$REDIS_PORT_A" show)" = master ]
+}
+
+@test "a renamed command is refused with 64 before anything changes" {
+	start_redis A --rename-command CLIENT "" --rename-command CONFIG cfg-secret-name
+	local p=$REDIS_PORT_A
+	run -64 --separate-stderr role "$p" replica "127.0.0.1:$(free_port)"
+	[[ "$stderr" == *"client"*"not available"* ]]
+	[ "$(rcli "$p" info replication | grep ^role:)" = $'role:master\r' ]
+	run -64 --separate-stderr role "$p" fence
+	[[ "$stderr" == *"config"*"not available"* ]]
+	[[ "$(rcli "$p" set k v)" == OK ]]
+}
+
+@test "LOADING: replica retries until the dataset is loaded" {
+	start_redis M
+	start_redis L --enable-debug-command yes
+	local p=$REDIS_PORT_L
+	rcli "$p" config set loading-process-events-interval-bytes 1024 >/dev/null
+	rcli "$p" debug populate 20000 >/dev/null
+	rcli "$p" config set key-load-delay 50 >/dev/null
+	rcli "$p" debug reload >/dev/null &
+	track_pid $!
+	wait_for "loading" 20 bash -c "redis-cli -p $p info persistence | grep -q '^loading:1'"
+	run -0 --separate-stderr role "$p" replica "127.0.0.1:$REDIS_PORT_M"
+	[[ "$stderr" == *"loading"* ]]
+	[[ "$(role "$p" show)" == "replica 127.0.0.1:$REDIS_PORT_M "* ]]
+}
+
+@test "LOADING beyond HEALTHCHECK_TIMEOUT x 10 gives up with 69, state unchanged" {
+	start_redis L --enable-debug-command yes
+	local p=$REDIS_PORT_L
+	rcli "$p" config set loading-process-events-interval-bytes 1024 >/dev/null
+	rcli "$p" debug populate 20000 >/dev/null
+	rcli "$p" config set key-load-delay 50 >/dev/null
+	rcli "$p" debug reload >/dev/null &
+	track_pid $!
+	wait_for "loading" 20 bash -c "redis-cli -p $p info persistence | grep -q '^loading:1'"
+	HEALTHCHECK_TIMEOUT=20ms run -69 --separate-stderr role "$p" replica "127.0.0.1:$(free_port)"
+	[[ "$stderr" == *LOADING* ]]
+	wait_for "loaded" 60 bash -c "redis-cli -p $p info persistence | grep -q '^loading:0'"
+	[ "$(role "$p" show)" = master ]
+}
