@@ -486,15 +486,24 @@ static void judge_master(struct status *st)
 
 static void judge_replica(struct status *st, const struct instance *in)
 {
-	if (!in->redis_ok)
+	if (!in->redis_ok) {
 		add_problem(st, "passing replica %s %s: redis unreachable: %s", in->node, in->addr, in->redis_err);
-	else if (in->info.role == RDB_ROLE_MASTER)
+		return;
+	}
+	if (in->info.role == RDB_ROLE_MASTER) {
 		add_problem(st, "passing replica %s %s is a master in redis", in->node, in->addr);
-	else if (!in->info.link_up)
+		return;
+	}
+	if (!in->info.link_up)
 		add_problem(st, "passing replica %s %s: link to its master is down", in->node, in->addr);
-	else if (in->lag > st->max_lag)
+	if (in->lag > st->max_lag)
 		add_problem(st, "passing replica %s %s lags %lld bytes behind its master (max %lld)", in->node, in->addr,
 		            in->lag, st->max_lag);
+	/* Addresses may be spelled differently (names, IPs): a hint, not a verdict. */
+	const struct instance *m = st->master >= 0 ? &st->inst[st->master] : NULL;
+	if (m != NULL && !same_addr(m, in->info.master_host, in->info.master_port))
+		add_warning(st, "replica %s %s follows %s:%d, not the passing master %s", in->node, in->addr,
+		            in->info.master_host, in->info.master_port, m->addr);
 }
 
 static void judge(struct status *st)
