@@ -12,6 +12,9 @@ LOCK_FLAGS=3304740253564472344
 # cluster [redis-server options...]: the emulator with three agents and three
 # Redis: a (master), b and c replicating a. REDISCLI_AUTH is honoured.
 cluster() {
+	if emu_real; then
+		skip "needs three Consul agents (the emulator)"
+	fi
 	emu_start --nodes 3
 	start_redis a "$@"
 	start_redis b "$@"

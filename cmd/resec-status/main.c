@@ -561,6 +561,21 @@ static void survey(struct status *st)
 
 /* ---- failovers: LockIndex counts acquisitions; the state file dates the changes ---- */
 
+/* One "name number" line of the state file into *v; 0, or -1 when the line is another one or bad. */
+static int state_field(const char *line, const char *name, long long *v)
+{
+	size_t n = strlen(name);
+	if (strncmp(line, name, n) != 0 || line[n] != ' ')
+		return -1;
+	char *end = NULL;
+	errno = 0;
+	long long x = strtoll(line + n + 1, &end, 10);
+	if (errno != 0 || end == line + n + 1 || (*end != '\n' && *end != '\0') || x < 0)
+		return -1;
+	*v = x;
+	return 0;
+}
+
 static void read_state(const char *path, unsigned long long *idx, long long *at, int *have)
 {
 	FILE *f = fopen(path, "r");
@@ -568,13 +583,17 @@ static void read_state(const char *path, unsigned long long *idx, long long *at,
 	if (f == NULL)
 		return;
 	char line[128];
+	long long v = 0;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "lock_index %llu", idx) == 1)
+		if (state_field(line, "lock_index", &v) == 0) {
+			*idx = (unsigned long long)v;
 			*have = 1;
-		else
-			(void)sscanf(line, "last_failover %lld", at);
+		} else if (state_field(line, "last_failover", &v) == 0) {
+			*at = v;
+		}
 	}
-	fclose(f);
+	if (fclose(f) != 0)
+		*have = 0;
 }
 
 static int write_state(const char *path, uint64_t idx, long long at)
@@ -586,7 +605,9 @@ static int write_state(const char *path, uint64_t idx, long long at)
 		return -1;
 	fprintf(f, "lock_index %llu\nlast_failover %lld\n", (unsigned long long)idx, at);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		int saved = errno;
 		(void)unlink(tmp);
+		errno = saved;
 		return -1;
 	}
 	return 0;
