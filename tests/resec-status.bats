@@ -277,3 +277,30 @@ healthy() {
 	run -0 "$RESEC_STATUS" --help
 	[[ "$output" == usage:* ]]
 }
+
+# health_run NODE PORT ROLE: resec-health run registering Redis PORT on agent NODE.
+health_run() {
+	REDIS_ADDR="127.0.0.1:$2" CONSUL_HTTP_ADDR="127.0.0.1:${EMU_PORTS[$(($1 - 1))]}" \
+		HEALTHCHECK_INTERVAL=500ms "$RESEC_HEALTH" run --role "$3" \
+		>>"$BATS_TEST_TMPDIR/health$1.log" 2>&1 3>&- &
+	track_pid "$!"
+}
+
+@test "services registered by resec-health run: healthy, Meta read" {
+	cluster
+	health_run 1 "$REDIS_PORT_a" master
+	health_run 2 "$REDIS_PORT_b" replica
+	health_run 3 "$REDIS_PORT_c" replica
+	take_lock 1 "$REDIS_PORT_a"
+	wait_for "a healthy cluster" 20 "$RESEC_STATUS"
+	run -0 "$RESEC_STATUS" --json
+	jq -e '[.instances[] | .role] == ["master", "replica", "replica"]' <<<"$output"
+	jq -e '[.instances[] | .meta.role] == ["master", "slave", "slave"]' <<<"$output"
+	jq -e '[.instances[] | .meta.run_id == .redis.run_id] | all' <<<"$output"
+	jq -e '.instances[0].lock_holder' <<<"$output"
+	# Redis a dies: its resec-health fails the check and exits; no passing master.
+	kill -TERM "$REDIS_PID_a"
+	wait_for "the master check to fail" 20 sh -c '"$1" --json | jq -e ".masters_passing == 0"' _ "$RESEC_STATUS"
+	run -1 "$RESEC_STATUS"
+	[[ "$output" == *"problem: no passing master instance"* ]]
+}
