@@ -302,3 +302,53 @@ req() {
 	echo "$output"
 	[[ "$output" != *"not ok"* ]]
 }
+
+# make_pki DIR: a CA, a server certificate for DNS:consul.test only, a client certificate.
+make_pki() {
+	local d="$1" q=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	mkdir -p "$d/capath"
+	openssl req -x509 "${q[@]}" -days 2 -subj /CN=resec-test-ca -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+	openssl req "${q[@]}" -subj /CN=consul.test -keyout "$d/srv.key" -out "$d/srv.csr" 2>/dev/null
+	openssl x509 -req -in "$d/srv.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+		-extfile <(printf 'subjectAltName=DNS:consul.test\n') -out "$d/srv.crt" 2>/dev/null
+	openssl req "${q[@]}" -subj /CN=resec-client -keyout "$d/cli.key" -out "$d/cli.csr" 2>/dev/null
+	openssl x509 -req -in "$d/cli.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+		-out "$d/cli.crt" 2>/dev/null
+	cp "$d/ca.crt" "$d/capath/"
+	openssl rehash "$d/capath" 2>/dev/null || c_rehash "$d/capath" >/dev/null
+}
+
+@test "TLS: CA file or dir, verification off, server name, client certificate" {
+	command -v openssl >/dev/null || skip "no openssl"
+	local pki="$BATS_TEST_TMPDIR/pki"
+	make_pki "$pki"
+	STUB_TLS_CERT="$pki/srv.crt" STUB_TLS_KEY="$pki/srv.key" start_stub
+	export CONSUL_HTTP_ADDR="https://127.0.0.1:$STUB_PORT"
+	# The certificate names consul.test, not 127.0.0.1: the name must be given.
+	CONSUL_CACERT="$pki/ca.crt" run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=-1"* ]]
+	CONSUL_CACERT="$pki/ca.crt" CONSUL_TLS_SERVER_NAME=consul.test run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=0 status=200"* ]]
+	CONSUL_CAPATH="$pki/capath" CONSUL_TLS_SERVER_NAME=consul.test run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=0 status=200"* ]]
+	# Unknown CA: refused; with verification off: accepted.
+	CONSUL_TLS_SERVER_NAME=consul.test run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=-1"*"err=consul: GET /v1/status/leader: "* ]]
+	CONSUL_HTTP_SSL_VERIFY=false run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=0 status=200"* ]]
+	[ "$(wc -l <"$STUB_LOG")" -eq 3 ]
+}
+
+@test "TLS: a client certificate is presented when the server requires one" {
+	command -v openssl >/dev/null || skip "no openssl"
+	local pki="$BATS_TEST_TMPDIR/pki"
+	make_pki "$pki"
+	STUB_TLS_CERT="$pki/srv.crt" STUB_TLS_KEY="$pki/srv.key" STUB_TLS_CLIENT_CA="$pki/ca.crt" start_stub
+	export CONSUL_HTTP_ADDR="https://127.0.0.1:$STUB_PORT" CONSUL_CACERT="$pki/ca.crt" CONSUL_TLS_SERVER_NAME=consul.test
+	run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=-1"* ]]
+	CONSUL_CLIENT_CERT="$pki/cli.crt" CONSUL_CLIENT_KEY="$pki/cli.key" run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=0 status=200"* ]]
+	CONSUL_CLIENT_CERT="$pki/cli.crt" run -2 "$TEST_CONSUL" leader
+	[[ "$output" == *"both client cert and client key must be provided"* ]]
+}

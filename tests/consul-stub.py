@@ -3,9 +3,12 @@
 # consul-stub: a tiny loopback HTTP listener for the Consul client tests. It
 # records every request (method, target, headers, body) as one JSON line and
 # answers canned responses by path, so tests can check what the client sends.
+# Usage: consul-stub.py LOG READY_FILE [UNIX_SOCKET]. With STUB_TLS_CERT and
+# STUB_TLS_KEY it speaks TLS; STUB_TLS_CLIENT_CA then requires client certs.
 import json
 import os
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -180,6 +183,13 @@ def main():
         srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         srv.daemon_threads = True
         where = str(srv.server_address[1])
+        if os.environ.get("STUB_TLS_CERT"):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(os.environ["STUB_TLS_CERT"], os.environ["STUB_TLS_KEY"])
+            if os.environ.get("STUB_TLS_CLIENT_CA"):
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(os.environ["STUB_TLS_CLIENT_CA"])
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     tmp = ready + ".tmp"
     with open(tmp, "w") as f:
         f.write(where + "\n")

@@ -401,3 +401,45 @@ check_output() {
 	[ "$EXIT_STATUS" = 0 ]
 	grep -q "ERROR SUMMARY: 0 errors" "$BATS_TEST_TMPDIR/valgrind.txt"
 }
+
+@test "run --role replica: loading the master's dataset is degraded (warning), not a reason to exit" {
+	start_redis M --repl-diskless-sync-delay 0 --enable-debug-command yes
+	start_redis R
+	rcli "$REDIS_PORT_M" debug populate 20000 >/dev/null
+	rcli "$REDIS_PORT_R" replicaof 127.0.0.1 "$(free_port)" >/dev/null
+	rcli "$REDIS_PORT_R" config set loading-process-events-interval-bytes 1024 >/dev/null
+	rcli "$REDIS_PORT_R" config set key-load-delay 50 >/dev/null
+	local log="$BATS_TEST_TMPDIR/run.log"
+	CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)" HEALTHCHECK_INTERVAL=50ms start_run "$REDIS_PORT_R" "$log" --role replica
+	wait_for "running" 10 grep -q "consul unavailable" "$log"
+	rcli "$REDIS_PORT_R" replicaof 127.0.0.1 "$REDIS_PORT_M" >/dev/null
+	wait_for "loading seen" 30 grep -q "loading the dataset from its master" "$log"
+	kill -0 "$RUN_PID"
+	wait_for "synced" 60 bash -c "redis-cli -p $REDIS_PORT_R info replication | grep -q '^master_link_status:up'"
+	wait_for "healthy again" 10 bash -c "tail -1 '$log' | grep -q 'redis healthy'"
+	kill -0 "$RUN_PID"
+}
+
+@test "run: a partitioned consul agent (hung requests) neither stops run nor delays noticing a redis death" {
+	need_emu
+	emu_requires_control
+	emu_start --nodes 2
+	start_redis A
+	local log="$BATS_TEST_TMPDIR/run.log" ctl="http://127.0.0.1:${EMU_PORTS[1]}"
+	HEALTHCHECK_INTERVAL=200ms start_run "$REDIS_PORT_A" "$log" --role master
+	wait_for "check passing" 10 status_is "service:redis@:$REDIS_PORT_A" passing
+	curl -fsS -X PUT "$ctl/_emu/node/node1/partition?serf=keep" >/dev/null
+	wait_for "consul warning" 15 grep -q "consul unavailable" "$log"
+	kill -0 "$RUN_PID"
+	# The retry (after 0.25-0.5 s of back-off) hangs for HEALTHCHECK_TIMEOUT (2 s):
+	# kill Redis while it hangs; only the cancel fd can make the exit quick.
+	sleep 0.8
+	local t0
+	t0=$(date +%s%N)
+	kill -9 "$REDIS_PID_A"
+	wait_exit "$RUN_PID" 5
+	local ms=$((($(date +%s%N) - t0) / 1000000))
+	curl -fsS -X PUT "$ctl/_emu/node/node1/heal" >/dev/null
+	[ "$EXIT_STATUS" = 1 ]
+	[ "$ms" -lt 1000 ]
+}

@@ -286,3 +286,14 @@ two_redis() {
 	wait_for "loaded" 60 bash -c "redis-cli -p $p info persistence | grep -q '^loading:0'"
 	[ "$(role "$p" show)" = master ]
 }
+
+@test "a redis started fenced from its config is fenced at once and master restores 0/10" {
+	start_redis A --min-replicas-to-write 1000000 --min-replicas-max-lag 1000010
+	local p=$REDIS_PORT_A
+	[[ "$(rcli "$p" set k v)" == *NOREPLICAS* ]]
+	[ "$(role "$p" show)" = "master fenced" ]
+	role "$p" master
+	[ "$(rcli "$p" config get min-replicas-to-write | tail -1)" = 0 ]
+	[ "$(rcli "$p" config get min-replicas-max-lag | tail -1)" = 10 ]
+	[ "$(rcli "$p" set k v)" = OK ]
+}

@@ -213,6 +213,9 @@ enum { MAX_TAGS = 32 };
 /* S1: the hold-back waits for another master's TTL (2 × interval) plus this. */
 enum { HOLD_MARGIN_MS = 1000 };
 
+/* Exiting on an unhealthy Redis waits at most this long to fail the check. */
+enum { FAIL_CHECK_MAX_MS = 500 };
+
 struct runner {
 	struct health *h;
 	struct consul *consul;
@@ -550,9 +553,12 @@ static void log_transition(struct runner *r, int v)
 static int die_unhealthy(struct runner *r)
 {
 	log_error("redis unhealthy; failing the check and exiting", "reason", r->h->reason);
-	if (r->registered) {
+	/* The orchestrator waits for this exit to hand the lock over: a Consul
+	 * known to be down is not asked, and a hung one gets FAIL_CHECK_MAX_MS. */
+	if (r->registered && !r->consul_down) {
+		int64_t t = r->h->cfg.healthcheck_timeout_ms;
 		consul_set_cancel_fd(r->consul, -1);
-		consul_set_deadline(r->consul, clock_now_ms() + r->h->cfg.healthcheck_timeout_ms);
+		consul_set_deadline(r->consul, clock_now_ms() + (t < FAIL_CHECK_MAX_MS ? t : FAIL_CHECK_MAX_MS));
 		if (consul_check_ttl(r->consul, r->check_id, "fail", r->h->reason) != CONSUL_OK)
 			log_warn("cannot fail the check", "reason", r->consul->err);
 	}

@@ -248,16 +248,18 @@ static int case_interrupt(struct consul *c, int argc, char **argv)
 	return 0;
 }
 
-/* The watch loop against /v1/kv/regress: the log shows which index each request sent. */
+/* The watch loop on a KV key (default regress): which index each request sent. */
 static int case_watch_regress(struct consul *c, int argc, char **argv)
 {
 	struct consul_watch w;
 	int n = (int)arg_u64(argc, argv, 2, 5);
+	const char *key = arg_s(argc, argv, 3, "regress");
 
 	consul_watch_init(&w);
 	w.rate_min_ms = 1;
 	w.rate_max_ms = 2;
 	w.refill_ms = 1;
+	w.backoff_base_ms = 50;
 	for (int i = 0; i < n; i++) {
 		struct consul_query q = { .index = w.index, .wait_ms = 1000 };
 		struct json_kv_entry e;
@@ -265,9 +267,10 @@ static int case_watch_regress(struct consul *c, int argc, char **argv)
 		if (d > 0)
 			usleep((useconds_t)d * 1000);
 		consul_watch_begin(&w, clock_now_ms());
-		int rc = consul_kv_get(c, "regress", &q, &e);
+		int rc = consul_kv_get(c, key, &q, &e);
 		json_kv_entry_clear(&e);
-		if (rc != CONSUL_OK) {
+		if (rc != CONSUL_OK && rc != CONSUL_ABSENT) {
+			printf("sent=%llu failed %s\n", (unsigned long long)q.index, c->err);
 			consul_watch_failed(&w, clock_now_ms());
 			continue;
 		}
