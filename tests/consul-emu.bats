@@ -1003,7 +1003,6 @@ fcmp() {
 	[ "$STATUS" = 403 ]
 	req GET /v1/status/leader
 	[ "$STATUS" = 200 ]
-	[ "$(hdr X-Consul-Default-ACL-Policy)" = "" ] || true
 	req GET /v1/kv/x -H 'X-Consul-Token: root'
 	[ "$STATUS" = 404 ]
 	[ "$(hdr X-Consul-Default-ACL-Policy)" = deny ]
