@@ -304,3 +304,25 @@ health_run() {
 	run -1 "$RESEC_STATUS"
 	[[ "$output" == *"problem: no passing master instance"* ]]
 }
+
+@test "the master's node fails (serfHealth): no passing master, lock released, exit 1" {
+	healthy
+	emu_ctl /_emu/node/node1/fail
+	wait_for "the lock to be released" 10 sh -c '"$1" --json | jq -e ".lock.held == false"' _ "$RESEC_STATUS"
+	run -1 "$RESEC_STATUS"
+	echo "$output"
+	[[ "$output" == *"problem: no passing master instance"* ]]
+	[[ "$output" == *"problem: lock resec/.lock is not held"* ]]
+	[[ "$output" == *"warning: master node1 127.0.0.1:$REDIS_PORT_a: check critical"* ]]
+	[[ "$output" == *"lock resec/.lock: not held"* ]]
+}
+
+@test "consul without a leader: exit 69" {
+	healthy
+	emu_ctl /_emu/leader/lose
+	run -69 --separate-stderr "$RESEC_STATUS" --prom
+	[ "$output" = $'# HELP resec_up 1 when Consul answered.\n# TYPE resec_up gauge\nresec_up 0' ]
+	[[ "$stderr" == *"No cluster leader"* ]]
+	emu_ctl /_emu/leader/restore
+	run -0 "$RESEC_STATUS"
+}
