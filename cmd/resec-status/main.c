@@ -355,7 +355,7 @@ static int read_lock(struct status *st)
 	return 0;
 }
 
-/* Which instance the lock value (the holder's announce address) and session node name. */
+/* Mark the lock holder: the instance on the session's node at the address the lock value names. */
 static void match_lock_holder(struct status *st)
 {
 	const struct lock_state *l = &st->lock;
@@ -762,7 +762,7 @@ static void json_kv_bool(struct json_buf *b, const char *key, int v)
 	json_buf_raw(b, v < 0 ? ":null" : v ? ":true" : ":false");
 }
 
-static void json_strings(struct json_buf *b, const char *key, char (*list)[400], size_t n)
+static void json_strings(struct json_buf *b, const char *key, const char (*list)[400], size_t n)
 {
 	json_buf_raw(b, ",");
 	json_buf_string(b, key);
@@ -849,8 +849,8 @@ static void print_json(const struct status *st)
 	json_buf_raw(&b, "{");
 	json_kv_str(&b, "status", status_word(st), 0);
 	json_kv_bool(&b, "healthy", st->consul_err[0] == '\0' && st->nproblems == 0);
-	json_strings(&b, "problems", (char (*)[400])st->problems, st->nproblems);
-	json_strings(&b, "warnings", (char (*)[400])st->warnings, st->nwarnings);
+	json_strings(&b, "problems", st->problems, st->nproblems);
+	json_strings(&b, "warnings", st->warnings, st->nwarnings);
 	if (st->consul_err[0] != '\0')
 		json_kv_str(&b, "error", st->consul_err, 1);
 	if (st->consul_err[0] == '\0') {
