@@ -16,7 +16,8 @@ cluster() {
 		skip "needs three Consul agents (the emulator)"
 	fi
 	emu_start --nodes 3
-	start_redis a "$@"
+	# No 5 s wait for more replicas before a full sync.
+	start_redis a --repl-diskless-sync-delay 0 "$@"
 	start_redis b "$@"
 	start_redis c "$@"
 	rcli "$REDIS_PORT_b" replicaof 127.0.0.1 "$REDIS_PORT_a" >/dev/null
