@@ -16,8 +16,9 @@ cluster() {
 		skip "needs three Consul agents (the emulator)"
 	fi
 	emu_start --nodes 3
-	# No 5 s wait for more replicas before a full sync.
-	start_redis a --repl-diskless-sync-delay 0 "$@"
+	# No 5 s wait for more replicas before a full sync; no PING in the
+	# stream to move offsets between two reads (lag 0 is asserted).
+	start_redis a --repl-diskless-sync-delay 0 --repl-ping-replica-period 60 "$@"
 	start_redis b "$@"
 	start_redis c "$@"
 	rcli "$REDIS_PORT_b" replicaof 127.0.0.1 "$REDIS_PORT_a" >/dev/null
@@ -28,6 +29,14 @@ cluster() {
 
 link_up() {
 	rcli "$1" info replication | grep -q '^master_link_status:up'
+}
+
+# caught_up MASTER_PORT REPLICA_PORT: the replica has applied all the master wrote.
+caught_up() {
+	local m r
+	m=$(rcli "$1" info replication | sed -n 's/^master_repl_offset:\([0-9]*\).*/\1/p')
+	r=$(rcli "$2" info replication | sed -n 's/^slave_repl_offset:\([0-9]*\).*/\1/p')
+	[ -n "$m" ] && [ "$m" = "$r" ]
 }
 
 # register NODE ROLE PORT [STATUS]: what resec-health run registers on agent
@@ -137,6 +146,7 @@ healthy() {
 	# A paused replica stops applying its master's stream but answers INFO.
 	rcli "$REDIS_PORT_b" client pause 60000 WRITE >/dev/null
 	head -c 300000 /dev/zero | tr '\0' x | rcli "$REDIS_PORT_a" -x set big >/dev/null
+	wait_for "replica c to apply the write" 10 caught_up "$REDIS_PORT_a" "$REDIS_PORT_c"
 	run -0 "$RESEC_STATUS"
 	run -1 "$RESEC_STATUS" --max-lag 100KiB
 	echo "$output"
