@@ -173,7 +173,7 @@ static void __attribute__((format(printf, 2, 3))) add_warning(struct status *st,
 
 /* ---- Consul: the instances and the lock ---- */
 
-static void __attribute__((format(printf, 2, 3))) consul_failed(struct status *st, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) set_consul_err(struct status *st, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -294,7 +294,7 @@ static int read_service(struct status *st, const char *name, int role)
 	struct json_health_entry *e = NULL;
 	size_t n = 0;
 	if (consul_health_service(st->consul, name, NULL, 0, NULL, &e, &n) != CONSUL_OK) {
-		consul_failed(st, "cannot read service %s: %s", name, st->consul->err);
+		set_consul_err(st, "cannot read service %s: %s", name, st->consul->err);
 		return -1;
 	}
 	int rc = 0;
@@ -302,7 +302,7 @@ static int read_service(struct status *st, const char *name, int role)
 		rc = add_instance(st, &e[i], role >= 0 ? role : role_from_tags(st, &e[i]));
 	json_health_free(e, n);
 	if (rc < 0)
-		consul_failed(st, "cannot read service %s: out of memory", name);
+		set_consul_err(st, "cannot read service %s: out of memory", name);
 	return rc;
 }
 
@@ -327,7 +327,7 @@ static int read_lock(struct status *st)
 	if (rc == CONSUL_ABSENT)
 		return 0;
 	if (rc != CONSUL_OK) {
-		consul_failed(st, "cannot read lock %s: %s", st->cfg.lock_key,
+		set_consul_err(st, "cannot read lock %s: %s", st->cfg.lock_key,
 		         st->consul->err);
 		return -1;
 	}
@@ -348,7 +348,7 @@ static int read_lock(struct status *st)
 	if (rc == CONSUL_OK)
 		snprintf(l->node, sizeof(l->node), "%s", s.node);
 	else if (rc != CONSUL_ABSENT) {
-		consul_failed(st, "cannot read session %s: %s", l->session,
+		set_consul_err(st, "cannot read session %s: %s", l->session,
 		         st->consul->err);
 		return -1;
 	}
