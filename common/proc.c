@@ -81,7 +81,14 @@ int proc_signals_init(char *err, size_t errlen)
 			return -1;
 		}
 	}
-	signal(SIGPIPE, SIG_IGN);
+	struct sigaction ign;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(SIGPIPE, &ign, NULL) < 0) {
+		snprintf(err, errlen, "cannot ignore SIGPIPE: %s", strerror(errno));
+		return -1;
+	}
 	proc_die_with_parent();
 	return 0;
 }

@@ -4,31 +4,9 @@
 # loopback ports, talk to it with curl, drive its /_emu/ control endpoints.
 # Sourced by tests/test_helper.bash; relies on its track_pid, free_port, wait_for.
 
-# test_helper.bash scrubs every CONSUL_* variable after setting CONSUL_EMU, so
-# the default is set again here.
+# test_helper.bash keeps CONSUL_EMU and RESEC_TEST_CONSUL through its scrub.
 : "${CONSUL_EMU:=$RESEC_ROOT/tests/consul-emu/consul-emu}"
 export CONSUL_EMU
-
-# It also unsets RESEC_TEST_CONSUL (bats runs it at file level too, so even
-# this process started without it): recover it from the environment of the
-# nearest bats ancestor that still has it (Linux), until test_helper.bash keeps it.
-_emu_recover_mode() {
-	local pid=$$ i v
-	for i in 1 2 3 4 5 6 7 8; do
-		[ -r "/proc/$pid/environ" ] || return 0
-		v=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^RESEC_TEST_CONSUL=//p')
-		if [ -n "$v" ]; then
-			RESEC_TEST_CONSUL="$v"
-			return 0
-		fi
-		pid=$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null) || return 0
-		[ -n "$pid" ] && [ "$pid" -gt 1 ] || return 0
-		: "$i"
-	done
-}
-if [ -z "${RESEC_TEST_CONSUL:-}" ]; then
-	_emu_recover_mode
-fi
 
 # emu_real: true when the tests run against a real Consul agent.
 emu_real() {
