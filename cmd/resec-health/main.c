@@ -536,9 +536,26 @@ static void heartbeat(struct runner *r, int v, int64_t until)
 	}
 }
 
+/* Reasons compared without their numbers ("down for 4s" and "down for 5s" are one state). */
+static int same_reason(const char *a, const char *b)
+{
+	for (;;) {
+		while (*a >= '0' && *a <= '9')
+			a++;
+		while (*b >= '0' && *b <= '9')
+			b++;
+		if (*a != *b)
+			return 0;
+		if (*a == '\0')
+			return 1;
+		a++;
+		b++;
+	}
+}
+
 static void log_transition(struct runner *r, int v)
 {
-	if (v == r->last_verdict && strcmp(r->last_reason, r->h->reason) == 0)
+	if (v == r->last_verdict && same_reason(r->last_reason, r->h->reason))
 		return;
 	if (v == V_HEALTHY)
 		log_info("redis healthy", "role", rdb_role_name(r->h->info.role));
