@@ -435,7 +435,8 @@ static int other_master(const struct runner *r, const struct json_health_entry *
  * S1: before passing the master check for the first time, wait until no other
  * master instance passes, for at most that instance's TTL (2 × interval, the
  * cluster's setting) plus a margin, with blocking queries until `until`.
- * Returns 1 when we may pass, 0 to keep holding, -1 on a Consul failure.
+ * Returns 1 when we may pass, 0 to keep holding, -1 on a Consul failure, -2
+ * when cancelled (a signal, or the Redis socket: the main loop looks).
  */
 static int hold_master(struct runner *r, int64_t until)
 {
@@ -453,7 +454,7 @@ static int hold_master(struct runner *r, int64_t until)
 		size_t n = 0;
 		int rc = consul_health_service(r->consul, r->name, tag, 1, &q, &e, &n);
 		if (rc != CONSUL_OK)
-			return rc == CONSUL_CANCELLED ? 0 : -1;
+			return rc == CONSUL_CANCELLED ? -2 : -1;
 		/* [C1]: an index going backwards means start again from a plain read. */
 		r->hold_index = r->consul->index < r->hold_index ? 0 : r->consul->index;
 		int others = 0;
@@ -491,7 +492,8 @@ static void heartbeat(struct runner *r, int v, int64_t until)
 		/* A quick look first: in the common case nobody else passes. */
 		int ok = hold_master(r, clock_now_ms());
 		if (ok < 0) {
-			consul_failed(r);
+			if (ok == -1)
+				consul_failed(r);
 			return;
 		}
 		if (ok == 0) {
@@ -524,7 +526,8 @@ static void heartbeat(struct runner *r, int v, int64_t until)
 		/* Registered as warning: now wait for the other instance until the next look. */
 		int ok = hold_master(r, until);
 		if (ok < 0) {
-			consul_failed(r);
+			if (ok == -1)
+				consul_failed(r);
 			return;
 		}
 		if (ok == 1) {
