@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,8 @@
 
 #define DEFAULT_CONNECT_MS 5000
 #define DEFAULT_REQUEST_MS 10000
-#define DEFAULT_WAIT_MS (5 * 60 * 1000)   /* server default when wait is absent */
-#define MAX_WAIT_MS (10 * 60 * 1000)      /* server clamp */
+#define DEFAULT_WAIT_MS ((int64_t)5 * 60 * 1000)   /* server default when wait is absent */
+#define MAX_WAIT_MS ((int64_t)10 * 60 * 1000)      /* server clamp */
 #define MAX_BODY (64u << 20)              /* refuse bigger answers */
 #define POLL_SLICE_MS 1000
 
@@ -48,7 +49,13 @@ struct priv {
 
 #define P(c) ((struct priv *)(c)->priv_)
 
-static int once_inited;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 /* ---- errors ---- */
 
@@ -163,7 +170,9 @@ static int set_server_name(struct consul *c, const struct resec_config *cfg, cha
 	port = 443;
 	char *pc = strrchr(host, ':');
 	if (pc != NULL && strchr(pc, ']') == NULL) {
-		port = atoi(pc + 1);
+		char *endp;
+		long pl = strtol(pc + 1, &endp, 10);
+		port = *endp == '\0' && pl > 0 && pl <= 65535 ? (int)pl : -1;
 		*pc = '\0';
 	}
 	if (port <= 0 || port > 65535) {
@@ -227,9 +236,10 @@ static int set_headers(struct consul *c, const struct resec_config *cfg)
 {
 	struct priv *p = P(c);
 	struct curl_slist *l;
-	char tok[1100];
 
 	if (secret_is_set(&cfg->consul_token)) {
+		char tok[1100];
+
 		snprintf(p->secret1, sizeof p->secret1, "%s", secret_value(&cfg->consul_token));
 		snprintf(tok, sizeof tok, "X-Consul-Token: %s", p->secret1);
 		p->hdr_plain = curl_slist_append(NULL, tok);
@@ -356,12 +366,10 @@ struct consul *consul_new(const struct resec_config *cfg, char *err, size_t errl
 	struct consul *c;
 	struct priv *p;
 
-	if (!once_inited) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			snprintf(err, errlen, "consul: cannot initialise libcurl");
-			return NULL;
-		}
-		once_inited = 1;
+	/* libcurl's global init is not thread-safe: once, whichever thread comes first. */
+	if (pthread_once(&global_once, global_init) != 0 || global_rc != CURLE_OK) {
+		snprintf(err, errlen, "consul: cannot initialise libcurl");
+		return NULL;
 	}
 	c = calloc(1, sizeof *c);
 	p = calloc(1, sizeof *p);
@@ -532,7 +540,7 @@ static int transport(struct consul *c, const char *method, const char *path, con
 {
 	struct priv *p = P(c);
 	struct json_buf url = {0};
-	int64_t timeout = request_timeout(p, wait_ms), now;
+	int64_t timeout = request_timeout(p, wait_ms);
 	int deadline_bound = 0, rc;
 	CURLcode res = CURLE_OK;
 
@@ -545,7 +553,8 @@ static int transport(struct consul *c, const char *method, const char *path, con
 	p->overflow = 0;
 	p->errbuf[0] = '\0';
 	if (p->deadline_ms > 0) {
-		now = clock_now_ms();
+		int64_t now = clock_now_ms();
+
 		if (p->deadline_ms - now <= 0) {
 			seterr(c, "consul: %s %s: timed out (deadline passed)", method, path);
 			return CONSUL_ERR;
@@ -696,7 +705,6 @@ static void add_uparam(struct json_buf *q, const char *name, uint64_t v)
 /* Blocking and consistency parameters; returns the wait for the client timeout. */
 static int64_t add_query(struct json_buf *q, const struct consul_query *o)
 {
-	char w[32];
 	int64_t wait = 0;
 
 	if (o == NULL)
@@ -705,6 +713,8 @@ static int64_t add_query(struct json_buf *q, const struct consul_query *o)
 		add_uparam(q, "index", o->index);
 		wait = DEFAULT_WAIT_MS;
 		if (o->wait_ms > 0) {
+			char w[32];
+
 			config_format_duration(o->wait_ms, w, sizeof w);
 			add_param(q, "wait", w);
 			wait = o->wait_ms;
@@ -1447,7 +1457,7 @@ int consul_watch_update(struct consul_watch *w, uint64_t index, const void *cont
 
 static uint64_t watch_random(void)
 {
-	static uint64_t state;
+	static _Thread_local uint64_t state;
 
 	if (state == 0)
 		state = (uint64_t)clock_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ 1;

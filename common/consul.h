@@ -36,6 +36,9 @@
  * the server adds up to W/16 jitter; wait 0 on a blocking call means the
  * server default 5m and is timed as such (W = 5m). The handle keeps its
  * connection alive between requests.
+ *
+ * Threads: a handle is used by one thread at a time; different handles may
+ * be used by different threads at once (consul_new may be called from any).
  */
 enum { CONSUL_CANCELLED = -2, CONSUL_ERR = -1, CONSUL_OK = 0, CONSUL_ABSENT = 1 };
 

@@ -514,14 +514,13 @@ int json_string(const struct json_doc *d, int t, char *buf, size_t size)
 {
 	const jsmntok_t *k = tok_at(d, t);
 	size_t n;
-	long r;
 	char *tmp;
 
 	if (k == NULL || k->type != JSMN_STRING || buf == NULL || size == 0)
 		return -1;
 	n = (size_t)(k->end - k->start);
 	if (n < size) {
-		r = unescape(d->text + k->start, n, buf);
+		long r = unescape(d->text + k->start, n, buf);
 		if (r < 0)
 			return -1;
 		buf[r] = '\0';
@@ -625,7 +624,7 @@ int json_is_null(const struct json_doc *d, int t)
 
 /* ---- base64 ---- */
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64[65] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t json_base64_encoded_size(size_t n)
 {
@@ -645,8 +644,8 @@ void json_base64_encode(const void *in, size_t n, char *out)
 			v |= s[i + 2];
 		out[o++] = b64[v >> 18 & 63];
 		out[o++] = b64[v >> 12 & 63];
-		out[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? b64[v & 63] : '=';
+		out[o++] = i + 1 < n ? b64[v >> 6 & 63] : (char)'=';
+		out[o++] = i + 2 < n ? b64[v & 63] : (char)'=';
 	}
 	out[o] = '\0';
 }
@@ -876,6 +875,14 @@ static int parse_array_body(struct json_doc *d, const char *body, size_t len, co
 	return 0;
 }
 
+/* Array slots for the elements of container t, plus one so that it is never 0. */
+static size_t slots(const struct json_doc *d, int t)
+{
+	int n = json_count(d, t);
+
+	return (n > 0 ? (size_t)n : 0) + 1;
+}
+
 void json_kv_entry_clear(struct json_kv_entry *e)
 {
 	if (e == NULL)
@@ -948,7 +955,7 @@ int json_decode_kv(const char *body, size_t len, struct json_kv_entry **out, siz
 	*n = 0;
 	if (parse_array_body(&d, body, len, "KV entries", err, errlen) != 0)
 		return -1;
-	arr = calloc((size_t)json_count(&d, 0) + 1, sizeof *arr);
+	arr = calloc(slots(&d, 0), sizeof *arr);
 	if (arr == NULL) {
 		json_free(&d);
 		set_err(err, errlen, "KV entries: out of memory");
@@ -1009,7 +1016,7 @@ static int decode_tags(const struct json_doc *d, int svc, struct json_health_ent
 		return 0;
 	if (arr < 0)
 		return -1;
-	h->tags = calloc((size_t)json_count(d, arr) + 1, sizeof(char *));
+	h->tags = calloc(slots(d, arr), sizeof(char *));
 	if (h->tags == NULL)
 		return -1;
 	for (int t = json_first(d, arr); t >= 0 && h->ntags < (size_t)json_count(d, arr); t = json_next(d, t)) {
@@ -1030,7 +1037,7 @@ static int decode_meta(const struct json_doc *d, int svc, struct json_health_ent
 		return 0;
 	if (obj < 0)
 		return -1;
-	cnt = (size_t)json_count(d, obj) + 1;
+	cnt = slots(d, obj);
 	h->meta_keys = calloc(cnt, sizeof(char *));
 	h->meta_values = calloc(cnt, sizeof(char *));
 	if (h->meta_keys == NULL || h->meta_values == NULL)
@@ -1055,7 +1062,7 @@ static int decode_checks(const struct json_doc *d, int entry, struct json_health
 		return 0;
 	if (arr < 0)
 		return -1;
-	h->checks = calloc((size_t)json_count(d, arr) + 1, sizeof *h->checks);
+	h->checks = calloc(slots(d, arr), sizeof *h->checks);
 	if (h->checks == NULL)
 		return -1;
 	for (int t = json_first(d, arr); t >= 0 && h->nchecks < (size_t)json_count(d, arr); t = json_next(d, t)) {
@@ -1109,7 +1116,7 @@ int json_decode_health(const char *body, size_t len, struct json_health_entry **
 	*n = 0;
 	if (parse_array_body(&d, body, len, "health entries", err, errlen) != 0)
 		return -1;
-	arr = calloc((size_t)json_count(&d, 0) + 1, sizeof *arr);
+	arr = calloc(slots(&d, 0), sizeof *arr);
 	if (arr == NULL) {
 		json_free(&d);
 		set_err(err, errlen, "health entries: out of memory");
@@ -1168,7 +1175,7 @@ int json_decode_sessions(const char *body, size_t len, struct json_session **out
 	*n = 0;
 	if (parse_array_body(&d, body, len, "sessions", err, errlen) != 0)
 		return -1;
-	arr = calloc((size_t)json_count(&d, 0) + 1, sizeof *arr);
+	arr = calloc(slots(&d, 0), sizeof *arr);
 	if (arr == NULL) {
 		json_free(&d);
 		set_err(err, errlen, "sessions: out of memory");

@@ -48,7 +48,7 @@ resec_start() {
 node_pids() {
 	local dir="$BATS_TEST_TMPDIR/node$1/" p
 	for p in /proc/[0-9]*; do
-		if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -q "^RESEC_STATE=$dir"; then
+		if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -q "^RESEC_STATE=$dir"; then
 			echo "${p#/proc/}"
 		fi
 	done

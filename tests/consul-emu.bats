@@ -1105,6 +1105,19 @@ fcmp() {
 	[ "$(emu_curl '/v1/health/service/r?passing' | jq length)" -eq 1 ]
 }
 
+@test "§11 control: a request its client gave up on during a partition has no effect at the heal" {
+	emu_requires_control
+	emu_start --nodes 2
+	emu_ctl /_emu/node/node2/partition
+	run curl -sS --max-time 1 -X PUT -d lost "http://127.0.0.1:${EMU_PORTS[1]}/v1/kv/dropped"
+	[ "$status" -eq 28 ]
+	emu_ctl /_emu/node/node2/heal
+	# The heal answers the requests still waiting; give a replay time to land.
+	curl -sS "http://127.0.0.1:${EMU_PORTS[1]}/v1/status/leader" >/dev/null
+	run curl -s -o /dev/null -w '%{http_code}' "http://$EMU_ADDR/v1/kv/dropped"
+	[ "$output" = 404 ]
+}
+
 @test "§11 control: partition?serf=keep leaves serfHealth passing, only TTLs run out" {
 	emu_requires_control
 	emu_start --nodes 2 --serf-delay 100ms --session-ttl-multiplier 0.1

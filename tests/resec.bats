@@ -26,7 +26,8 @@ wait_settled() {
 	m=$(master_node)
 	[ "$(consul_master | wc -l)" -eq 1 ]
 	run -0 curl -sf "http://$EMU_ADDR/v1/kv/resec/.lock"
-	[ "$(echo "$output" | jq -r '.[0].Flags')" = 3304740253564472344 ]
+	# jq reads numbers as doubles; the lock flag needs all 64 bits.
+	[[ "$output" == *'"Flags":3304740253564472344'* ]]
 	[ "$(echo "$output" | jq -r '.[0].Value' | base64 -d)" = ":$(redis_port "$m")" ]
 	run -0 "$RESEC_ROLE" --redis-addr "127.0.0.1:$(redis_port "$m")" show
 	[ "$output" = master ]

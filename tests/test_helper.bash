@@ -17,7 +17,7 @@ export RESEC_ROOT RESEC_BUILD RESEC_LOCK RESEC_WATCH RESEC_ROLE RESEC_HEALTH CON
 
 # Scrub what could leak in from the caller's shell: every setting of ours.
 for v in $(env | sed -n 's/^\(\(CONSUL\|REDIS\|RESEC\|HEALTHCHECK\|LOG\|ANNOUNCE\|MASTER\|SLAVE\)_[A-Z_]*\)=.*/\1/p'); do
-	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH) ;; *) unset "$v" ;; esac
+	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH|CONSUL_EMU) ;; *) unset "$v" ;; esac
 done
 PATH="$RESEC_BUILD/bin:$RESEC_ROOT/scripts:$PATH"
 export PATH

@@ -11,12 +11,12 @@
 #include <unistd.h>
 
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 
 #include "clock.h"
 #include "config.h"
 #include "consul.h"
 #include "log.h"
+#include "proc.h"
 #include "redis.h"
 
 static const char usage[] =
@@ -168,6 +168,8 @@ static void sleep_ms(int64_t ms)
 
 static int cmd_wait(struct health *h)
 {
+	/* A waiter started by resec must not outlive it. */
+	proc_die_with_parent();
 	int64_t start = clock_now_ms();
 	int64_t deadline = h->timeout_ms > 0 ? start + h->timeout_ms : 0;
 	int64_t backoff = 50;
@@ -604,9 +606,7 @@ static int shutdown_run(struct runner *r)
 static int runner_setup(struct runner *r, struct health *h)
 {
 	/* Die with the orchestrator: a heartbeat must not outlive the process that decides the role. */
-	pid_t parent = getppid();
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != parent)
-		(void)raise(SIGTERM);
+	proc_die_with_parent();
 	r->h = h;
 	r->watched_fd = -1;
 	r->last_verdict = -1;

@@ -1,17 +1,931 @@
 /* SPDX-License-Identifier: MIT */
-/* resec-lock: placeholder until its behaviour lands. */
+/* resec-lock: take a Consul lock, run a program in its own process group while it is held. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
+#include "consul.h"
 #include "log.h"
+#include "proc.h"
 
-static const char usage[] = "usage: resec-lock [options]";
+static const char usage[] =
+	"usage: resec-lock [--key K] [--ttl D] [--lock-delay D] [--name N] [--timeout D]\n"
+	"                  [--kill-signal SIG] [--kill-timeout D] [--value V] [--once] -- prog args...\n"
+	"Take the Consul lock at K, run prog in its own process group while it is held,\n"
+	"signal the group at once when the lock is lost, release the lock when prog exits.\n"
+	"  --key K           lock key (CONSUL_LOCK_KEY, resec/.lock)\n"
+	"  --ttl D           session TTL (CONSUL_LOCK_TTL, 15s; 10s-24h)\n"
+	"  --lock-delay D    session lock-delay (CONSUL_LOCK_DELAY, 5s; 0-60s)\n"
+	"  --name N          session name (CONSUL_LOCK_SESSION_NAME, resec)\n"
+	"  --timeout D       give up (exit 1) when the lock is not held within D (0: wait forever)\n"
+	"  --kill-signal SIG signal for prog's group on loss or stop (TERM)\n"
+	"  --kill-timeout D  wait this long before SIGKILL (lock-delay/2; TTL/4 when lock-delay is 0)\n"
+	"  --value V         value of the key (ANNOUNCE_ADDR as host:port)\n"
+	"  --once            exit 69 when Consul is unreachable at start instead of retrying\n"
+	"Exit: prog's status (128+signal when killed), 1 not acquired in time, 64 usage or a\n"
+	"key that is not a lock, 69 Consul unreachable (--once), 75 lock lost.";
+
+/* Consul's lock helper marks its keys with this flag (api/lock.go LockFlagValue). */
+#define LOCK_FLAG 3304740253564472344ULL
+
+/* How long a blocking GET waits on the server; bounds a hung connection, not safety. */
+#define BLOCK_WAIT_MS 60000
+
+/* Cleanup after a loss: Consul may be unreachable, so give up quickly. */
+#define LOST_CLEANUP_MS 1000
+
+enum opt_id { OPT_KEY, OPT_TTL, OPT_DELAY, OPT_NAME, OPT_TIMEOUT, OPT_KSIG, OPT_KTIME, OPT_VALUE, OPT_ONCE };
+
+static const struct cli_option options[] = {
+	{ "key", 0, 1, OPT_KEY },           { "ttl", 0, 1, OPT_TTL },
+	{ "lock-delay", 0, 1, OPT_DELAY },  { "name", 0, 1, OPT_NAME },
+	{ "timeout", 0, 1, OPT_TIMEOUT },   { "kill-signal", 0, 1, OPT_KSIG },
+	{ "kill-timeout", 0, 1, OPT_KTIME }, { "value", 0, 1, OPT_VALUE },
+	{ "once", 0, 0, OPT_ONCE },         { NULL, 0, 0, 0 },
+};
+
+struct opts {
+	struct resec_config *cfg;
+	int64_t timeout_ms;       /* 0: forever */
+	int kill_signal;
+	int64_t kill_timeout_ms;  /* -1: derived from the lock-delay */
+	char value[512];
+	int value_set;
+	int once;
+};
+
+/* The S3 arithmetic, derived once from TTL and lock-delay (see docs/resec-lock.md). */
+struct timing {
+	int64_t ttl_ms;           /* session TTL (the server may raise it) */
+	int64_t delay_ms;         /* L: the session's LockDelay */
+	int64_t eff_ms;           /* L, or TTL/2 when L is 0 */
+	int64_t budget_ms;        /* no confirmation for this long → lost: L - min(1s, L/3) */
+	int64_t period_ms;        /* confirm (renew) at least this often while held: min(L/3, TTL/2) */
+};
+
+/* State shared by the main thread and the two workers (renewer, monitor). */
+struct shared {
+	pthread_mutex_t mu;
+	struct timing t;
+	char session[64];
+	int holding;              /* the main thread holds the key */
+	int64_t last_confirm_ms;  /* send time of the last request proving we hold the lock */
+	int lost;                 /* a worker found the lock lost */
+	char lost_reason[160];
+	int session_gone;         /* renew answered 404 */
+	int event_w;              /* workers write a byte here to wake the main thread */
+	const char *key;
+};
+
+struct worker {
+	pthread_t thread;
+	int running;
+	int pipe[2];              /* main writes 'w' (recompute) or 'q' (quit); also the cancel fd */
+	struct consul *c;
+	struct shared *sh;
+};
+
+struct lock_state {
+	struct opts *o;
+	struct resec_config *cfg;
+	struct shared sh;
+	struct consul *mc;        /* main thread's client */
+	struct worker renewer;
+	struct worker monitor;
+	int epfd;                 /* signals + worker events, the main client's cancel fd */
+	int event_r;
+	int64_t start_ms;
+	char value[512];
+	int exit_signal;          /* a TERM/INT/QUIT that arrived before the lock was held */
+};
+
+static int handle_option(void *ctx, int id, const char *value, char *err, size_t errlen)
+{
+	struct opts *o = ctx;
+	static const char *const shared_flag[] = {
+		[OPT_KEY] = "consul-lock-key", [OPT_TTL] = "consul-lock-ttl",
+		[OPT_DELAY] = "consul-lock-delay", [OPT_NAME] = "consul-lock-session-name",
+	};
+	static const char *const own_name[] = {
+		[OPT_KEY] = "key", [OPT_TTL] = "ttl", [OPT_DELAY] = "lock-delay", [OPT_NAME] = "name",
+	};
+	char e2[400];
+	switch (id) {
+	case OPT_KEY:
+	case OPT_TTL:
+	case OPT_DELAY:
+	case OPT_NAME:
+		if (config_set(o->cfg, shared_flag[id], value, e2, sizeof(e2)) < 0) {
+			snprintf(err, errlen, "--%s: %s", own_name[id], e2);
+			return -1;
+		}
+		return 0;
+	case OPT_TIMEOUT:
+	case OPT_KTIME: {
+		int64_t ms;
+		if (config_parse_duration(value, &ms) < 0) {
+			snprintf(err, errlen, "invalid --%s \"%.100s\": not a duration (use a unit: 500ms, 15s)",
+			         id == OPT_TIMEOUT ? "timeout" : "kill-timeout", value);
+			return -1;
+		}
+		if (id == OPT_TIMEOUT)
+			o->timeout_ms = ms;
+		else
+			o->kill_timeout_ms = ms;
+		return 0;
+	}
+	case OPT_KSIG:
+		o->kill_signal = proc_parse_signal(value);
+		if (o->kill_signal < 0) {
+			snprintf(err, errlen, "invalid --kill-signal \"%.100s\": want a name (TERM) or number", value);
+			return -1;
+		}
+		return 0;
+	case OPT_VALUE:
+		if (strlen(value) >= sizeof(o->value)) {
+			snprintf(err, errlen, "invalid --value: too long");
+			return -1;
+		}
+		snprintf(o->value, sizeof(o->value), "%s", value);
+		o->value_set = 1;
+		return 0;
+	case OPT_ONCE:
+		o->once = 1;
+		return 0;
+	default:
+		snprintf(err, errlen, "unknown option");
+		return -1;
+	}
+}
+
+static void timing_derive(struct timing *t, int64_t ttl_ms, int64_t delay_ms)
+{
+	t->ttl_ms = ttl_ms;
+	t->delay_ms = delay_ms;
+	/* Without lock-delay nothing protects the gap: stay well inside the TTL instead. */
+	t->eff_ms = delay_ms > 0 ? delay_ms : ttl_ms / 2;
+	int64_t margin = t->eff_ms / 3 < 1000 ? t->eff_ms / 3 : 1000;
+	t->budget_ms = t->eff_ms - margin;
+	t->period_ms = t->eff_ms / 3;
+	if (t->period_ms > ttl_ms / 2)
+		t->period_ms = ttl_ms / 2;
+	if (t->period_ms < 1)
+		t->period_ms = 1;
+}
+
+/* ---- worker threads ------------------------------------------------------ */
+
+static void notify_main(struct shared *sh)
+{
+	char b = 'e';
+	ssize_t n = write(sh->event_w, &b, 1);
+	(void)n;
+}
+
+static void set_lost(struct shared *sh, const char *reason)
+{
+	pthread_mutex_lock(&sh->mu);
+	if (!sh->lost) {
+		sh->lost = 1;
+		snprintf(sh->lost_reason, sizeof(sh->lost_reason), "%s", reason);
+	}
+	pthread_mutex_unlock(&sh->mu);
+	notify_main(sh);
+}
+
+static void confirm(struct shared *sh, int64_t sent_ms)
+{
+	pthread_mutex_lock(&sh->mu);
+	if (sent_ms > sh->last_confirm_ms)
+		sh->last_confirm_ms = sent_ms;
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* Wait until at_ms or a message from main (then return early); 1 when told to quit. */
+static int worker_wait(struct worker *w, int64_t at_ms)
+{
+	for (;;) {
+		int64_t left = at_ms - clock_now_ms();
+		if (left < 0)
+			left = 0;
+		struct pollfd p = { .fd = w->pipe[0], .events = POLLIN, .revents = 0 };
+		int r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+		if (r > 0) {
+			char b;
+			int quit = 0;
+			while (read(w->pipe[0], &b, 1) == 1)
+				quit |= b == 'q';
+			return quit;
+		}
+		if (r < 0 && errno != EINTR)
+			return 0;
+		if (clock_now_ms() >= at_ms)
+			return 0;
+	}
+}
+
+static void *renewer_main(void *arg)
+{
+	struct worker *w = arg;
+	struct shared *sh = w->sh;
+	char id[64];
+	pthread_mutex_lock(&sh->mu);
+	snprintf(id, sizeof(id), "%s", sh->session);
+	pthread_mutex_unlock(&sh->mu);
+	int64_t last = clock_now_ms(); /* the session was just created */
+	int failed = 0;
+	for (;;) {
+		pthread_mutex_lock(&sh->mu);
+		int holding = sh->holding;
+		struct timing t = sh->t;
+		int64_t loss_at = sh->last_confirm_ms + t.budget_ms;
+		pthread_mutex_unlock(&sh->mu);
+		/* Renew every TTL/2 while waiting; while holding, confirm every min(L/3, TTL/2). */
+		int64_t period = holding ? t.period_ms : t.ttl_ms / 2;
+		int64_t next = last + (failed ? period / 4 : period);
+		if (clock_now_ms() < next) {
+			if (worker_wait(w, next))
+				return NULL;
+			continue; /* woken early or on time: recompute, the period may have changed */
+		}
+		int64_t t0 = clock_now_ms();
+		/* A hung request must not outlive its use: end it at the next duty or the loss deadline. */
+		int64_t until = t0 + period;
+		if (holding && loss_at < until)
+			until = loss_at;
+		if (until < t0 + 200)
+			until = t0 + 200;
+		consul_set_deadline(w->c, until);
+		int64_t ttl = 0;
+		int rc = consul_session_renew(w->c, id, &ttl);
+		if (rc == CONSUL_CANCELLED) {
+			if (worker_wait(w, 0))
+				return NULL;
+			continue;
+		}
+		last = t0;
+		failed = rc != CONSUL_OK;
+		if (rc == CONSUL_ABSENT) {
+			pthread_mutex_lock(&sh->mu);
+			sh->session_gone = 1;
+			pthread_mutex_unlock(&sh->mu);
+			if (holding)
+				set_lost(sh, "session renew answered 404: session invalidated");
+			else
+				notify_main(sh);
+			return NULL;
+		}
+		if (rc != CONSUL_OK) {
+			log_warn("cannot renew session", "error", w->c->err);
+			continue;
+		}
+		/* The renew was sent at t0 and the session was alive when Consul got it. */
+		if (holding)
+			confirm(sh, t0);
+		if (ttl > t.ttl_ms) {
+			pthread_mutex_lock(&sh->mu);
+			timing_derive(&sh->t, ttl, sh->t.delay_ms);
+			pthread_mutex_unlock(&sh->mu);
+			char buf[32];
+			config_format_duration(ttl, buf, sizeof(buf));
+			log_info("adopting the session TTL Consul returned", "ttl", buf);
+		}
+	}
+}
+
+/* Why the key no longer proves our hold, or NULL when it does. */
+static const char *key_loss_reason(const struct json_kv_entry *e, const char *session)
+{
+	if (e->session[0] == '\0')
+		return "lock key released";
+	if (strcmp(e->session, session) != 0)
+		return "lock key held by another session";
+	return NULL;
+}
+
+static void *monitor_main(void *arg)
+{
+	struct worker *w = arg;
+	struct shared *sh = w->sh;
+	struct consul_watch cw;
+	char id[64];
+	consul_watch_init(&cw);
+	cw.backoff_base_ms = 250;
+	cw.backoff_max_ms = 2000;
+	pthread_mutex_lock(&sh->mu);
+	snprintf(id, sizeof(id), "%s", sh->session);
+	pthread_mutex_unlock(&sh->mu);
+	for (;;) {
+		if (worker_wait(w, clock_now_ms() + consul_watch_delay(&cw, clock_now_ms())))
+			return NULL;
+		int64_t t0 = clock_now_ms();
+		consul_watch_begin(&cw, t0);
+		struct consul_query q = { .index = cw.index, .wait_ms = BLOCK_WAIT_MS, .consistent = 1 };
+		struct json_kv_entry e;
+		memset(&e, 0, sizeof(e));
+		int rc = consul_kv_get(w->c, sh->key, &q, &e);
+		if (rc == CONSUL_CANCELLED) {
+			if (worker_wait(w, 0))
+				return NULL;
+			continue;
+		}
+		if (rc == CONSUL_ABSENT) {
+			set_lost(sh, "lock key deleted");
+			return NULL;
+		}
+		if (rc != CONSUL_OK) {
+			log_warn("cannot read the lock key", "error", w->c->err);
+			consul_watch_failed(&cw, clock_now_ms());
+			continue;
+		}
+		const char *why = key_loss_reason(&e, id);
+		char content[96];
+		snprintf(content, sizeof(content), "%s", e.session);
+		json_kv_entry_clear(&e);
+		if (why != NULL) {
+			set_lost(sh, why);
+			return NULL;
+		}
+		/* A consistent read sent at t0 saw our session: we held the lock at t0. */
+		confirm(sh, t0);
+		consul_watch_update(&cw, w->c->index, content, strlen(content));
+	}
+}
+
+static int worker_start(struct worker *w, struct shared *sh, void *(*fn)(void *))
+{
+	char b;
+	while (read(w->pipe[0], &b, 1) == 1)
+		;
+	w->sh = sh;
+	consul_set_cancel_fd(w->c, w->pipe[0]);
+	consul_set_deadline(w->c, 0);
+	/* Signals belong to the main thread's self-pipe. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&w->thread, NULL, fn, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return -1;
+	w->running = 1;
+	return 0;
+}
+
+static void worker_poke(struct worker *w, char what)
+{
+	if (w->running) {
+		ssize_t n = write(w->pipe[1], &what, 1);
+		(void)n;
+	}
+}
+
+static void worker_stop(struct worker *w)
+{
+	if (!w->running)
+		return;
+	worker_poke(w, 'q');
+	pthread_join(w->thread, NULL);
+	w->running = 0;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int nonblocking_pipe(int p[2])
+{
+	if (pipe(p) < 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		int fl = fcntl(p[i], F_GETFL);
+		if (fl < 0 || fcntl(p[i], F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(p[i], F_SETFD, FD_CLOEXEC) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static struct consul *new_client(const struct resec_config *cfg)
+{
+	char err[256];
+	struct consul *c = consul_new(cfg, err, sizeof(err));
+	if (c == NULL) {
+		log_die_line("cannot set up the Consul client: %s", err);
+		exit(EXIT_USAGE);
+	}
+	return c;
+}
+
+static void setup(struct lock_state *s)
+{
+	char err[256] = "";
+	int ev[2];
+	if (proc_signals_init(err, sizeof(err)) < 0 || nonblocking_pipe(ev) < 0 ||
+	    nonblocking_pipe(s->renewer.pipe) < 0 || nonblocking_pipe(s->monitor.pipe) < 0) {
+		log_die_line("cannot set up: %s", err[0] ? err : strerror(errno));
+		exit(EXIT_UNAVAILABLE);
+	}
+	s->event_r = ev[0];
+	s->sh.event_w = ev[1];
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e1 = { .events = EPOLLIN, .data = { .fd = proc_signal_fd() } };
+	struct epoll_event e2 = { .events = EPOLLIN, .data = { .fd = ev[0] } };
+	if (s->epfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, proc_signal_fd(), &e1) < 0 ||
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev[0], &e2) < 0) {
+		log_die_line("cannot set up epoll: %s", strerror(errno));
+		exit(EXIT_UNAVAILABLE);
+	}
+	pthread_mutex_init(&s->sh.mu, NULL);
+	/* Every handle is made here, before any thread exists (curl global init). */
+	s->mc = new_client(s->cfg);
+	s->renewer.c = new_client(s->cfg);
+	s->monitor.c = new_client(s->cfg);
+	consul_set_cancel_fd(s->mc, s->epfd);
+	s->sh.key = s->cfg->lock_key;
+	timing_derive(&s->sh.t, s->cfg->lock_ttl_ms, s->cfg->lock_delay_ms);
+	int64_t conn = s->sh.t.period_ms < 2000 ? s->sh.t.period_ms : 2000;
+	consul_set_timeouts(s->renewer.c, conn, s->sh.t.period_ms);
+	consul_set_timeouts(s->monitor.c, conn, s->sh.t.period_ms);
+	if (s->o->value_set)
+		snprintf(s->value, sizeof(s->value), "%s", s->o->value);
+	else
+		config_format_hostport(&s->cfg->announce_addr, s->value, sizeof(s->value));
+	if (s->o->kill_timeout_ms < 0)
+		s->o->kill_timeout_ms = s->sh.t.eff_ms / 2;
+	else if (s->o->kill_timeout_ms >= s->sh.t.eff_ms)
+		log_warn("--kill-timeout is not shorter than the lock-delay: after a loss the program may "
+		         "outlive the hand-over", "kill_timeout_ms", log_int(s->o->kill_timeout_ms));
+}
+
+/* Wait up to ms on signals and worker events; 1 when something arrived. */
+static int wait_events(struct lock_state *s, int64_t ms)
+{
+	struct epoll_event ev;
+	if (ms < 0)
+		ms = 0;
+	int r = epoll_wait(s->epfd, &ev, 1, (int)(ms > 60000 ? 60000 : ms));
+	return r > 0;
+}
+
+static void drain_events(struct lock_state *s)
+{
+	char buf[64];
+	while (read(s->event_r, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Handle signals while no child runs; returns the terminating signal, or 0. */
+static int signals_idle(void)
+{
+	int sig, stop = 0;
+	while ((sig = proc_signal_next()) != 0)
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+			stop = sig;
+	return stop;
+}
+
+/* ---- acquisition -------------------------------------------------------- */
+
+enum acq { ACQ_HELD = 0, ACQ_TIMEOUT, ACQ_SIGNAL, ACQ_CONFLICT, ACQ_UNAVAILABLE };
+
+static int64_t acq_deadline(const struct lock_state *s)
+{
+	return s->o->timeout_ms > 0 ? s->start_ms + s->o->timeout_ms : 0;
+}
+
+/* Sleep until at_ms, the acquisition deadline or a signal; returns an acq result or -1 to go on. */
+static int acq_sleep(struct lock_state *s, int64_t at_ms)
+{
+	int64_t dl = acq_deadline(s);
+	for (;;) {
+		int64_t now = clock_now_ms();
+		if (dl && now >= dl)
+			return ACQ_TIMEOUT;
+		if (now >= at_ms)
+			return -1;
+		int64_t until = dl && dl < at_ms ? dl : at_ms;
+		if (wait_events(s, until - now)) {
+			drain_events(s);
+			int sig = signals_idle();
+			if (sig) {
+				s->exit_signal = sig;
+				return ACQ_SIGNAL;
+			}
+		}
+	}
+}
+
+static int64_t backoff_ms(int failures)
+{
+	static uint64_t seed;
+	if (seed == 0)
+		seed = (uint64_t)clock_now_ms() * 6364136223846793005ULL + (uint64_t)getpid();
+	seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+	int64_t d = 1000LL << (failures < 5 ? failures : 5);
+	if (d > 30000)
+		d = 30000;
+	/* Jitter in [d/2, d] so that restarted contenders do not come back in step. */
+	return d / 2 + (int64_t)((seed >> 33) % (uint64_t)(d / 2 + 1));
+}
+
+/* Create the session, retrying with back-off while Consul is unreachable. */
+static int create_session(struct lock_state *s)
+{
+	static const char *const serf[] = { "serfHealth" };
+	struct consul_session_opts so;
+	memset(&so, 0, sizeof(so));
+	so.name = s->cfg->lock_session_name;
+	so.ttl_ms = s->cfg->lock_ttl_ms;
+	so.lock_delay_ms = s->cfg->lock_delay_ms;
+	so.lock_delay_set = 1; /* even 0: raw HTTP can disable lock-delay, the Go api cannot */
+	so.behavior = "release";
+	so.node_checks = serf;
+	so.n_node_checks = 1;
+	so.node_checks_set = 1;
+	for (int failures = 0;; failures++) {
+		char id[64];
+		consul_set_deadline(s->mc, acq_deadline(s));
+		int rc = consul_session_create(s->mc, &so, id, sizeof(id));
+		consul_set_deadline(s->mc, 0);
+		if (rc == CONSUL_OK) {
+			pthread_mutex_lock(&s->sh.mu);
+			snprintf(s->sh.session, sizeof(s->sh.session), "%s", id);
+			s->sh.session_gone = 0;
+			timing_derive(&s->sh.t, s->cfg->lock_ttl_ms, s->cfg->lock_delay_ms);
+			pthread_mutex_unlock(&s->sh.mu);
+			log_info("session created", "session", id);
+			return worker_start(&s->renewer, &s->sh, renewer_main) < 0 ? ACQ_UNAVAILABLE : -1;
+		}
+		if (rc == CONSUL_CANCELLED) {
+			drain_events(s);
+			int sig = signals_idle();
+			if (sig) {
+				s->exit_signal = sig;
+				return ACQ_SIGNAL;
+			}
+			failures--;
+			continue;
+		}
+		if (s->mc->status >= 400 && s->mc->status < 500) {
+			log_error("Consul refused the session", "error", s->mc->err);
+			return ACQ_CONFLICT;
+		}
+		if (s->o->once) {
+			log_error("cannot create session", "error", s->mc->err);
+			return ACQ_UNAVAILABLE;
+		}
+		int64_t d = backoff_ms(failures);
+		log_warn("cannot create session, retrying", "error", s->mc->err, "retry_in_ms", log_int(d));
+		int r = acq_sleep(s, clock_now_ms() + d);
+		if (r >= 0)
+			return r;
+	}
+}
+
+/* Renewal found the session gone while waiting: make a new one. */
+static int renew_session_if_gone(struct lock_state *s)
+{
+	pthread_mutex_lock(&s->sh.mu);
+	int gone = s->sh.session_gone;
+	pthread_mutex_unlock(&s->sh.mu);
+	if (!gone)
+		return -1;
+	worker_stop(&s->renewer);
+	log_warn("session invalidated while waiting; creating a new one", "session", s->sh.session);
+	return create_session(s);
+}
+
+/* Try once; 1 held, 0 not (and why in *delayed), -1 error. */
+static int try_acquire(struct lock_state *s, int *delayed, uint64_t *index)
+{
+	int ok = 0;
+	consul_set_deadline(s->mc, acq_deadline(s));
+	int64_t t0 = clock_now_ms();
+	int rc = consul_kv_acquire(s->mc, s->cfg->lock_key, s->sh.session, LOCK_FLAG, s->value,
+	                           strlen(s->value), &ok);
+	if (rc != CONSUL_OK)
+		return rc == CONSUL_CANCELLED ? -2 : -1;
+	if (ok) {
+		pthread_mutex_lock(&s->sh.mu);
+		s->sh.last_confirm_ms = t0;
+		pthread_mutex_unlock(&s->sh.mu);
+		return 1;
+	}
+	/* Lock-delay and contention both answer false; only the key tells them apart. */
+	struct json_kv_entry e;
+	memset(&e, 0, sizeof(e));
+	struct consul_query q = { 0 };
+	rc = consul_kv_get(s->mc, s->cfg->lock_key, &q, &e);
+	if (rc == CONSUL_CANCELLED)
+		return -2;
+	if (rc == CONSUL_ERR)
+		return -1;
+	*delayed = rc == CONSUL_ABSENT || e.session[0] == '\0';
+	*index = s->mc->index;
+	json_kv_entry_clear(&e);
+	return 0;
+}
+
+struct acq_loop {
+	uint64_t index;           /* block on the key from this index; 0 reads at once */
+	int failures;
+	int64_t free_since;       /* when we saw the key become free (lock-delay starts no later) */
+	int64_t retry_at;         /* lock-delay: next acquire attempt */
+	int was_held;             /* the last read showed a holder */
+};
+
+/* Back off after an error; returns an acq result or -1 to go on. */
+static int acq_failed(struct lock_state *s, struct acq_loop *a, const char *what)
+{
+	a->index = 0;
+	int64_t d = backoff_ms(a->failures++);
+	log_warn(what, "error", s->mc->err, "retry_in_ms", log_int(d));
+	return acq_sleep(s, clock_now_ms() + d);
+}
+
+/* The key is free (absent or unheld): acquire, or schedule a retry after lock-delay. */
+static int acq_free(struct lock_state *s, struct acq_loop *a)
+{
+	int64_t now = clock_now_ms();
+	if (a->retry_at > now)
+		return acq_sleep(s, a->retry_at);
+	int delayed = 0;
+	uint64_t idx = 0;
+	int r = try_acquire(s, &delayed, &idx);
+	if (r == 1)
+		return ACQ_HELD;
+	if (r == -2)
+		return -1;
+	if (r < 0)
+		return acq_failed(s, a, "cannot acquire the lock");
+	a->failures = 0;
+	if (!delayed) {
+		a->index = idx;   /* contention: someone else got it; block on the key */
+		a->retry_at = 0;
+		a->free_since = 0;
+		return -1;
+	}
+	/* Lock-delay: the previous holder's session was invalidated no later than we saw
+	 * the key free, so with the same lock-delay it ends by free_since + L. */
+	if (a->free_since == 0)
+		a->free_since = now;
+	int64_t at = a->free_since + s->cfg->lock_delay_ms + 100;
+	if (at <= now)
+		at = now + 1000; /* a longer lock-delay than ours (other settings): try each second */
+	log_info("lock-delay in effect, retrying", "retry_in_ms", log_int(at - now));
+	a->retry_at = at;
+	a->index = 0;
+	return -1;
+}
+
+static int acq_step(struct lock_state *s, struct acq_loop *a)
+{
+	int r = renew_session_if_gone(s);
+	if (r >= 0)
+		return r;
+	if (a->retry_at > 0)
+		return acq_free(s, a);
+	int64_t dl = acq_deadline(s), now = clock_now_ms();
+	if (dl && now >= dl)
+		return ACQ_TIMEOUT;
+	int64_t wait = BLOCK_WAIT_MS;
+	if (dl && dl - now < wait)
+		wait = dl - now;
+	struct consul_query q = { .index = a->index, .wait_ms = wait };
+	struct json_kv_entry e;
+	memset(&e, 0, sizeof(e));
+	consul_set_deadline(s->mc, dl);
+	int rc = consul_kv_get(s->mc, s->cfg->lock_key, &q, &e);
+	if (rc == CONSUL_CANCELLED) {
+		drain_events(s);
+		int sig = signals_idle();
+		if (sig) {
+			s->exit_signal = sig;
+			return ACQ_SIGNAL;
+		}
+		return -1;
+	}
+	if (rc == CONSUL_ERR) {
+		if (dl && clock_now_ms() >= dl)
+			return ACQ_TIMEOUT;
+		return acq_failed(s, a, "cannot read the lock key");
+	}
+	a->failures = 0;
+	uint64_t idx = s->mc->index;
+	if (rc == CONSUL_ABSENT) {
+		json_kv_entry_clear(&e);
+		if (a->was_held || a->free_since == 0)
+			a->free_since = clock_now_ms();
+		a->was_held = 0;
+		return acq_free(s, a);
+	}
+	if (e.flags != LOCK_FLAG) {
+		char flags[32];
+		snprintf(flags, sizeof(flags), "%llu", (unsigned long long)e.flags);
+		json_kv_entry_clear(&e);
+		log_error("existing key does not match lock use", "key", s->cfg->lock_key, "flags", flags);
+		return ACQ_CONFLICT;
+	}
+	int held_by_other = e.session[0] != '\0' && strcmp(e.session, s->sh.session) != 0;
+	int ours = strcmp(e.session, s->sh.session) == 0;
+	json_kv_entry_clear(&e);
+	if (held_by_other && !ours) {
+		/* [C1]: an index that went backwards is reset, then read once at once. */
+		a->index = idx < a->index ? 0 : idx;
+		a->was_held = 1;
+		a->free_since = 0;
+		return -1;
+	}
+	if (a->was_held || a->free_since == 0)
+		a->free_since = clock_now_ms();
+	a->was_held = 0;
+	return acq_free(s, a);
+}
+
+static int acquire(struct lock_state *s)
+{
+	int r = create_session(s);
+	if (r >= 0)
+		return r;
+	struct acq_loop a;
+	memset(&a, 0, sizeof(a));
+	log_info("waiting for the lock", "key", s->cfg->lock_key);
+	for (;;) {
+		r = acq_step(s, &a);
+		consul_set_deadline(s->mc, 0);
+		if (r >= 0)
+			return r;
+	}
+}
+
+/* ---- holding ------------------------------------------------------------ */
+
+enum held_end { END_CHILD, END_SIGNAL, END_LOST };
+
+static void start_holding(struct lock_state *s)
+{
+	pthread_mutex_lock(&s->sh.mu);
+	s->sh.holding = 1;
+	s->sh.lost = 0;
+	pthread_mutex_unlock(&s->sh.mu);
+	worker_poke(&s->renewer, 'w'); /* switch to the confirmation period */
+	if (worker_start(&s->monitor, &s->sh, monitor_main) < 0)
+		log_warn("cannot start the key monitor; relying on renewals");
+}
+
+/* Run while held; returns why it ended. The child is signalled before this returns on loss. */
+static int hold(struct lock_state *s, struct proc_child *child, int *sig_out, char *why, size_t whylen)
+{
+	for (;;) {
+		pthread_mutex_lock(&s->sh.mu);
+		int64_t deadline = s->sh.last_confirm_ms + s->sh.t.budget_ms;
+		int lost = s->sh.lost;
+		if (lost)
+			snprintf(why, whylen, "%s", s->sh.lost_reason);
+		else if (s->sh.session_gone) /* renew saw 404 just as we acquired */
+			lost = snprintf(why, whylen, "session invalidated") > 0;
+		pthread_mutex_unlock(&s->sh.mu);
+		int64_t now = clock_now_ms();
+		if (!lost && now >= deadline) {
+			snprintf(why, whylen, "no confirmation from Consul within the lock-delay budget");
+			lost = 1;
+		}
+		if (lost)
+			return END_LOST;
+		if (wait_events(s, deadline - now))
+			drain_events(s);
+		int sig;
+		while ((sig = proc_signal_next()) != 0) {
+			if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
+				*sig_out = sig;
+				return END_SIGNAL;
+			}
+			if (sig == SIGHUP)
+				proc_signal_group(child, SIGHUP);
+		}
+		if (proc_reap(child))
+			return END_CHILD;
+	}
+}
+
+/* Release the key (same flags and value), then destroy the session: no lock-delay for the next. */
+static void cleanup(struct lock_state *s, int64_t timeout_ms, int release)
+{
+	worker_stop(&s->monitor);
+	consul_set_cancel_fd(s->mc, -1);
+	int ok = 0;
+	if (release && s->sh.session[0] != '\0') {
+		consul_set_deadline(s->mc, clock_now_ms() + timeout_ms);
+		if (consul_kv_release(s->mc, s->cfg->lock_key, s->sh.session, LOCK_FLAG, s->value,
+		                      strlen(s->value), &ok) != CONSUL_OK)
+			log_warn("cannot release the lock", "error", s->mc->err);
+		else if (!ok)
+			log_warn("release answered false: the lock was no longer ours");
+		else
+			log_info("lock released", "key", s->cfg->lock_key);
+	}
+	worker_stop(&s->renewer);
+	if (s->sh.session[0] == '\0')
+		return;
+	consul_set_deadline(s->mc, clock_now_ms() + timeout_ms);
+	if (consul_session_destroy(s->mc, s->sh.session) != CONSUL_OK)
+		log_warn("cannot destroy the session", "error", s->mc->err);
+	consul_set_deadline(s->mc, 0);
+}
+
+static int run_held(struct lock_state *s, char **argv)
+{
+	char env_key[600], env_sess[100];
+	snprintf(env_key, sizeof(env_key), "RESEC_LOCK_KEY=%s", s->cfg->lock_key);
+	snprintf(env_sess, sizeof(env_sess), "RESEC_LOCK_SESSION=%s", s->sh.session);
+	char *env[] = { env_key, env_sess, NULL };
+	log_info("lock acquired", "key", s->cfg->lock_key, "session", s->sh.session);
+	start_holding(s);
+	struct proc_child child;
+	if (proc_spawn(&child, argv, env) < 0) {
+		log_error("cannot start the program", "error", child.err);
+		cleanup(s, 5000, 1);
+		return 127;
+	}
+	log_info("program started", "pid", log_int(child.pid));
+	int sig = 0;
+	char why[200] = "";
+	int end = hold(s, &child, &sig, why, sizeof(why));
+	if (end == END_LOST) {
+		/* S3: signal first (proc_stop does at once); Consul comes after, and only briefly. */
+		log_error("lock lost, stopping the program", "reason", why, "signal",
+		          proc_signal_name(s->o->kill_signal));
+		/* The workers have nothing left to prove; stop their retries now. */
+		worker_poke(&s->renewer, 'q');
+		worker_poke(&s->monitor, 'q');
+		proc_stop(&child, s->o->kill_signal, s->o->kill_timeout_ms);
+		cleanup(s, LOST_CLEANUP_MS, 1);
+		return EXIT_TEMPFAIL;
+	}
+	if (end == END_SIGNAL) {
+		log_info("stopping the program", "signal", proc_signal_name(sig));
+		if (proc_stop(&child, sig, s->o->kill_timeout_ms))
+			log_warn("program killed after the kill timeout");
+	} else {
+		/* What the program left in its group must not outlive the lock. */
+		if (proc_stop(&child, s->o->kill_signal, s->o->kill_timeout_ms))
+			log_warn("processes left by the program killed after the kill timeout");
+	}
+	int code = proc_exit_code(child.status);
+	log_info("program exited, releasing the lock", "status", log_int(code));
+	cleanup(s, 5000, 1);
+	return code;
+}
 
 int main(int argc, char **argv)
 {
 	struct resec_config cfg;
-	int first = config_main(&cfg, "resec-lock", usage, argc, argv, CONFIG_PERMUTE, NULL, NULL, NULL);
-	(void)first;
-	log_error("not implemented yet");
-	return EXIT_USAGE;
+	struct opts o = { .cfg = &cfg, .kill_signal = SIGTERM, .kill_timeout_ms = -1 };
+	int first = config_main(&cfg, "resec-lock", usage, argc, argv, CONFIG_STOP_AT_OPERAND,
+	                        options, handle_option, &o);
+	if (first >= argc) {
+		log_die_line("no program given (resec-lock [options] -- prog args...)");
+		return EXIT_USAGE;
+	}
+	struct lock_state s;
+	memset(&s, 0, sizeof(s));
+	s.o = &o;
+	s.cfg = &cfg;
+	s.start_ms = clock_now_ms();
+	setup(&s);
+	int r = acquire(&s);
+	int code;
+	switch (r) {
+	case ACQ_HELD:
+		code = run_held(&s, argv + first);
+		break;
+	case ACQ_TIMEOUT:
+		log_error("lock not acquired within the timeout", "key", cfg.lock_key);
+		cleanup(&s, 2000, 0);
+		code = EXIT_NO;
+		break;
+	case ACQ_SIGNAL:
+		log_info("stopped before the lock was held", "signal", proc_signal_name(s.exit_signal));
+		cleanup(&s, 2000, 0);
+		code = 128 + s.exit_signal;
+		break;
+	case ACQ_CONFLICT:
+		cleanup(&s, 2000, 0);
+		code = EXIT_USAGE;
+		break;
+	default:
+		code = EXIT_UNAVAILABLE;
+		break;
+	}
+	consul_free(s.mc);
+	consul_free(s.renewer.c);
+	consul_free(s.monitor.c);
+	return code;
 }

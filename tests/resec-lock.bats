@@ -1,0 +1,383 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# resec-lock against the Consul emulator: mutual exclusion, hand-over, lock-delay,
+# fencing before a successor (S3), retries, exit codes, process groups, idle load.
+
+load test_helper
+
+LOCK_FLAG=3304740253564472344
+
+setup() {
+	T="$BATS_TEST_TMPDIR"
+	KEY="test/lock-$BATS_TEST_NUMBER"
+	write_child
+}
+
+# write_child: $T/child.py LOG [exit SECONDS CODE]: logs "start <mono> <pid> <key>
+# <session>", "signal <n> <mono>" when signalled; keeps $T/holding (a directory)
+# while it runs, logging OVERLAP when another holder has it.
+write_child() {
+	cat >"$T/child.py" <<'EOF'
+import os, signal, sys, time
+log, hold = sys.argv[1], os.path.join(os.path.dirname(sys.argv[1]), "holding")
+def w(s):
+    with open(log, "a") as f:
+        f.write(s + "\n")
+def leave(code):
+    try:
+        os.rmdir(hold)
+    except OSError:
+        pass
+    sys.exit(code)
+def on(sig, frame):
+    w("signal %d %.6f" % (sig, time.monotonic()))
+    leave(int(os.environ.get("CHILD_SIGNAL_EXIT", "0")))
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+    signal.signal(s, on)
+signal.signal(signal.SIGHUP, lambda s, f: w("hup"))
+try:
+    os.mkdir(hold)
+except FileExistsError:
+    w("OVERLAP")
+w("start %.6f %d %s %s" % (time.monotonic(), os.getpid(), os.environ.get("RESEC_LOCK_KEY", ""),
+                          os.environ.get("RESEC_LOCK_SESSION", "")))
+if len(sys.argv) > 2 and sys.argv[2] == "exit":
+    time.sleep(float(sys.argv[3]))
+    w("exit %s" % sys.argv[4])
+    leave(int(sys.argv[4]))
+while True:
+    time.sleep(3600)
+EOF
+}
+
+# start_lock NAME NODE [resec-lock options...] -- prog...: resec-lock in the
+# background against emulator node NODE (1-based); sets PID_<NAME>.
+start_lock() {
+	local name="$1" node="$2"
+	shift 2
+	CONSUL_HTTP_ADDR="127.0.0.1:${EMU_PORTS[$((node - 1))]}" \
+		"$RESEC_LOCK" --key "$KEY" "$@" >"$T/$name.out" 2>"$T/$name.err" &
+	printf -v "PID_$name" '%s' "$!"
+	track_pid "$!"
+}
+
+# start_contender NAME NODE [extra options]: a contender whose child is child.py.
+start_contender() {
+	local name="$1" node="$2"
+	shift 2
+	start_lock "$name" "$node" --ttl 10s --lock-delay 2s "$@" -- python3 "$T/child.py" "$T/$name.log"
+}
+
+started() { grep -q '^start' "$T/$1.log" 2>/dev/null; }
+signalled() { grep -q '^signal' "$T/$1.log" 2>/dev/null; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# holders: the names among the arguments whose child has started.
+holders() {
+	local n
+	for n in "$@"; do
+		started "$n" && echo "$n"
+	done
+	return 0
+}
+
+# wait_status PID CODE: wait for the background PID (in this shell) and check its status.
+wait_status() {
+	local rc=0
+	wait "$1" || rc=$?
+	[ "$rc" -eq "$2" ] || { echo "exit status $rc, expected $2" >&2; return 1; }
+}
+
+# events TYPE: the emulator's events of TYPE as JSON lines.
+events() {
+	emu_curl "/_emu/events?type=$1" | jq -c '.[]'
+}
+
+key_json() {
+	emu_curl "/v1/kv/$KEY"
+}
+
+@test "--help, bad flags and a missing program are usage errors" {
+	run -0 "$RESEC_LOCK" --help
+	[[ "$output" == *"usage: resec-lock"* ]]
+	run -64 --separate-stderr "$RESEC_LOCK" --bogus -- true
+	[[ "$stderr" == *"--bogus"* ]]
+	run -64 --separate-stderr "$RESEC_LOCK" --kill-signal NOPE -- true
+	[[ "$stderr" == *"--kill-signal"* ]]
+	run -64 --separate-stderr "$RESEC_LOCK" --ttl 5s -- true
+	[[ "$stderr" == *"--ttl"* ]]
+	run -64 --separate-stderr "$RESEC_LOCK" --timeout 5 -- true
+	[[ "$stderr" == *"--timeout"* ]]
+	run -64 --separate-stderr "$RESEC_LOCK"
+	[[ "$stderr" == *"no program"* ]]
+}
+
+@test "--once: Consul unreachable at start exits 69" {
+	CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)" run -69 "$RESEC_LOCK" --once --key "$KEY" -- true
+}
+
+@test "Consul down at start is retried until it comes up" {
+	emu_requires_control
+	port=$(free_port)
+	CONSUL_HTTP_ADDR="127.0.0.1:$port" "$RESEC_LOCK" --key "$KEY" -- sh -c 'echo "$RESEC_LOCK_KEY" >"$0"' "$T/ran" \
+		2>"$T/a.err" &
+	pid=$!
+	track_pid "$pid"
+	wait_for "a retry logged" 10 grep -q "retrying" "$T/a.err"
+	emu_start --port "$port"
+	wait_for "the program" 15 test -s "$T/ran"
+	[ "$(cat "$T/ran")" = "$KEY" ]
+	wait_status "$pid" 0
+}
+
+@test "holds the lock: environment, key value and flags; release and destroy on exit with the child's status" {
+	emu_start
+	run -3 "$RESEC_LOCK" --key "$KEY" --value 10.0.0.1:6379 -- \
+		sh -c 'printf "%s %s\n" "$RESEC_LOCK_KEY" "$RESEC_LOCK_SESSION" >"$0"; curl -s "http://$CONSUL_HTTP_ADDR/v1/kv/$RESEC_LOCK_KEY" >"$0.kv"; exit 3' "$T/env"
+	read -r k s <"$T/env"
+	[ "$k" = "$KEY" ]
+	[ -n "$s" ]
+	[ "$(jq -r '.[0].Session' "$T/env.kv")" = "$s" ]
+	grep -q "\"Flags\":$LOCK_FLAG," "$T/env.kv" # jq would round the 64-bit number
+	[ "$(jq -r '.[0].Value' "$T/env.kv" | base64 -d)" = "10.0.0.1:6379" ]
+	# Released (no Session, same flags and value) and the session destroyed.
+	[ "$(key_json | jq -r '.[0].Session // "none"')" = none ]
+	key_json | grep -q "\"Flags\":$LOCK_FLAG,"
+	[ "$(key_json | jq -r '.[0].Value' | base64 -d)" = "10.0.0.1:6379" ]
+	[ "$(emu_curl /v1/session/list | jq length)" = 0 ]
+	events kv_release | grep -q '"reason":"release"'
+}
+
+@test "the session has the configured name, TTL and lock-delay (even 0), serfHealth" {
+	emu_start
+	start_lock a 1 --ttl 12s --lock-delay 0s --name resec-test -- sleep 30
+	wait_for "session" 10 sh -c "[ \"\$(curl -s http://$EMU_ADDR/v1/session/list | jq length)\" = 1 ]"
+	sess=$(emu_curl /v1/session/list)
+	[ "$(jq -r '.[0].Name' <<<"$sess")" = resec-test ]
+	[ "$(jq -r '.[0].TTL' <<<"$sess")" = 12s ]
+	[ "$(jq -r '.[0].LockDelay' <<<"$sess")" = 0 ]
+	[ "$(jq -r '.[0].Behavior' <<<"$sess")" = release ]
+	[ "$(jq -r '.[0].NodeChecks | join(",")' <<<"$sess")" = serfHealth ]
+}
+
+@test "a key with other flags is refused and left untouched (exit 64)" {
+	emu_start
+	emu_curl "/v1/kv/$KEY?flags=7" -X PUT -d 'not a lock' >/dev/null
+	run -64 --separate-stderr "$RESEC_LOCK" --key "$KEY" -- true
+	[[ "$stderr" == *"existing key does not match lock use"* ]]
+	[ "$(key_json | jq -r '.[0].Flags')" = 7 ]
+	[ "$(key_json | jq -r '.[0].Value' | base64 -d)" = 'not a lock' ]
+	[ "$(key_json | jq -r '.[0].Session // "none"')" = none ]
+}
+
+@test "two and three contenders: exactly one holds; each exit hands over without lock-delay" {
+	emu_requires_control
+	emu_start --nodes 3
+	start_contender a 1
+	start_contender b 2
+	start_contender c 3
+	wait_for "a first holder" 10 sh -c "grep -qs '^start' $T/a.log $T/b.log $T/c.log"
+	sleep 1 # the others keep waiting
+	[ "$(holders a b c | wc -l)" = 1 ]
+	for round in 1 2; do
+		first=$(holders a b c | head -1)
+		pid_var="PID_$first"
+		kill -TERM "${!pid_var}"
+		wait_status "${!pid_var}" 0
+		# The next holder runs within a second (no lock-delay after a release).
+		wait_for "the next holder" 5 sh -c "[ \$(grep -ls '^start' $T/*.log $T/*.done | wc -l) -ge $((round + 1)) ]"
+		rel=$(events kv_release | jq -r 'select(.reason == "release") | .t' | tail -1)
+		acq=$(events kv_acquire | jq -r '.t' | tail -1)
+		awk -v r="$rel" -v a="$acq" 'BEGIN { exit !(a - r < 1.0 && a >= r) }'
+		# Done: rename the stopped one so holders() only lists live ones.
+		mv "$T/$first.log" "$T/$first.done"
+	done
+	[ "$(holders a b c | wc -l)" = 1 ]
+	! grep -qs OVERLAP "$T"/*.log "$T"/*.done
+	[ "$(events kv_acquire | wc -l)" = 3 ]
+}
+
+@test "destroying the holder's session: child signalled, exit 75, lock-delay before the next holder" {
+	emu_requires_control
+	emu_start --nodes 2
+	start_contender a 1
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	sleep 0.5
+	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
+	emu_curl "/v1/session/destroy/$sess" -X PUT >/dev/null
+	wait_for "b holds" 10 started b
+	wait_status "$PID_a" 75
+	signalled a
+	grep -q "lock lost" "$T/a.err"
+	inv=$(events session_invalidate | jq -r "select(.session == \"$sess\") | .t")
+	acq=$(events kv_acquire | jq -r '.t' | tail -1)
+	# b acquired only after the 2 s lock-delay; a's child was signalled before.
+	awk -v i="$inv" -v a="$acq" 'BEGIN { exit !(a - i >= 1.95) }'
+	sig=$(awk '/^signal/ { print $3 }' "$T/a.log")
+	awk -v s="$sig" -v a="$acq" 'BEGIN { exit !(s < a) }'
+	! grep -qs OVERLAP "$T"/*.log
+}
+
+@test "a waiter whose session is invalidated creates a new one and still takes over" {
+	emu_requires_control
+	emu_start --nodes 2
+	start_contender a 1
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	wait_for "b's session" 10 sh -c "[ \"\$(curl -s http://$EMU_ADDR/v1/session/node/node2 | jq length)\" = 1 ]"
+	old=$(emu_curl /v1/session/node/node2 | jq -r '.[0].ID')
+	emu_curl "/v1/session/destroy/$old" -X PUT >/dev/null
+	wait_for "a new session for b" 15 grep -q "creating a new one" "$T/b.err"
+	kill -TERM "$PID_a"
+	wait_status "$PID_a" 0
+	wait_for "b holds" 5 started b
+	[ "$(awk '/^start/ { print $5 }' "$T/b.log")" != "$old" ]
+}
+
+@test "TTL expiry of a stopped holder: lock-delay, then loss detected at once when it resumes" {
+	emu_requires_control
+	# Sessions expire at 0.6 × TTL (6 s): waiters renew every TTL/2 (5 s).
+	emu_start --nodes 2 --session-ttl-multiplier 0.6
+	start_contender a 1
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	sleep 0.5
+	kill -STOP "$PID_a"
+	wait_for "b holds" 20 started b
+	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
+	inv=$(events session_invalidate | jq -r "select(.session == \"$sess\") | .t")
+	events session_invalidate | grep "$sess" | grep -q ttl
+	acq=$(events kv_acquire | jq -r '.t' | tail -1)
+	awk -v i="$inv" -v a="$acq" 'BEGIN { exit !(a - i >= 1.95) }'
+	kill -CONT "$PID_a"
+	wait_status "$PID_a" 75
+	signalled a
+}
+
+@test "partition of the holder's node: its child is signalled before another node acquires" {
+	emu_requires_control
+	emu_start --nodes 3
+	start_contender a 1
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	start_contender c 3
+	sleep 1
+	emu_ctl /_emu/node/node1/partition
+	wait_for "a's child signalled" 10 signalled a
+	wait_for "a successor" 10 sh -c "grep -qs '^start' $T/b.log $T/c.log"
+	sig=$(awk '/^signal/ { print $3 }' "$T/a.log")
+	part=$(events node_partition | jq -r '.t' | tail -1)
+	acq=$(events kv_acquire | jq -r '.t' | tail -1)
+	# Signalled before the successor could acquire, and within the budget (L - 1/3 L).
+	awk -v s="$sig" -v a="$acq" 'BEGIN { exit !(s < a) }'
+	awk -v s="$sig" -v p="$part" 'BEGIN { exit !(s - p < 2.0) }'
+	# a exits 75 although Consul does not answer: cleanup only tries briefly.
+	wait_for "a exits" 10 gone "$PID_a"
+	wait_status "$PID_a" 75
+	emu_ctl /_emu/node/node1/heal
+	[ "$(holders b c | wc -l)" = 1 ]
+}
+
+@test "injected 500s on renew and KV reads are retried without losing the lock" {
+	emu_requires_control
+	emu_start --nodes 2
+	start_contender a 1
+	wait_for "a holds" 10 started a
+	emu_ctl "/_emu/fault?path=/v1/session/renew&status=500&count=1"
+	emu_ctl "/_emu/fault?path=/v1/kv/&status=500&count=2&node=node2"
+	start_contender b 2
+	sleep 3
+	! signalled a
+	kill -0 "$PID_a"
+	grep -q "cannot renew session" "$T/a.err"
+	kill -TERM "$PID_a"
+	wait_status "$PID_a" 0
+	wait_for "b holds" 15 started b
+}
+
+@test "an index regression while waiting and holding is handled" {
+	emu_requires_control
+	emu_start --nodes 2
+	start_contender a 1
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	sleep 0.5
+	emu_ctl "/_emu/index/regress?count=3"
+	emu_ctl /_emu/wake
+	sleep 1.5
+	! signalled a
+	! started b
+	kill -TERM "$PID_a"
+	wait_for "b holds" 5 started b
+}
+
+@test "grandchildren die with the group when the lock is lost" {
+	emu_requires_control
+	emu_start
+	start_lock a 1 --ttl 10s --lock-delay 2s -- sh -c "sleep 300 & echo \$! >'$T/gc.pid'; wait"
+	wait_for "grandchild" 10 test -s "$T/gc.pid"
+	sess=$(emu_curl /v1/session/list | jq -r '.[0].ID')
+	emu_curl "/v1/session/destroy/$sess" -X PUT >/dev/null
+	wait_status "$PID_a" 75
+	gone "$(cat "$T/gc.pid")"
+}
+
+@test "a child ignoring the kill signal is SIGKILLed after --kill-timeout" {
+	emu_start
+	start_lock a 1 --kill-timeout 300ms -- sh -c "trap '' TERM; echo up >'$T/up'; while :; do sleep 0.1; done"
+	wait_for "child" 10 test -s "$T/up"
+	kill -TERM "$PID_a"
+	wait_status "$PID_a" 137
+	[ "$(key_json | jq -r '.[0].Session // "none"')" = none ]
+}
+
+@test "TERM while holding: forwarded, the child's status passes through" {
+	emu_start
+	CHILD_SIGNAL_EXIT=7 start_contender a 1
+	wait_for "a holds" 10 started a
+	kill -HUP "$PID_a"
+	wait_for "hup forwarded" 5 grep -q hup "$T/a.log"
+	kill -0 "$PID_a"
+	kill -TERM "$PID_a"
+	wait_status "$PID_a" 7
+	grep -q "^signal 15" "$T/a.log"
+	[ "$(emu_curl /v1/session/list | jq length)" = 0 ]
+}
+
+@test "--timeout without the lock exits 1; TERM while waiting exits 143; both destroy their session" {
+	emu_start
+	start_contender a 1
+	wait_for "a holds" 10 started a
+	run -1 "$RESEC_LOCK" --key "$KEY" --timeout 1s -- true
+	[ "$(emu_curl /v1/session/list | jq length)" = 1 ]
+	start_lock b 1 -- true
+	wait_for "b's session" 10 sh -c "[ \"\$(curl -s http://$EMU_ADDR/v1/session/list | jq length)\" = 2 ]"
+	kill -TERM "$PID_b"
+	wait_status "$PID_b" 143
+	[ "$(emu_curl /v1/session/list | jq length)" = 1 ]
+}
+
+@test "idle load: one holder and two waiters stay within the documented request rate" {
+	emu_requires_control
+	# Defaults (TTL 15s, lock-delay 5s): holder ≤ 0.62 req/s, waiter ≤ 0.15 req/s.
+	secs="${RESEC_LOAD_SECONDS:-15}"
+	emu_start --nodes 3
+	start_lock a 1 -- python3 "$T/child.py" "$T/a.log"
+	wait_for "a holds" 10 started a
+	start_lock b 2 -- python3 "$T/child.py" "$T/b.log"
+	start_lock c 3 -- python3 "$T/child.py" "$T/c.log"
+	wait_for "b and c wait" 10 sh -c "[ \"\$(curl -s http://$EMU_ADDR/v1/session/list | jq length)\" = 3 ]"
+	sleep 1
+	emu_ctl /_emu/stats/reset
+	sleep "$secs"
+	stats=$(emu_curl /_emu/stats)
+	total=$(jq '.server.total // 0' <<<"$stats")
+	n1=$(jq '.by_node.node1.server // 0' <<<"$stats")
+	# 0.62 + 2 × 0.15 = 0.92 req/s; allow one extra request per process for phase.
+	limit=$(awk -v s="$secs" 'BEGIN { printf "%d", s * 0.92 + 3 }')
+	echo "requests in ${secs}s: total=$total holder-node=$n1 limit=$limit" >&3
+	[ "$total" -le "$limit" ]
+	[ "$n1" -le "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 0.62 + 1 }')" ]
+	[ "$(holders a b c | wc -l)" = 1 ]
+}

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/* test_json: the JSON reader, base64, escaping and the Consul decoders, as TAP. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+static int failures;
+static int ntest;
+
+static void check(int ok, const char *what)
+{
+	ntest++;
+	printf("%s %d - %s\n", ok ? "ok" : "not ok", ntest, what);
+	if (!ok)
+		failures++;
+}
+
+static int parses(const char *s)
+{
+	struct json_doc d;
+	int rc = json_parse(&d, s, strlen(s));
+
+	json_free(&d);
+	return rc == 0;
+}
+
+static void test_grammar(void)
+{
+	static const char *const good[] = {
+		"{}", "[]", " [1, 2.5, -0, 1e10, -1.5E-3, true, false, null] ", "\"x\"", "0", "-1",
+		"{\"a\":{\"b\":[{}]},\"c\":\"\\u00e9\\ud83d\\ude00\\/\\\"\\\\\\b\\f\\n\\r\\t\"}",
+		"\n\t{ \"k\" : [ ] }\r\n", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "true", "null",
+	};
+	static const char *const bad[] = {
+		"", "   ", "[1,]", "[,1]", "[1 2]", "{\"a\":1,}", "{\"a\"}", "{\"a\" 1}", "{\"a\":1 \"b\":2}",
+		"{1:2}", "[01]", "[1.]", "[.5]", "[1e]", "[+1]", "[tru]", "[True]", "[nul]", "[1]]",
+		"[[1]", "{\"a\":1}}", "1 2", "[\"\\x\"]", "[\"\\u12\"]", "[\"\\ud800\"]",
+		"[\"\\udc00\"]", "[\"\\ud800\\u0041\"]", "[\"\\u0000\"]", "[\"a\tb\"]", "[\"\xff\"]",
+		"[\"\xc0\xaf\"]", "[\"\xed\xa0\x80\"]", "[\"\xf4\x90\x80\x80\"]", "\"abc", "{\"a\":1:2}",
+		"[1,,2]", "{,}", "[-]", "[--1]", "{\"a\":[}]", "[}", "nulls", "[1]x",
+	};
+	char deep[200];
+	int ok = 1;
+
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+		if (!parses(good[i])) {
+			printf("# rejected good: %s\n", good[i]);
+			ok = 0;
+		}
+	check(ok, "valid documents parse");
+	ok = 1;
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		if (parses(bad[i])) {
+			printf("# accepted bad: %s\n", bad[i]);
+			ok = 0;
+		}
+	check(ok, "invalid documents are rejected");
+	{
+		struct json_doc d;
+		check(json_parse(&d, "[1]\0[2]", 7) != 0 && json_parse(&d, "[\"a\0\"]", 5) != 0,
+		      "NUL byte in the text is rejected");
+	}
+	memset(deep, '[', 100);
+	memset(deep + 100, ']', 100);
+	{
+		struct json_doc d;
+		check(json_parse(&d, deep, 200) != 0, "nesting beyond JSON_MAX_DEPTH is rejected");
+		json_free(&d);
+		check(json_parse(&d, deep + 100 - JSON_MAX_DEPTH, 2 * JSON_MAX_DEPTH) == 0,
+		      "nesting of JSON_MAX_DEPTH is accepted");
+		json_free(&d);
+	}
+	{
+		/* Growing the token array: many tokens. */
+		size_t n = 20000;
+		char *big = malloc(n * 2 + 3);
+		size_t o = 0;
+		big[o++] = '[';
+		for (size_t i = 0; i < n; i++) {
+			big[o++] = '1';
+			big[o++] = i + 1 < n ? ',' : ']';
+		}
+		struct json_doc d;
+		check(json_parse(&d, big, o) == 0 && json_count(&d, 0) == (int)n, "20000 elements parse");
+		json_free(&d);
+		free(big);
+	}
+}
+
+static void test_access(void)
+{
+	const char *s = "{\"a\":1,\"b\":[10,{\"x\":true},\"s\"],\"a\":2,\"n\":null,"
+	                "\"e\\u0073c\":\"\\ud83d\\ude00\\u00e9\\n\",\"big\":18446744073709551615,"
+	                "\"over\":18446744073709551616,\"min\":-9223372036854775808,"
+	                "\"under\":-9223372036854775809,\"f\":1.5,\"x\":1e3,\"neg\":-3}";
+	struct json_doc d;
+	uint64_t u;
+	int64_t i;
+	int b, v;
+	char buf[32];
+
+	check(json_parse(&d, s, strlen(s)) == 0, "object parses");
+	check(json_type(&d, 0) == JSON_OBJECT && json_count(&d, 0) == 12, "object with 12 members");
+	check(json_int64(&d, json_get(&d, 0, "a"), &i) == 0 && i == 2, "duplicate key: last wins");
+	v = json_get(&d, 0, "b");
+	check(json_count(&d, v) == 3, "array count");
+	int e1 = json_first(&d, v), e2 = json_next(&d, e1), e3 = json_next(&d, e2);
+	check(json_type(&d, e1) == JSON_NUMBER && json_type(&d, e2) == JSON_OBJECT &&
+	      json_type(&d, e3) == JSON_STRING && json_next(&d, e3) == -1, "array iteration");
+	check(json_bool(&d, json_get(&d, e2, "x"), &b) == 0 && b == 1, "nested bool");
+	check(json_is_null(&d, json_get(&d, 0, "n")), "null");
+	check(json_get(&d, 0, "missing") == -1 && json_get(&d, v, "a") == -1, "missing member and non-object");
+	check(json_string(&d, json_get(&d, 0, "esc"), buf, sizeof buf) == 0 &&
+	      strcmp(buf, "\xf0\x9f\x98\x80\xc3\xa9\n") == 0, "escaped key lookup, surrogate pair to UTF-8");
+	check(json_string(&d, json_get(&d, 0, "esc"), buf, 4) == -1, "too small a buffer is refused");
+	check(json_uint64(&d, json_get(&d, 0, "big"), &u) == 0 && u == UINT64_MAX, "uint64 max");
+	check(json_uint64(&d, json_get(&d, 0, "over"), &u) == -1, "uint64 overflow");
+	check(json_int64(&d, json_get(&d, 0, "min"), &i) == 0 && i == INT64_MIN, "int64 min");
+	check(json_int64(&d, json_get(&d, 0, "under"), &i) == -1, "int64 underflow");
+	check(json_int64(&d, json_get(&d, 0, "big"), &i) == -1, "int64 overflow");
+	check(json_uint64(&d, json_get(&d, 0, "neg"), &u) == -1 &&
+	      json_int64(&d, json_get(&d, 0, "neg"), &i) == 0 && i == -3, "negative: int64 only");
+	check(json_int64(&d, json_get(&d, 0, "f"), &i) == -1 && json_uint64(&d, json_get(&d, 0, "x"), &u) == -1,
+	      "fractions and exponents are not integers");
+	check(json_string(&d, v, buf, sizeof buf) == -1 && json_bool(&d, v, &b) == -1 &&
+	      json_uint64(&d, -1, &u) == -1 && json_type(&d, 9999) == JSON_NONE, "type mismatches refused");
+	int k = json_first(&d, 0);
+	check(json_string_eq(&d, k, "a") && json_member_value(&d, k) == k + 1 &&
+	      json_next(&d, k) == json_first(&d, 0) + 2, "object member iteration");
+	json_free(&d);
+}
+
+static void test_base64(void)
+{
+	static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+	static const char *const enc[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+	static const char *const bad[] = { "Zg=", "Z===", "=Zg=", "Zg==Zg==", "Zm9v!A==", "Zm=v", "Zg\n==" };
+	char out[32];
+	unsigned char dec[32];
+	size_t n;
+	int ok = 1;
+
+	for (int i = 0; i < 7; i++) {
+		json_base64_encode(plain[i], strlen(plain[i]), out);
+		if (strcmp(out, enc[i]) != 0 || json_base64_encoded_size(strlen(plain[i])) != strlen(enc[i]) + 1)
+			ok = 0;
+		if (json_base64_decode(enc[i], strlen(enc[i]), dec, &n) != 0 || n != strlen(plain[i]) ||
+		    memcmp(dec, plain[i], n) != 0)
+			ok = 0;
+	}
+	check(ok, "RFC 4648 vectors encode and decode");
+	ok = 1;
+	for (int i = 0; i < 7; i++)
+		if (json_base64_decode(bad[i], strlen(bad[i]), dec, &n) == 0) {
+			printf("# accepted bad base64: %s\n", bad[i]);
+			ok = 0;
+		}
+	check(ok, "bad base64 is rejected");
+}
+
+static void test_escape(void)
+{
+	struct json_buf b = {0};
+	struct json_doc d;
+	char out[64], back[64];
+
+	check(json_escape("a\"b\\c\n\x01/", out, sizeof out) == 0 &&
+	      strcmp(out, "\"a\\\"b\\\\c\\n\\u0001/\"") == 0, "quotes, backslash, controls escaped");
+	check(json_escape("x\xff" "y", out, sizeof out) == 0 && strcmp(out, "\"x\\ufffdy\"") == 0,
+	      "invalid UTF-8 becomes U+FFFD");
+	check(json_escape("caf\xc3\xa9", out, sizeof out) == 0 && strcmp(out, "\"caf\xc3\xa9\"") == 0,
+	      "valid UTF-8 kept");
+	check(json_escape("0123456789", out, 12) == -1, "too small a buffer is refused");
+	json_buf_raw(&b, "{\"k\":");
+	json_buf_string(&b, "tab\there \"q\" \x7f end");
+	json_buf_raw(&b, ",\"n\":");
+	json_buf_uint(&b, UINT64_MAX);
+	json_buf_raw(&b, ",\"i\":");
+	json_buf_int(&b, INT64_MIN);
+	json_buf_raw(&b, "}");
+	check(!b.failed && json_parse(&d, b.data, b.len) == 0 &&
+	      json_string(&d, json_get(&d, 0, "k"), back, sizeof back) == 0 &&
+	      strcmp(back, "tab\there \"q\" \x7f end") == 0, "built body parses back");
+	json_free(&d);
+	json_buf_free(&b);
+}
+
+static void test_decoders(void)
+{
+	const char *kv = "[{\"LockIndex\":3,\"Key\":\"resec/.lock\",\"Flags\":3304740253564472344,"
+	                 "\"Value\":\"MTI3LjAuMC4xOjYzNzk=\",\"Session\":\"abc\",\"CreateIndex\":10,"
+	                 "\"ModifyIndex\":42},{\"Key\":\"b\",\"Value\":null,\"Flags\":0}]";
+	struct json_kv_entry *e;
+	struct json_health_entry *h;
+	struct json_session *s;
+	size_t n;
+	char err[128], id[64], node[32], dc[32];
+	int v;
+
+	check(json_decode_kv(kv, strlen(kv), &e, &n, err, sizeof err) == 0 && n == 2 &&
+	      strcmp(e[0].key, "resec/.lock") == 0 && e[0].flags == 3304740253564472344ULL &&
+	      e[0].value_len == 14 && memcmp(e[0].value, "127.0.0.1:6379", 14) == 0 &&
+	      strcmp(e[0].session, "abc") == 0 && e[0].lock_index == 3 && e[0].modify_index == 42 &&
+	      e[1].value == NULL && e[1].session[0] == '\0', "KV entries: value, flags, session absent/present");
+	json_kv_free(e, n);
+	check(json_decode_kv("[]", 2, &e, &n, err, sizeof err) == 0 && n == 0, "KV: empty array");
+	json_kv_free(e, n);
+	static const char *const badkv[] = { "{}", "[1]", "[{\"Flags\":1}]", "[{\"Key\":\"a\",\"Value\":\"***\"}]",
+	                                     "[{\"Key\":\"a\",\"Flags\":-1}]", "[{\"Key\":\"a\",\"Session\":1}]",
+	                                     "[{\"Key\":\"a\",\"Session\":\"" "0123456789012345678901234567890123456789"
+	                                     "0123456789012345678901234567890123456789\"}]" };
+	int ok = 1;
+	for (size_t i = 0; i < sizeof badkv / sizeof *badkv; i++)
+		if (json_decode_kv(badkv[i], strlen(badkv[i]), &e, &n, err, sizeof err) == 0) {
+			json_kv_free(e, n);
+			ok = 0;
+		}
+	check(ok, "KV: bad entries refused with an error");
+	printf("# last KV error: %s\n", err);
+
+	const char *hs = "[{\"Node\":{\"Node\":\"n1\",\"Address\":\"10.0.0.1\"},\"Service\":{\"ID\":\"r@:6379\","
+	                 "\"Service\":\"redis-master\",\"Tags\":[\"master\",\"t\\\"2\"],\"Address\":\"\","
+	                 "\"Meta\":{\"role\":\"master\"},\"Port\":6379},\"Checks\":[{\"CheckID\":\"serfHealth\","
+	                 "\"Status\":\"passing\",\"ServiceID\":\"\"},{\"CheckID\":\"service:r@:6379\","
+	                 "\"Status\":\"warning\",\"ServiceID\":\"r@:6379\"}]},"
+	                 "{\"Node\":{\"Node\":\"n2\",\"Address\":\"10.0.0.2\"},\"Service\":{\"ID\":\"x\","
+	                 "\"Service\":\"redis-master\",\"Tags\":null,\"Meta\":null,\"Port\":1,\"Address\":\"h\"}}]";
+	check(json_decode_health(hs, strlen(hs), &h, &n, err, sizeof err) == 0 && n == 2 &&
+	      strcmp(h[0].node, "n1") == 0 && strcmp(h[0].node_address, "10.0.0.1") == 0 &&
+	      strcmp(h[0].service_address, "") == 0 && h[0].port == 6379 && h[0].ntags == 2 &&
+	      strcmp(h[0].tags[1], "t\"2") == 0 && h[0].nmeta == 1 && strcmp(h[0].meta_values[0], "master") == 0 &&
+	      h[0].nchecks == 2 && strcmp(h[0].checks[1].status, "warning") == 0 &&
+	      strcmp(h[0].checks[1].service_id, "r@:6379") == 0 && h[1].ntags == 0 && h[1].nmeta == 0 &&
+	      h[1].nchecks == 0 && strcmp(h[1].service_address, "h") == 0, "health entries");
+	json_health_free(h, n);
+	static const char *const badh[] = { "[{}]", "[{\"Node\":{},\"Service\":{\"Port\":70000}}]",
+	                                    "[{\"Node\":{},\"Service\":{\"Tags\":[1]}}]",
+	                                    "[{\"Node\":{},\"Service\":{\"Meta\":{\"a\":1}}}]",
+	                                    "[{\"Node\":{},\"Service\":{},\"Checks\":{}}]" };
+	ok = 1;
+	for (size_t i = 0; i < sizeof badh / sizeof *badh; i++)
+		if (json_decode_health(badh[i], strlen(badh[i]), &h, &n, err, sizeof err) == 0) {
+			json_health_free(h, n);
+			ok = 0;
+		}
+	check(ok, "health: bad entries refused");
+
+	const char *ss = "[{\"ID\":\"sid\",\"Name\":\"resec\",\"Node\":\"n1\",\"LockDelay\":15000000000,"
+	                 "\"Behavior\":\"release\",\"TTL\":\"30s\",\"NodeChecks\":null,\"CreateIndex\":4,\"ModifyIndex\":5}]";
+	check(json_decode_sessions(ss, strlen(ss), &s, &n, err, sizeof err) == 0 && n == 1 &&
+	      strcmp(s[0].id, "sid") == 0 && s[0].ttl_ms == 30000 && s[0].lock_delay_ns == 15000000000ULL &&
+	      strcmp(s[0].behavior, "release") == 0 && s[0].modify_index == 5, "sessions");
+	free(s);
+	check(json_decode_sessions("[{\"Name\":\"x\"}]", 14, &s, &n, err, sizeof err) == -1, "session without ID refused");
+	check(json_decode_id("{\"ID\":\"u-1\"}", 12, id, sizeof id, err, sizeof err) == 0 && strcmp(id, "u-1") == 0,
+	      "create response ID");
+	check(json_decode_id("{\"Id\":\"u\"}", 10, id, sizeof id, err, sizeof err) == -1, "no ID refused");
+	check(json_decode_bool("true\n", 5, &v, err, sizeof err) == 0 && v == 1 &&
+	      json_decode_bool("false", 5, &v, err, sizeof err) == 0 && v == 0 &&
+	      json_decode_bool("truex", 5, &v, err, sizeof err) == -1 &&
+	      json_decode_bool("", 0, &v, err, sizeof err) == -1, "true/false bodies");
+	check(json_decode_string("\"127.0.0.1:8300\"", 16, id, sizeof id, err, sizeof err) == 0 &&
+	      strcmp(id, "127.0.0.1:8300") == 0, "leader string");
+	check(json_decode_agent_self("{\"Config\":{\"NodeName\":\"n1\",\"Datacenter\":\"dc1\"}}", 47, node,
+	                             sizeof node, dc, sizeof dc, err, sizeof err) == 0 &&
+	      strcmp(node, "n1") == 0 && strcmp(dc, "dc1") == 0, "agent self");
+}
+
+int main(void)
+{
+	test_grammar();
+	test_access();
+	test_base64();
+	test_escape();
+	test_decoders();
+	printf("1..%d\n", ntest);
+	return failures ? 1 : 0;
+}
