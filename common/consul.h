@@ -39,6 +39,8 @@
  *
  * Threads: a handle is used by one thread at a time; different handles may
  * be used by different threads at once (consul_new may be called from any).
+ * libcurl honours http_proxy/https_proxy/no_proxy as the Go client does.
+ * Programs should ignore SIGPIPE (a peer closing mid-write must not kill them).
  */
 enum { CONSUL_CANCELLED = -2, CONSUL_ERR = -1, CONSUL_OK = 0, CONSUL_ABSENT = 1 };
 
