@@ -297,6 +297,22 @@ int proc_stop(struct proc_child *c, int sig, int64_t timeout_ms)
 	return 1;
 }
 
+int proc_die_with_parent(int sig)
+{
+#ifdef __linux__
+	pid_t parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) < 0)
+		return -1;
+	/* The parent may have died before the request took effect. */
+	if (getppid() != parent)
+		kill(getpid(), sig);
+	return 0;
+#else
+	(void)sig;
+	return -1;
+#endif
+}
+
 int proc_exit_code(int status)
 {
 	if (WIFEXITED(status))

@@ -474,6 +474,8 @@ int main(int argc, char **argv)
 		return code;
 	}
 	consul_set_cancel_fd(w.c, proc_signal_fd());
+	/* Die with the orchestrator, stopping prog like on TERM. */
+	proc_die_with_parent(SIGTERM);
 	learn_self_node(&w);
 	log_info("watching", "service", w.o->service, "tag", w.tag);
 	watch_loop(&w);
