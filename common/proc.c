@@ -89,20 +89,9 @@ int proc_signals_init(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot ignore SIGPIPE: %s", strerror(errno));
 		return -1;
 	}
-	proc_die_with_parent();
 	return 0;
 }
 
-void proc_die_with_parent(void)
-{
-#ifdef __linux__
-	/* A long-running resec program must not outlive the process that decided
-	 * to run it (resec, or resec-lock for its child): TERM when it dies. */
-	pid_t parent = getppid();
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == 0 && getppid() != parent)
-		(void)raise(SIGTERM);
-#endif
-}
 
 int proc_signal_fd(void)
 {

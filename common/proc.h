@@ -17,14 +17,10 @@ struct proc_child {
 
 /*
  * Install handlers for TERM, INT, QUIT, HUP and CHLD that write the signal
- * number into a non-blocking self-pipe, ignore PIPE, and ask for TERM when
- * the parent dies (proc_die_with_parent). Call once, before any
+ * number into a non-blocking self-pipe, and ignore PIPE. Call once, before any
  * thread is started. Returns 0, or -1 with err set.
  */
 int proc_signals_init(char *err, size_t errlen);
-
-/* Ask for SIGTERM when the parent process dies (Linux); proc_signals_init calls it. */
-void proc_die_with_parent(void);
 
 /* The read end of the self-pipe, for poll(): readable when a signal arrived. */
 int proc_signal_fd(void);

@@ -9,10 +9,13 @@
 : "${E2E_SERF_DELAY:=1s}"
 
 # cluster_start [N]: start the emulator, N Redis and N resec (default 3).
+# The emulator gets one more agent than there are nodes: the tests observe the
+# cluster through it (OBS_ADDR), so that cutting a node off never cuts them off.
 cluster_start() {
 	local n="${1:-3}" i
 	CLUSTER_N=$n
-	emu_start --nodes "$n" --serf-delay "$E2E_SERF_DELAY" --dereg-floor 5s --reaper-period 1s
+	emu_start --nodes "$((n + 1))" --serf-delay "$E2E_SERF_DELAY" --dereg-floor 5s --reaper-period 1s
+	OBS_ADDR="127.0.0.1:${EMU_PORTS[$n]}"
 	for i in $(seq "$n"); do
 		start_redis "n$i"
 	done
@@ -68,7 +71,7 @@ kill_node_resec() {
 # passing ADDRS of a service, one host:port per line (Node.Address when the
 # service has none).
 passing() {
-	curl -sf "http://$EMU_ADDR/v1/health/service/$1?passing" |
+	curl -sf --max-time 5 "http://$OBS_ADDR/v1/health/service/$1?passing" |
 		jq -r '.[] | "\(if .Service.Address == "" then .Node.Address else .Service.Address end):\(.Service.Port)"'
 }
 
@@ -117,14 +120,14 @@ cluster_settled() {
 
 # check_invariants: S1 and S2 over the whole event log.
 check_invariants() {
-	curl -sf "http://$EMU_ADDR/_emu/events" >"$BATS_TEST_TMPDIR/events.json"
+	curl -sf --max-time 10 "http://$OBS_ADDR/_emu/events" >"$BATS_TEST_TMPDIR/events.json"
 	python3 "$RESEC_ROOT/tests/invariants.py" <"$BATS_TEST_TMPDIR/events.json"
 }
 
 # cluster_teardown: stop every node, fail on invariant violations or leftovers.
 cluster_teardown() {
 	local i rc=0 left
-	if [ -n "${EMU_ADDR:-}" ] && ! check_invariants; then
+	if [ -n "${OBS_ADDR:-}" ] && ! check_invariants; then
 		rc=1
 	fi
 	kill_tracked

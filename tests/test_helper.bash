@@ -87,8 +87,10 @@ start_redis() {
 	mkdir -p "$dir"
 	for _ in 1 2 3 4 5; do
 		port=$(free_port)
+		# No diskless-sync delay: replicas sync at once instead of after 5 s.
 		redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' \
-			--appendonly no --daemonize no --logfile "$dir/redis.log" "$@" &
+			--appendonly no --daemonize no --repl-diskless-sync-delay 0 \
+			--logfile "$dir/redis.log" "$@" &
 		pid=$!
 		track_pid "$pid"
 		if wait_for "redis $name on $port" 10 redis_ping "$port" "$@"; then

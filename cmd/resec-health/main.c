@@ -169,7 +169,7 @@ static void sleep_ms(int64_t ms)
 static int cmd_wait(struct health *h)
 {
 	/* A waiter started by resec must not outlive it. */
-	proc_die_with_parent();
+	proc_die_with_parent(SIGTERM);
 	int64_t start = clock_now_ms();
 	int64_t deadline = h->timeout_ms > 0 ? start + h->timeout_ms : 0;
 	int64_t backoff = 50;
@@ -606,7 +606,7 @@ static int shutdown_run(struct runner *r)
 static int runner_setup(struct runner *r, struct health *h)
 {
 	/* Die with the orchestrator: a heartbeat must not outlive the process that decides the role. */
-	proc_die_with_parent();
+	proc_die_with_parent(SIGTERM);
 	r->h = h;
 	r->watched_fd = -1;
 	r->last_verdict = -1;
