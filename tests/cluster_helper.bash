@@ -7,6 +7,8 @@
 : "${E2E_INTERVAL:=500ms}"
 : "${E2E_LOCK_DELAY:=2s}"
 : "${E2E_SERF_DELAY:=1s}"
+# Extra environment for every node (VAR=value words).
+E2E_ENV=()
 
 # cluster_start [N]: start the emulator, N Redis and N resec (default 3).
 # The emulator gets one more agent than there are nodes: the tests observe the
@@ -14,7 +16,9 @@
 cluster_start() {
 	local n="${1:-3}" i
 	CLUSTER_N=$n
-	emu_start --nodes "$((n + 1))" --serf-delay "$E2E_SERF_DELAY" --dereg-floor 5s --reaper-period 1s
+	# shellcheck disable=SC2086 # E2E_EMU_FLAGS holds extra emulator flags
+	emu_start --nodes "$((n + 1))" --serf-delay "$E2E_SERF_DELAY" --dereg-floor 5s --reaper-period 1s \
+		${E2E_EMU_FLAGS:-}
 	OBS_ADDR="127.0.0.1:${EMU_PORTS[$n]}"
 	for i in $(seq "$n"); do
 		start_redis "n$i"
@@ -40,7 +44,7 @@ resec_start() {
 		CONSUL_HTTP_ADDR="127.0.0.1:${EMU_PORTS[$((i - 1))]}" \
 		HEALTHCHECK_INTERVAL="$E2E_INTERVAL" HEALTHCHECK_TIMEOUT=1s \
 		CONSUL_LOCK_TTL=10s CONSUL_LOCK_DELAY="$E2E_LOCK_DELAY" \
-		CONSUL_DEREGISTER_SERVICE_AFTER=1m LOG_LEVEL=DEBUG "$@" \
+		CONSUL_DEREGISTER_SERVICE_AFTER=1m LOG_LEVEL=DEBUG "${E2E_ENV[@]}" "$@" \
 		"$RESEC_ROOT/scripts/resec" >>"$BATS_TEST_TMPDIR/resec$i.log" 2>&1 &
 	printf -v "RESEC_PID_$i" '%s' "$!"
 	track_pid "$!"
