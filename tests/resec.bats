@@ -149,3 +149,30 @@ wait_settled() {
 	[ "$ms" -lt 8000 ]
 	wait_for "resec $m exits" 20 sh -c "! kill -0 $(eval echo "\$RESEC_PID_$m") 2>/dev/null"
 }
+
+@test "start-up: bad configuration is one line naming the variable, exit 64" {
+	HEALTHCHECK_INTERVAL=5 run -64 --separate-stderr "$RESEC_ROOT/scripts/resec"
+	[[ "$stderr" == *"HEALTHCHECK_INTERVAL"*'"5"'* ]]
+	[ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
+	run -64 --separate-stderr "$RESEC_ROOT/scripts/resec" --bogus
+}
+
+@test "start-up: redis down, then consul down: clear waiting lines, nothing changed, clean stop" {
+	port=$(free_port)
+	consul_port=$(free_port)
+	REDIS_ADDR=127.0.0.1:$port CONSUL_HTTP_ADDR=127.0.0.1:$consul_port HEALTHCHECK_TIMEOUT=200ms \
+		"$RESEC_ROOT/scripts/resec" 2>"$BATS_TEST_TMPDIR/resec.log" &
+	pid=$!
+	track_pid "$pid"
+	wait_for "the redis waiting line" 10 grep -q 'waiting for redis' "$BATS_TEST_TMPDIR/resec.log"
+	mkdir -p "$BATS_TEST_TMPDIR/late"
+	redis-server --bind 127.0.0.1 --port "$port" --dir "$BATS_TEST_TMPDIR/late" --save '' &
+	track_pid $!
+	wait_for "the consul waiting line" 15 grep -q 'consul does not answer' "$BATS_TEST_TMPDIR/resec.log"
+	# Nothing is changed in Redis while Consul is away: no fence, still master.
+	run -0 "$RESEC_ROLE" --redis-addr "127.0.0.1:$port" show
+	[ "$output" = master ]
+	kill -TERM "$pid"
+	wait_for "resec exits" 10 sh -c "! kill -0 $pid 2>/dev/null"
+	wait "$pid"
+}
