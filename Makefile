@@ -60,7 +60,9 @@ BATS_JOBS ?= 1
 
 test check:
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
-	RESEC_BUILD=build/san bats --timing tests/
+	@{ RESEC_BUILD=build/san bats --timing tests/; echo $$? >build/san/bats.rc; } 2>&1 | tee build/san/bats.tap
+	@echo "$$(grep -c '^ok' build/san/bats.tap) passed, $$(grep -c '^not ok' build/san/bats.tap) failed"
+	@exit "$$(cat build/san/bats.rc)"
 
 sanitize:
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
