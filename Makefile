@@ -58,7 +58,9 @@ $(O)/unit/%: $(O)/tests/unit/%.o $(LIB)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 BATS_JOBS ?= 1
 
+# The plain build (build/) is what the valgrind tests run.
 test check:
+	$(MAKE) WERROR=-Werror all
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
 	@{ RESEC_BUILD=build/san bats --timing tests/; echo $$? >build/san/bats.rc; } 2>&1 | tee build/san/bats.tap
 	@echo "$$(grep -c '^ok' build/san/bats.tap) passed, $$(grep -c '^not ok' build/san/bats.tap) failed"
