@@ -173,7 +173,10 @@ static int cmd_wait(struct health *h)
 	int64_t start = clock_now_ms();
 	int64_t deadline = h->timeout_ms > 0 ? start + h->timeout_ms : 0;
 	int64_t backoff = 50;
-	int64_t cap = h->cfg.healthcheck_interval_ms < 1000 ? h->cfg.healthcheck_interval_ms : 1000;
+	/* A returning master is writable from its first connection until resec
+	 * fences it: look often (a refused connection costs nothing), so that the
+	 * window stays near 100 ms however long Redis was down. */
+	int64_t cap = h->cfg.healthcheck_interval_ms < 100 ? h->cfg.healthcheck_interval_ms : 100;
 	char last[sizeof(h->reason)] = "";
 	for (;;) {
 		int v = evaluate(h);
