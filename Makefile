@@ -23,7 +23,7 @@ DEFS      := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DRESEC_VERSION='"$(VER
 ALL_CFLAGS := $(CFLAGS) $(SANITIZE) $(WARNINGS) $(DEFS) -Icommon $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS := $(LDFLAGS) $(SANITIZE)
 
-PROGS     := resec-lock resec-watch resec-role resec-health
+PROGS     := resec-lock resec-watch resec-role resec-health resec-status
 LIB_SRC   := $(wildcard common/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(O)/%.o)
 LIB       := $(O)/libresec.a
@@ -58,9 +58,13 @@ $(O)/unit/%: $(O)/tests/unit/%.o $(LIB)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 BATS_JOBS ?= 1
 
+# The plain build (build/) is what the valgrind tests run.
 test check:
+	$(MAKE) WERROR=-Werror all
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
-	RESEC_BUILD=build/san bats --timing tests/
+	@{ RESEC_BUILD=build/san bats --timing tests/; echo $$? >build/san/bats.rc; } 2>&1 | tee build/san/bats.tap
+	@echo "$$(grep -c '^ok' build/san/bats.tap) passed, $$(grep -c '^not ok' build/san/bats.tap) failed"
+	@exit "$$(cat build/san/bats.rc)"
 
 sanitize:
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units

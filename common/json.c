@@ -644,8 +644,12 @@ void json_base64_encode(const void *in, size_t n, char *out)
 			v |= s[i + 2];
 		out[o++] = b64[v >> 18 & 63];
 		out[o++] = b64[v >> 12 & 63];
-		out[o++] = i + 1 < n ? b64[v >> 6 & 63] : (char)'=';
-		out[o++] = i + 2 < n ? b64[v & 63] : (char)'=';
+		out[o++] = '=';
+		out[o++] = '=';
+		if (i + 1 < n)
+			out[o - 2] = b64[v >> 6 & 63];
+		if (i + 2 < n)
+			out[o - 1] = b64[v & 63];
 	}
 	out[o] = '\0';
 }

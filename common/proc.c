@@ -81,9 +81,17 @@ int proc_signals_init(char *err, size_t errlen)
 			return -1;
 		}
 	}
-	signal(SIGPIPE, SIG_IGN);
+	struct sigaction ign;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(SIGPIPE, &ign, NULL) < 0) {
+		snprintf(err, errlen, "cannot ignore SIGPIPE: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
+
 
 int proc_signal_fd(void)
 {
@@ -276,6 +284,22 @@ int proc_stop(struct proc_child *c, int sig, int64_t timeout_ms)
 	for (int i = 0; i < 100 && proc_group_alive(c); i++)
 		wait_a_little(10);
 	return 1;
+}
+
+int proc_die_with_parent(int sig)
+{
+#ifdef __linux__
+	pid_t parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) < 0)
+		return -1;
+	/* The parent may have died before the request took effect. */
+	if (getppid() != parent)
+		kill(getpid(), sig);
+	return 0;
+#else
+	(void)sig;
+	return -1;
+#endif
 }
 
 int proc_exit_code(int status)

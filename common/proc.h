@@ -52,6 +52,13 @@ int proc_group_alive(struct proc_child *c);
  */
 int proc_stop(struct proc_child *c, int sig, int64_t timeout_ms);
 
+/*
+ * Ask the kernel to send sig when our parent exits (Linux PR_SET_PDEATHSIG),
+ * and send it at once when the parent is already gone. 0, or -1 where the
+ * platform cannot.
+ */
+int proc_die_with_parent(int sig);
+
 /* The exit status a parent reports: the exit code, or 128+signal when killed. */
 int proc_exit_code(int status);
 

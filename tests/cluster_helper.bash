@@ -7,12 +7,19 @@
 : "${E2E_INTERVAL:=500ms}"
 : "${E2E_LOCK_DELAY:=2s}"
 : "${E2E_SERF_DELAY:=1s}"
+# Extra environment for every node (VAR=value words).
+E2E_ENV=()
 
 # cluster_start [N]: start the emulator, N Redis and N resec (default 3).
+# The emulator gets one more agent than there are nodes: the tests observe the
+# cluster through it (OBS_ADDR), so that cutting a node off never cuts them off.
 cluster_start() {
 	local n="${1:-3}" i
 	CLUSTER_N=$n
-	emu_start --nodes "$n" --serf-delay "$E2E_SERF_DELAY" --dereg-floor 5s --reaper-period 1s
+	# shellcheck disable=SC2086 # E2E_EMU_FLAGS holds extra emulator flags
+	emu_start --nodes "$((n + 1))" --serf-delay "$E2E_SERF_DELAY" --dereg-floor 5s --reaper-period 1s \
+		${E2E_EMU_FLAGS:-}
+	OBS_ADDR="127.0.0.1:${EMU_PORTS[$n]}"
 	for i in $(seq "$n"); do
 		start_redis "n$i"
 	done
@@ -37,7 +44,7 @@ resec_start() {
 		CONSUL_HTTP_ADDR="127.0.0.1:${EMU_PORTS[$((i - 1))]}" \
 		HEALTHCHECK_INTERVAL="$E2E_INTERVAL" HEALTHCHECK_TIMEOUT=1s \
 		CONSUL_LOCK_TTL=10s CONSUL_LOCK_DELAY="$E2E_LOCK_DELAY" \
-		CONSUL_DEREGISTER_SERVICE_AFTER=1m LOG_LEVEL=DEBUG "$@" \
+		CONSUL_DEREGISTER_SERVICE_AFTER=1m LOG_LEVEL=DEBUG "${E2E_ENV[@]}" "$@" \
 		"$RESEC_ROOT/scripts/resec" >>"$BATS_TEST_TMPDIR/resec$i.log" 2>&1 &
 	printf -v "RESEC_PID_$i" '%s' "$!"
 	track_pid "$!"
@@ -48,7 +55,7 @@ resec_start() {
 node_pids() {
 	local dir="$BATS_TEST_TMPDIR/node$1/" p
 	for p in /proc/[0-9]*; do
-		if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -q "^RESEC_STATE=$dir"; then
+		if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -q "^RESEC_STATE=$dir"; then
 			echo "${p#/proc/}"
 		fi
 	done
@@ -68,7 +75,7 @@ kill_node_resec() {
 # passing ADDRS of a service, one host:port per line (Node.Address when the
 # service has none).
 passing() {
-	curl -sf "http://$EMU_ADDR/v1/health/service/$1?passing" |
+	curl -sf --max-time 5 "http://$OBS_ADDR/v1/health/service/$1?passing" |
 		jq -r '.[] | "\(if .Service.Address == "" then .Node.Address else .Service.Address end):\(.Service.Port)"'
 }
 
@@ -117,14 +124,14 @@ cluster_settled() {
 
 # check_invariants: S1 and S2 over the whole event log.
 check_invariants() {
-	curl -sf "http://$EMU_ADDR/_emu/events" >"$BATS_TEST_TMPDIR/events.json"
+	curl -sf --max-time 10 "http://$OBS_ADDR/_emu/events" >"$BATS_TEST_TMPDIR/events.json"
 	python3 "$RESEC_ROOT/tests/invariants.py" <"$BATS_TEST_TMPDIR/events.json"
 }
 
 # cluster_teardown: stop every node, fail on invariant violations or leftovers.
 cluster_teardown() {
 	local i rc=0 left
-	if [ -n "${EMU_ADDR:-}" ] && ! check_invariants; then
+	if [ -n "${OBS_ADDR:-}" ] && ! check_invariants; then
 		rc=1
 	fi
 	kill_tracked

@@ -44,10 +44,14 @@ register() {
 # $BATS_TEST_TMPDIR/NAME.out once it returns, body in NAME.body.
 bg_get() {
 	local name="$1" path="$2"
-	( curl -sS -o "$BATS_TEST_TMPDIR/$name.body" -D "$BATS_TEST_TMPDIR/$name.h" \
-		-w '%{http_code} %{time_total}\n' "http://$EMU_ADDR$path" \
-		>"$BATS_TEST_TMPDIR/$name.tmp" 2>&1
-	  mv "$BATS_TEST_TMPDIR/$name.tmp" "$BATS_TEST_TMPDIR/$name.out" ) 3>&- &
+	(
+		trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
+		curl -sS -o "$BATS_TEST_TMPDIR/$name.body" -D "$BATS_TEST_TMPDIR/$name.h" \
+			-w '%{http_code} %{time_total}\n' "http://$EMU_ADDR$path" \
+			>"$BATS_TEST_TMPDIR/$name.tmp" 2>&1 &
+		wait $!
+		mv "$BATS_TEST_TMPDIR/$name.tmp" "$BATS_TEST_TMPDIR/$name.out"
+	) 3>&- &
 	track_pid $!
 }
 
@@ -77,9 +81,9 @@ fcmp() {
 	[ $(((t1 - t0) / 1000000)) -lt 1000 ]
 	[ "$(wc -l <"$ready")" -eq 3 ]
 	local p
-	for p in $(cat "$ready"); do
+	while read -r p; do
 		[ "$(curl -sS "http://127.0.0.1:$p/v1/status/leader")" = '"127.0.0.1:8300"' ]
-	done
+	done <"$ready"
 	diff "$ready" "$BATS_TEST_TMPDIR/out"
 	kill -TERM "$pid"
 	local rc=0
@@ -253,10 +257,21 @@ fcmp() {
 	req GET /v1/kv/k
 	local idx t
 	idx=$(hdr X-Consul-Index)
-	t=$(curl -sS -o /dev/null -D "$BATS_TEST_TMPDIR/h" -w '%{time_total}' "http://$EMU_ADDR/v1/kv/k?index=$idx&wait=1600ms")
-	fcmp "$t" '>=' 1.6
-	fcmp "$t" '<' 1.75
-	[ "$(hdr X-Consul-Index)" = "$idx" ]
+	# Eight samples at once: each returns within [wait, wait + wait/16) plus
+	# the request's own overhead, with the same index.
+	local i cfg="$BATS_TEST_TMPDIR/j.cfg"
+	: >"$cfg"
+	for i in 1 2 3 4 5 6 7 8; do
+		printf 'url = "http://%s/v1/kv/k?index=%s&wait=1600ms&n=%s"\noutput = "/dev/null"\nwrite-out = "%%{time_total} %%header{x-consul-index}\\n"\n' \
+			"$EMU_ADDR" "$idx" "$i" >>"$cfg"
+	done
+	curl -sS --no-progress-meter --parallel --parallel-immediate -K "$cfg" >"$BATS_TEST_TMPDIR/j.out"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/j.out")" -eq 8 ]
+	while read -r t i; do
+		fcmp "$t" '>=' 1.6
+		fcmp "$t" '<' 1.8
+		[ "$i" = "$idx" ]
+	done <"$BATS_TEST_TMPDIR/j.out"
 }
 
 @test "§12 blocking: default wait and max-wait clamp are flags" {
@@ -283,8 +298,8 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
-	sleep 0.3
-	! bg_done w
+	emu_wait_blocked 1
+	run ! bg_done w
 	emu_curl /v1/kv/k -X PUT -d v2 >/dev/null
 	wait_for "woken reader" 5 bg_done w
 	read -r code t <"$BATS_TEST_TMPDIR/w.out"
@@ -300,10 +315,10 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/missing?index=$idx&wait=30s"
-	sleep 0.2
+	emu_wait_blocked 1
 	emu_curl /v1/kv/other -X PUT -d x >/dev/null
 	sleep 0.5
-	! bg_done w
+	run ! bg_done w
 	emu_curl /v1/kv/missing -X PUT -d here >/dev/null
 	wait_for "woken reader" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 200 ]
@@ -316,7 +331,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
-	sleep 0.2
+	emu_wait_blocked 1
 	emu_curl /v1/kv/k -X DELETE >/dev/null
 	wait_for "woken reader" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 404 ]
@@ -351,7 +366,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/k?index=$idx&wait=30s"
-	sleep 0.3
+	emu_wait_blocked 1
 	emu_ctl /_emu/wake
 	wait_for "woken reader" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 200 ]
@@ -368,7 +383,7 @@ fcmp() {
 	idx=$(hdr X-Consul-Index)
 	[ "$idx" -ge 4 ]
 	bg_get w "/v1/kv/k4?index=$idx&wait=30s"
-	sleep 0.3
+	emu_wait_blocked 1
 	emu_ctl '/_emu/index/regress?count=1&to=2'
 	wait_for "regressed answer" 5 bg_done w
 	[ "$(sed -n 's/^X-Consul-Index: *//Ip' "$BATS_TEST_TMPDIR/w.h" | tr -d '\r')" = 2 ]
@@ -525,7 +540,7 @@ fcmp() {
 	req GET "/v1/session/info/$sid"
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/session/info/$sid?index=$idx&wait=30s"
-	sleep 0.2
+	emu_wait_blocked 1
 	emu_curl "/v1/session/destroy/$sid" -X PUT >/dev/null
 	wait_for "woken" 5 bg_done w
 	[ "$(cat "$BATS_TEST_TMPDIR/w.body")" = "[]" ]
@@ -683,7 +698,7 @@ fcmp() {
 	req GET /v1/kv/l
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/l?consistent&index=$idx"
-	sleep 0.2
+	emu_wait_blocked 1
 	req DELETE /v1/kv/l
 	[ "$BODY" = true ]
 	wait_for "woken" 5 bg_done w
@@ -772,7 +787,7 @@ fcmp() {
 	req GET /v1/kv/l
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/l?index=$idx&wait=30s"
-	sleep 0.2
+	emu_wait_blocked 1
 	emu_curl "/v1/session/destroy/$a" -X PUT >/dev/null
 	wait_for "woken" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 404 ]
@@ -925,11 +940,11 @@ fcmp() {
 @test "§10.10 DeregisterCriticalServiceAfter: raised to the floor, reaped by the reaper" {
 	emu_requires_control
 	emu_start --dereg-floor 1500ms --reaper-period 500ms
-	register '{"Name":"a","Check":{"TTL":"30s","DeregisterCriticalServiceAfter":"100ms"}}'
-	register '{"Name":"b","Check":{"TTL":"30s","Status":"passing","DeregisterCriticalServiceAfter":"1s"}}'
 	local t0
 	t0=$(date +%s%N)
-	sleep 1
+	register '{"Name":"a","Check":{"TTL":"30s","DeregisterCriticalServiceAfter":"100ms"}}'
+	register '{"Name":"b","Check":{"TTL":"30s","Status":"passing","DeregisterCriticalServiceAfter":"1s"}}'
+	sleep 0.9
 	[ "$(emu_curl /v1/catalog/service/a | jq length)" -eq 1 ]
 	wait_for "reaped" 4 sh -c "curl -s http://$EMU_ADDR/v1/catalog/service/a | grep -qx '\[\]'"
 	[ $(( ($(date +%s%N) - t0) / 1000000 )) -ge 1500 ]
@@ -988,7 +1003,7 @@ fcmp() {
 	req GET '/v1/health/service/r?passing'
 	[ "$(hdr X-Consul-Index)" = "$idx" ]
 	bg_get w "/v1/health/service/r?passing&index=$idx&wait=30s"
-	sleep 0.2
+	emu_wait_blocked 1
 	emu_curl /v1/agent/check/fail/service:r -X PUT
 	wait_for "woken" 5 bg_done w
 	[ "$(cat "$BATS_TEST_TMPDIR/w.body")" = "[]" ]
@@ -1129,10 +1144,23 @@ fcmp() {
 	[ "$(emu_curl '/v1/health/service/r?passing' | jq length)" -eq 1 ]
 }
 
+@test "§11 control: a request its client gave up on during a partition has no effect at the heal" {
+	emu_requires_control
+	emu_start --nodes 2
+	emu_ctl /_emu/node/node2/partition
+	run curl -sS --max-time 1 -X PUT -d lost "http://127.0.0.1:${EMU_PORTS[1]}/v1/kv/dropped"
+	[ "$status" -eq 28 ]
+	emu_ctl /_emu/node/node2/heal
+	# The heal answers the requests still waiting; give a replay time to land.
+	curl -sS "http://127.0.0.1:${EMU_PORTS[1]}/v1/status/leader" >/dev/null
+	run curl -s -o /dev/null -w '%{http_code}' "http://$EMU_ADDR/v1/kv/dropped"
+	[ "$output" = 404 ]
+}
+
 @test "§11 control: partition?serf=keep leaves serfHealth passing, only TTLs run out" {
 	emu_requires_control
-	emu_start --nodes 2 --serf-delay 100ms --session-ttl-multiplier 0.1
-	emu_node_curl 2 /v1/agent/service/register -X PUT -d '{"Name":"r","Check":{"TTL":"1s","Status":"passing"}}'
+	emu_start --nodes 2 --serf-delay 100ms --session-ttl-multiplier 0.2
+	emu_node_curl 2 /v1/agent/service/register -X PUT -d '{"Name":"r","Check":{"TTL":"2s","Status":"passing"}}'
 	local sid
 	sid=$(emu_node_curl 2 /v1/session/create -X PUT -d '{"TTL":"10s"}' | jq -r .ID)
 	emu_ctl '/_emu/node/node2/partition?serf=keep'
@@ -1159,7 +1187,7 @@ fcmp() {
 	local idx
 	idx=$(hdr X-Consul-Index)
 	bg_get w "/v1/kv/l?consistent&index=$idx&wait=30s"
-	sleep 0.2
+	emu_wait_blocked 1
 	emu_ctl /_emu/leader/lose
 	wait_for "blocked read fails" 5 bg_done w
 	[ "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/w.out")" = 500 ]
@@ -1176,6 +1204,17 @@ fcmp() {
 	req PUT "/v1/kv/l?acquire=$b"
 	[ "$BODY" = true ]
 	[ "$(emu_curl /v1/status/leader)" = '"127.0.0.1:8300"' ]
+}
+
+@test "§0 --rpc-error-prefix: server 500s carry the client agent prefix" {
+	emu_requires_control
+	emu_start --rpc-error-prefix
+	req PUT '/v1/kv/l?acquire=nosuch'
+	[ "$STATUS" = 500 ]
+	[ "$BODY" = 'rpc error making call: invalid session "nosuch"' ]
+	req PUT /v1/session/renew/nosuch
+	[ "$STATUS" = 404 ]
+	[ "$BODY" = "Session id 'nosuch' not found" ]
 }
 
 @test "§10.13 control: fault injects N errors on a path prefix" {
@@ -1293,8 +1332,8 @@ fcmp() {
 	[[ "$BODY" == *"\"Flags\":$LOCK_FLAGS,"* ]]
 	idx=$(hdr X-Consul-Index)
 	bg_get mon "/v1/kv/svc/.lock?consistent&index=$idx"
-	sleep 0.2
-	! bg_done mon
+	emu_wait_blocked 1
+	run ! bg_done mon
 	# A contender sees the other Session and cannot take the lock.
 	other=$(session '{"Name":"Consul API Lock","TTL":"15s"}')
 	req PUT "/v1/kv/svc/.lock?acquire=$other&flags=$LOCK_FLAGS" -d contender
@@ -1366,22 +1405,32 @@ fcmp() {
 			"$EMU_ADDR" "$(session '{"TTL":"10s"}')" >>"$rcfg"
 	done
 	(
+		trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
 		while :; do
-			curl -sS --no-progress-meter --parallel --parallel-max 50 -K "$rcfg" || true
-			sleep 1
+			curl -sS --no-progress-meter --parallel --parallel-max 50 -K "$rcfg" &
+			wait $! || true
+			sleep 1 &
+			wait $!
 		done
 	) 3>&- &
 	track_pid $!
 	# Wait until all 200 queries are parked in the emulator.
-	wait_for "200 blocked queries" 15 sh -c \
-		"[ \$(curl -s http://$EMU_ADDR/_emu/stats | jq '.server.by_endpoint[\"GET /v1/kv/\"] // 0') -ge 201 ]"
-	local ok=0 t all=""
-	for i in $(seq 20); do
-		t=$(curl -sS -o /dev/null -w '%{time_total}' "http://$EMU_ADDR/v1/kv/unrelated")
-		all="$all $t"
-		if fcmp "$t" '<' 0.05; then ok=$((ok + 1)); fi
-		sleep 0.1
+	emu_wait_blocked 200
+	# 20 probes a round; a round passes with at least 17 answers under 50 ms
+	# (a loaded 2-core CI machine may stall a few); up to three rounds.
+	local ok=0 t all round
+	for round in 1 2 3; do
+		ok=0
+		all=""
+		for i in $(seq 20); do
+			t=$(curl -sS -o /dev/null -w '%{time_total}' "http://$EMU_ADDR/v1/kv/unrelated")
+			all="$all $t"
+			if fcmp "$t" '<' 0.05; then ok=$((ok + 1)); fi
+			sleep 0.1
+		done
+		echo "# round $round: $ok/20 under 50 ms:$all" >&3
+		[ "$ok" -lt 17 ] || break
 	done
-	echo "# fast answers: $ok/20:$all" >&3
+	[ "$(emu_curl /_emu/state | jq .BlockedQueries)" -ge 200 ]
 	[ "$ok" -ge 17 ]
 }

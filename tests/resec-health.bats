@@ -347,10 +347,10 @@ check_output() {
 }
 
 @test "secrets: no password or token in logs, errors, output or ps" {
-	local pw="S3cr3t-Pw-$$-x" tok="T0k3n-$$-y" all="$BATS_TEST_TMPDIR/all.txt"
+	local pw="S3cr3t-Pw-$$-x" tok="T0k3n-$$-y" basic="B4sic-$$-z" all="$BATS_TEST_TMPDIR/all.txt"
 	start_redis A --requirepass "$pw"
 	start_redis B --rename-command AUTH ""
-	export REDIS_PASSWORD="$pw" CONSUL_HTTP_TOKEN="$tok" LOG_LEVEL=DEBUG
+	export REDIS_PASSWORD="$pw" CONSUL_HTTP_TOKEN="$tok" CONSUL_HTTP_AUTH="op:$basic" LOG_LEVEL=DEBUG
 	{
 		health "$REDIS_PORT_A" check 2>&1 || true
 		health "$REDIS_PORT_A" wait --timeout 1s 2>&1 || true
@@ -375,7 +375,8 @@ check_output() {
 	grep -q "authentication failed" "$all"
 	grep -q "AUTH refused" "$all"
 	grep -q "resec-health run" "$all"
-	! grep -F -e "$pw" -e "$tok" "$all"
+	"$RESEC_HEALTH" --print-config >>"$all"
+	! grep -F -e "$pw" -e "$tok" -e "$basic" "$all"
 }
 
 @test "valgrind: run over 200 intervals of 10ms leaks nothing" {

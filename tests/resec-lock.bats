@@ -345,6 +345,18 @@ key_json() {
 	[ "$(emu_curl /v1/session/list | jq length)" = 0 ]
 }
 
+@test "the parent dies (SIGKILL): resec-lock stops its child and releases the key" {
+	emu_start
+	sh -c 'echo $$ >"$1"; "$2" --key "$3" -- python3 "$4" "$5" 2>"$5.err" & wait' sh \
+		"$T/parent.pid" "$RESEC_LOCK" "$KEY" "$T/child.py" "$T/a.log" &
+	track_pid $!
+	wait_for "a holds" 10 started a
+	kill -KILL "$(cat "$T/parent.pid")"
+	wait_for "the child signalled" 10 signalled a
+	wait_for "the key released" 10 sh -c "curl -s http://$EMU_ADDR/v1/kv/$KEY | jq -e '.[0].Session == null'"
+	[ "$(emu_curl /v1/session/list | jq length)" = 0 ]
+}
+
 @test "--timeout without the lock exits 1; TERM while waiting exits 143; both destroy their session" {
 	emu_start
 	start_contender a 1

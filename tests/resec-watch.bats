@@ -161,6 +161,19 @@ record() {
 	[ "$(tail -1 "$T/log")" = term ]
 }
 
+@test "the parent dies (SIGKILL): resec-watch stops its program and exits" {
+	emu_start
+	register a 7001 10.0.0.1
+	sh -c 'echo $$ >"$1"; "$2" -- sh -c "echo \$\$ >$3; trap \"echo term >>$3.log; exit 0\" TERM; sleep 300 & wait" & echo $! >"$1.watch"; wait' sh \
+		"$T/parent.pid" "$RESEC_WATCH" "$T/prog.pid" &
+	track_pid $!
+	wait_for "the program" 10 test -s "$T/prog.pid"
+	track_pid "$(cat "$T/parent.pid.watch")"
+	kill -KILL "$(cat "$T/parent.pid")"
+	wait_for "the program stopped" 10 grep -q term "$T/prog.pid.log"
+	wait_for "resec-watch gone" 10 sh -c "! kill -0 $(cat "$T/parent.pid.watch") 2>/dev/null"
+}
+
 @test "tag mode: CONSUL_SERVICE_NAME with the first of MASTER_TAGS" {
 	emu_start
 	register m 7001 10.0.0.1 redis '["master","x"]'

@@ -25,8 +25,9 @@ wait_settled() {
 	wait_settled
 	m=$(master_node)
 	[ "$(consul_master | wc -l)" -eq 1 ]
-	run -0 curl -sf "http://$EMU_ADDR/v1/kv/resec/.lock"
-	[ "$(echo "$output" | jq -r '.[0].Flags')" = 3304740253564472344 ]
+	run -0 curl -sf "http://$OBS_ADDR/v1/kv/resec/.lock"
+	# jq reads numbers as doubles; the lock flag needs all 64 bits.
+	[[ "$output" == *'"Flags":3304740253564472344'* ]]
 	[ "$(echo "$output" | jq -r '.[0].Value' | base64 -d)" = ":$(redis_port "$m")" ]
 	run -0 "$RESEC_ROLE" --redis-addr "127.0.0.1:$(redis_port "$m")" show
 	[ "$output" = master ]
@@ -59,7 +60,7 @@ wait_settled() {
 	kill_node_resec "$m" KILL
 	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
 	t0=$SECONDS
-	curl -sf -X PUT "http://$EMU_ADDR/_emu/node/node$m/fail" >/dev/null
+	curl -sf -X PUT "http://$OBS_ADDR/_emu/node/node$m/fail" >/dev/null
 	wait_for "a new master" 30 has_master_other_than "$mport"
 	# serf delay 1s + lock-delay 2s; the session alone would take 2 × 10s.
 	[ $((SECONDS - t0)) -lt 15 ]
@@ -85,7 +86,7 @@ wait_settled() {
 	mport=$(redis_port "$m")
 	python3 "$RESEC_ROOT/tests/writer.py" "$mport" 25 >"$BATS_TEST_TMPDIR/old.writes" &
 	track_pid $!
-	curl -sf -X PUT "http://$EMU_ADDR/_emu/node/node$m/partition" >/dev/null
+	curl -sf -X PUT "http://$OBS_ADDR/_emu/node/node$m/partition" >/dev/null
 	wait_for "a new master" 30 has_master_other_than "$mport"
 	n=$(master_node)
 	python3 "$RESEC_ROOT/tests/writer.py" "$(redis_port "$n")" 3 >"$BATS_TEST_TMPDIR/new.writes"
@@ -94,8 +95,8 @@ wait_settled() {
 	echo "last write on the old master $last_old_ok, first on the new $first_new_ok" >&2
 	[ -n "$first_new_ok" ]
 	awk -v a="$last_old_ok" -v b="$first_new_ok" 'BEGIN { exit !(a < b) }'
-	curl -sf -X PUT "http://$EMU_ADDR/_emu/node/node$m/heal" >/dev/null
-	curl -sf -X PUT "http://$EMU_ADDR/_emu/node/node$m/recover" >/dev/null || true
+	curl -sf -X PUT "http://$OBS_ADDR/_emu/node/node$m/heal" >/dev/null
+	curl -sf -X PUT "http://$OBS_ADDR/_emu/node/node$m/recover" >/dev/null || true
 	wait_for "old master rejoins as a replica" 40 replicates "$m" "$(redis_port "$n")"
 }
 
@@ -110,7 +111,7 @@ wait_settled() {
 	wait_for "a new master" 20 has_master_other_than "$mport"
 	n=$(master_node)
 	redis-server --bind 127.0.0.1 --port "$mport" --dir "$BATS_TEST_TMPDIR/redis-n$m" \
-		--save '' --appendonly no --logfile "$BATS_TEST_TMPDIR/redis-n$m/redis2.log" &
+		--save '' --appendonly no --repl-diskless-sync-delay 0 --logfile "$BATS_TEST_TMPDIR/redis-n$m/redis2.log" &
 	track_pid $!
 	wait_for "node $m follows" 30 replicates "$m" "$(redis_port "$n")"
 	[ "$(master_node)" = "$n" ]
@@ -147,4 +148,31 @@ wait_settled() {
 	echo "handover took ${ms} ms" >&2
 	[ "$ms" -lt 8000 ]
 	wait_for "resec $m exits" 20 sh -c "! kill -0 $(eval echo "\$RESEC_PID_$m") 2>/dev/null"
+}
+
+@test "start-up: bad configuration is one line naming the variable, exit 64" {
+	HEALTHCHECK_INTERVAL=5 run -64 --separate-stderr "$RESEC_ROOT/scripts/resec"
+	[[ "$stderr" == *"HEALTHCHECK_INTERVAL"*'"5"'* ]]
+	[ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
+	run -64 --separate-stderr "$RESEC_ROOT/scripts/resec" --bogus
+}
+
+@test "start-up: redis down, then consul down: clear waiting lines, nothing changed, clean stop" {
+	port=$(free_port)
+	consul_port=$(free_port)
+	REDIS_ADDR=127.0.0.1:$port CONSUL_HTTP_ADDR=127.0.0.1:$consul_port HEALTHCHECK_TIMEOUT=200ms \
+		"$RESEC_ROOT/scripts/resec" 2>"$BATS_TEST_TMPDIR/resec.log" &
+	pid=$!
+	track_pid "$pid"
+	wait_for "the redis waiting line" 10 grep -q 'waiting for redis' "$BATS_TEST_TMPDIR/resec.log"
+	mkdir -p "$BATS_TEST_TMPDIR/late"
+	redis-server --bind 127.0.0.1 --port "$port" --dir "$BATS_TEST_TMPDIR/late" --save '' &
+	track_pid $!
+	wait_for "the consul waiting line" 15 grep -q 'consul does not answer' "$BATS_TEST_TMPDIR/resec.log"
+	# Nothing is changed in Redis while Consul is away: no fence, still master.
+	run -0 "$RESEC_ROLE" --redis-addr "127.0.0.1:$port" show
+	[ "$output" = master ]
+	kill -TERM "$pid"
+	wait_for "resec exits" 10 sh -c "! kill -0 $pid 2>/dev/null"
+	wait "$pid"
 }

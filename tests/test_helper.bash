@@ -17,7 +17,7 @@ export RESEC_ROOT RESEC_BUILD RESEC_LOCK RESEC_WATCH RESEC_ROLE RESEC_HEALTH CON
 
 # Scrub what could leak in from the caller's shell: every setting of ours.
 for v in $(env | sed -n 's/^\(\(CONSUL\|REDIS\|RESEC\|HEALTHCHECK\|LOG\|ANNOUNCE\|MASTER\|SLAVE\)_[A-Z_]*\)=.*/\1/p'); do
-	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH|CONSUL_EMU) ;; *) unset "$v" ;; esac
+	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH|RESEC_STATUS|RESEC_TEST_CONSUL|CONSUL_EMU) ;; *) unset "$v" ;; esac
 done
 PATH="$RESEC_BUILD/bin:$RESEC_ROOT/scripts:$PATH"
 export PATH
@@ -87,8 +87,10 @@ start_redis() {
 	mkdir -p "$dir"
 	for _ in 1 2 3 4 5; do
 		port=$(free_port)
+		# No diskless-sync delay: replicas sync at once instead of after 5 s.
 		redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' \
-			--appendonly no --daemonize no --logfile "$dir/redis.log" "$@" &
+			--appendonly no --daemonize no --repl-diskless-sync-delay 0 \
+			--logfile "$dir/redis.log" "$@" &
 		pid=$!
 		track_pid "$pid"
 		if wait_for "redis $name on $port" 10 redis_ping "$port" "$@"; then

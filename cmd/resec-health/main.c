@@ -11,12 +11,12 @@
 #include <unistd.h>
 
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 
 #include "clock.h"
 #include "config.h"
 #include "consul.h"
 #include "log.h"
+#include "proc.h"
 #include "redis.h"
 
 static const char usage[] =
@@ -168,10 +168,15 @@ static void sleep_ms(int64_t ms)
 
 static int cmd_wait(struct health *h)
 {
+	/* A waiter started by resec must not outlive it. */
+	proc_die_with_parent(SIGTERM);
 	int64_t start = clock_now_ms();
 	int64_t deadline = h->timeout_ms > 0 ? start + h->timeout_ms : 0;
 	int64_t backoff = 50;
-	int64_t cap = h->cfg.healthcheck_interval_ms < 1000 ? h->cfg.healthcheck_interval_ms : 1000;
+	/* A returning master is writable from its first connection until resec
+	 * fences it: look often (a refused connection costs nothing), so that the
+	 * window stays near 100 ms however long Redis was down. */
+	int64_t cap = h->cfg.healthcheck_interval_ms < 100 ? h->cfg.healthcheck_interval_ms : 100;
 	char last[sizeof(h->reason)] = "";
 	for (;;) {
 		int v = evaluate(h);
@@ -435,7 +440,8 @@ static int other_master(const struct runner *r, const struct json_health_entry *
  * S1: before passing the master check for the first time, wait until no other
  * master instance passes, for at most that instance's TTL (2 × interval, the
  * cluster's setting) plus a margin, with blocking queries until `until`.
- * Returns 1 when we may pass, 0 to keep holding, -1 on a Consul failure.
+ * Returns 1 when we may pass, 0 to keep holding, -1 on a Consul failure, -2
+ * when cancelled (a signal, or the Redis socket: the main loop looks).
  */
 static int hold_master(struct runner *r, int64_t until)
 {
@@ -453,7 +459,7 @@ static int hold_master(struct runner *r, int64_t until)
 		size_t n = 0;
 		int rc = consul_health_service(r->consul, r->name, tag, 1, &q, &e, &n);
 		if (rc != CONSUL_OK)
-			return rc == CONSUL_CANCELLED ? 0 : -1;
+			return rc == CONSUL_CANCELLED ? -2 : -1;
 		/* [C1]: an index going backwards means start again from a plain read. */
 		r->hold_index = r->consul->index < r->hold_index ? 0 : r->consul->index;
 		int others = 0;
@@ -491,7 +497,8 @@ static void heartbeat(struct runner *r, int v, int64_t until)
 		/* A quick look first: in the common case nobody else passes. */
 		int ok = hold_master(r, clock_now_ms());
 		if (ok < 0) {
-			consul_failed(r);
+			if (ok == -1)
+				consul_failed(r);
 			return;
 		}
 		if (ok == 0) {
@@ -524,7 +531,8 @@ static void heartbeat(struct runner *r, int v, int64_t until)
 		/* Registered as warning: now wait for the other instance until the next look. */
 		int ok = hold_master(r, until);
 		if (ok < 0) {
-			consul_failed(r);
+			if (ok == -1)
+				consul_failed(r);
 			return;
 		}
 		if (ok == 1) {
@@ -536,9 +544,26 @@ static void heartbeat(struct runner *r, int v, int64_t until)
 	}
 }
 
+/* Reasons compared without their numbers ("down for 4s" and "down for 5s" are one state). */
+static int same_reason(const char *a, const char *b)
+{
+	for (;;) {
+		while (*a >= '0' && *a <= '9')
+			a++;
+		while (*b >= '0' && *b <= '9')
+			b++;
+		if (*a != *b)
+			return 0;
+		if (*a == '\0')
+			return 1;
+		a++;
+		b++;
+	}
+}
+
 static void log_transition(struct runner *r, int v)
 {
-	if (v == r->last_verdict && strcmp(r->last_reason, r->h->reason) == 0)
+	if (v == r->last_verdict && same_reason(r->last_reason, r->h->reason))
 		return;
 	if (v == V_HEALTHY)
 		log_info("redis healthy", "role", rdb_role_name(r->h->info.role));
@@ -584,9 +609,7 @@ static int shutdown_run(struct runner *r)
 static int runner_setup(struct runner *r, struct health *h)
 {
 	/* Die with the orchestrator: a heartbeat must not outlive the process that decides the role. */
-	pid_t parent = getppid();
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != parent)
-		(void)raise(SIGTERM);
+	proc_die_with_parent(SIGTERM);
 	r->h = h;
 	r->watched_fd = -1;
 	r->last_verdict = -1;

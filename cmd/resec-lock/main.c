@@ -432,6 +432,9 @@ static void setup(struct lock_state *s)
 		log_die_line("cannot set up: %s", err[0] ? err : strerror(errno));
 		exit(EXIT_UNAVAILABLE);
 	}
+	/* Die with the orchestrator: a lock holder must not outlive what decided to hold it.
+	 * The TERM goes through the self-pipe: stop prog, release, destroy as usual. */
+	proc_die_with_parent(SIGTERM);
 	s->event_r = ev[0];
 	s->sh.event_w = ev[1];
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -26,3 +26,10 @@ service "redis-slave" {
 node_prefix "" {
   policy = "read"
 }
+
+# resec-watch: reads the agent's own node name (GET /v1/agent/self) to
+# recognise its own registration when ANNOUNCE_ADDR has no host. Without it,
+# only loopback announce addresses are recognised as self.
+agent_prefix "" {
+  policy = "read"
+}

@@ -4,8 +4,7 @@
 # loopback ports, talk to it with curl, drive its /_emu/ control endpoints.
 # Sourced by tests/test_helper.bash; relies on its track_pid, free_port, wait_for.
 
-# test_helper.bash scrubs every CONSUL_* variable after setting CONSUL_EMU, so
-# the default is set again here.
+# test_helper.bash keeps CONSUL_EMU and RESEC_TEST_CONSUL through its scrub.
 : "${CONSUL_EMU:=$RESEC_ROOT/tests/consul-emu/consul-emu}"
 export CONSUL_EMU
 
@@ -59,6 +58,11 @@ emu_start() {
 # _emu_start_real: one `consul agent -dev` node on free loopback ports.
 _emu_start_real() {
 	local http serf_lan serf_wan server dir
+	local -a tls=()
+	# -grpc-tls-port exists from Consul 1.14 on.
+	if consul agent -h 2>&1 | grep -q -- -grpc-tls-port; then
+		tls=(-grpc-tls-port -1)
+	fi
 	http=$(free_port)
 	serf_lan=$(free_port)
 	serf_wan=$(free_port)
@@ -67,7 +71,7 @@ _emu_start_real() {
 	mkdir -p "$dir"
 	EMU_LOG="$dir/consul.log"
 	consul agent -dev -node node1 -bind 127.0.0.1 -client 127.0.0.1 \
-		-http-port "$http" -dns-port -1 -grpc-port -1 -grpc-tls-port -1 \
+		-http-port "$http" -dns-port -1 -grpc-port -1 "${tls[@]}" \
 		-serf-lan-port "$serf_lan" -serf-wan-port "$serf_wan" -server-port "$server" \
 		>"$EMU_LOG" 2>&1 3>&- &
 	EMU_PID=$!
@@ -103,6 +107,22 @@ emu_node_curl() {
 # a non-2xx answer.
 emu_ctl() {
 	curl -fsS -X PUT "http://$EMU_ADDR$1" >/dev/null
+}
+
+# emu_wait_blocked N: wait until N blocking queries are parked in the emulator
+# (against real Consul: give them a moment).
+emu_wait_blocked() {
+	if emu_real; then
+		sleep 0.5
+		return
+	fi
+	wait_for "$1 blocked queries" 10 _emu_blocked_at_least "$1"
+}
+
+_emu_blocked_at_least() {
+	local n
+	n=$(curl -sS "http://$EMU_ADDR/_emu/state" | jq .BlockedQueries) || return 1
+	[ "$n" -ge "$1" ]
 }
 
 # emu_events [SINCE]: print the event log (JSON array), events after seq SINCE.

@@ -1,0 +1,1007 @@
+/* SPDX-License-Identifier: MIT */
+/* resec-status: the cluster as Consul and the Redis servers see it, as a table, JSON or Prometheus text. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "consul.h"
+#include "json.h"
+#include "log.h"
+#include "redis.h"
+
+static const char usage[] =
+	"usage: resec-status [options] [--json | --prom] [--max-lag BYTES] [--state FILE]\n"
+	"  (no flag)         print the cluster as a table: node, address, role in Consul and in Redis,\n"
+	"                    lock holder, check status, offset, lag, link, fenced; then the problems\n"
+	"  --json            print one JSON object instead (status, problems, lock, instances)\n"
+	"  --prom            print Prometheus text format instead (for a node_exporter textfile)\n"
+	"  --max-lag BYTES   a passing replica further behind its master is a problem\n"
+	"                    (default 10MiB; suffixes K, M, G, optionally followed by iB or B, are 1024-based)\n"
+	"  --state FILE      remember the lock's LockIndex in FILE to date failovers across runs\n"
+	"exit: 0 healthy, 1 unhealthy, 64 bad usage, 69 Consul unreachable\n";
+
+enum { OPT_JSON = 1, OPT_PROM, OPT_MAX_LAG, OPT_STATE };
+enum { OUT_TABLE = 0, OUT_JSON, OUT_PROM };
+
+static const struct cli_option options[] = {
+	{ "json", 0, 0, OPT_JSON },
+	{ "prom", 0, 0, OPT_PROM },
+	{ "max-lag", 0, 1, OPT_MAX_LAG },
+	{ "state", 0, 1, OPT_STATE },
+	{ NULL, 0, 0, 0 },
+};
+
+enum { DEFAULT_MAX_LAG = 10 * 1024 * 1024, MAX_NOTES = 64 };
+
+/* One registered instance of the master or replica service, and what its Redis says. */
+struct instance {
+	char node[256];
+	char service_id[400];
+	char service[160];
+	char service_address[256];   /* Service.Address as registered, may be "" */
+	struct hostport hp;          /* where its Redis is: Service.Address or Node.Address, Port */
+	char addr[300];              /* hp formatted */
+	int consul_role;             /* enum rdb_role, from the service name, tags or Meta */
+	char check[16];              /* worst status of its checks: passing, warning, critical, maintenance */
+	int passing;
+	char meta_role[32];
+	char meta_offset[32];
+	char meta_run_id[48];
+	int redis_ok;                /* INFO was read */
+	char redis_err[256];
+	struct rdb_info info;
+	int fenced;                  /* 1, 0, -1 unknown */
+	int lock_holder;
+	long long lag;               /* bytes behind its master, -1 when not a replica or unknown */
+};
+
+/* The lock key, its holder's session and node. */
+struct lock_state {
+	int present;                 /* the key exists */
+	int held;                    /* it has a Session */
+	char session[64];
+	char node[256];              /* the session's node, "" when unknown */
+	char value[300];             /* the holder's announce address */
+	uint64_t lock_index;
+	uint64_t modify_index;
+};
+
+struct status {
+	struct resec_config cfg;
+	int mode;
+	long long max_lag;
+	char state_file[512];
+	struct consul *consul;
+	struct instance *inst;
+	size_t n;
+	struct lock_state lock;
+	int masters_passing;
+	int master;                  /* index of the only passing master, -1 when none or several */
+	char problems[MAX_NOTES][400];
+	size_t nproblems;
+	char warnings[MAX_NOTES][400];
+	size_t nwarnings;
+	long long failovers;         /* -1 unknown */
+	long long last_failover;     /* Unix seconds, 0 unknown */
+	char consul_err[1024];       /* set when Consul could not be read */
+};
+
+/* Parse BYTES: digits with an optional K, M or G (1024-based), optionally followed by iB or B. */
+static int parse_bytes(const char *s, long long *out)
+{
+	char *end = NULL;
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	unsigned long long mult = 1;
+	if (*end == 'K' || *end == 'k')
+		mult = 1024ULL;
+	else if (*end == 'M')
+		mult = 1024ULL * 1024;
+	else if (*end == 'G')
+		mult = 1024ULL * 1024 * 1024;
+	if (mult > 1) {
+		end++;
+		if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+			end += strlen(end);
+	} else if (strcmp(end, "B") == 0) {
+		end++;
+	}
+	if (*end != '\0' || v > (unsigned long long)INT64_MAX / mult)
+		return -1;
+	*out = (long long)(v * mult);
+	return 0;
+}
+
+static int on_option(void *ctx, int id, const char *value, char *err, size_t errlen)
+{
+	struct status *st = ctx;
+	switch (id) {
+	case OPT_JSON:
+	case OPT_PROM: {
+		int m = id == OPT_JSON ? OUT_JSON : OUT_PROM;
+		if (st->mode != OUT_TABLE && st->mode != m) {
+			snprintf(err, errlen, "--json and --prom cannot be used together");
+			return -1;
+		}
+		st->mode = m;
+		return 0;
+	}
+	case OPT_MAX_LAG:
+		if (parse_bytes(value, &st->max_lag) < 0) {
+			snprintf(err, errlen, "bad value for --max-lag: \"%s\" (want bytes like 1048576 or 10MiB)", value);
+			return -1;
+		}
+		return 0;
+	default:
+		if (value[0] == '\0' || snprintf(st->state_file, sizeof(st->state_file), "%s", value) >=
+		    (int)sizeof(st->state_file)) {
+			snprintf(err, errlen, "bad value for --state: empty or too long");
+			return -1;
+		}
+		return 0;
+	}
+}
+
+static void __attribute__((format(printf, 2, 3))) add_problem(struct status *st, const char *fmt, ...)
+{
+	if (st->nproblems >= MAX_NOTES)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->problems[st->nproblems++], sizeof(st->problems[0]), fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 2, 3))) add_warning(struct status *st, const char *fmt, ...)
+{
+	if (st->nwarnings >= MAX_NOTES)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->warnings[st->nwarnings++], sizeof(st->warnings[0]), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- Consul: the instances and the lock ---- */
+
+static void __attribute__((format(printf, 2, 3))) set_consul_err(struct status *st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->consul_err, sizeof(st->consul_err), fmt, ap);
+	va_end(ap);
+}
+
+/* Consul's aggregate rank of a check status: maintenance and unknown ones count as critical. */
+static int check_rank(const char *s)
+{
+	if (strcmp(s, "passing") == 0)
+		return 0;
+	if (strcmp(s, "warning") == 0)
+		return 1;
+	return 2;
+}
+
+static void aggregate_checks(struct instance *in, const struct json_health_entry *e)
+{
+	snprintf(in->check, sizeof(in->check), "passing");
+	int worst = 0;
+	for (size_t i = 0; i < e->nchecks; i++) {
+		int r = check_rank(e->checks[i].status);
+		if (r > worst) {
+			worst = r;
+			snprintf(in->check, sizeof(in->check), "%s", e->checks[i].status);
+		}
+	}
+	in->passing = worst == 0;
+}
+
+static const char *meta_get(const struct json_health_entry *e, const char *key)
+{
+	for (size_t i = 0; i < e->nmeta; i++)
+		if (strcmp(e->meta_keys[i], key) == 0)
+			return e->meta_values[i];
+	return "";
+}
+
+static int has_tag(const struct json_health_entry *e, const char *tag)
+{
+	for (size_t i = 0; i < e->ntags; i++)
+		if (strcmp(e->tags[i], tag) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 when list (comma-separated) names at least one tag and e has them all. */
+static int has_all_tags(const struct json_health_entry *e, const char *list)
+{
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s", list);
+	int seen = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		size_t n = strlen(t);
+		while (n > 0 && t[n - 1] == ' ')
+			t[--n] = '\0';
+		if (n == 0)
+			continue;
+		if (!has_tag(e, t))
+			return 0;
+		seen = 1;
+	}
+	return seen;
+}
+
+static int role_from_name(const char *s)
+{
+	if (strcmp(s, "master") == 0)
+		return RDB_ROLE_MASTER;
+	if (strcmp(s, "slave") == 0 || strcmp(s, "replica") == 0)
+		return RDB_ROLE_REPLICA;
+	return RDB_ROLE_UNKNOWN;
+}
+
+/* Tag mode: the role tags when configured, else the role resec-health put in Meta. */
+static int role_from_tags(const struct status *st, const struct json_health_entry *e)
+{
+	if (has_all_tags(e, st->cfg.master_tags))
+		return RDB_ROLE_MASTER;
+	if (has_all_tags(e, st->cfg.slave_tags))
+		return RDB_ROLE_REPLICA;
+	return role_from_name(meta_get(e, "role"));
+}
+
+static int add_instance(struct status *st, const struct json_health_entry *e, int role)
+{
+	struct instance *p = realloc(st->inst, (st->n + 1) * sizeof(*p));
+	if (p == NULL)
+		return -1;
+	st->inst = p;
+	struct instance *in = &p[st->n++];
+	memset(in, 0, sizeof(*in));
+	snprintf(in->node, sizeof(in->node), "%s", e->node);
+	snprintf(in->service_id, sizeof(in->service_id), "%s", e->service_id);
+	snprintf(in->service, sizeof(in->service), "%s", e->service_name);
+	snprintf(in->service_address, sizeof(in->service_address), "%s", e->service_address);
+	snprintf(in->hp.host, sizeof(in->hp.host), "%s",
+	         e->service_address[0] != '\0' ? e->service_address : e->node_address);
+	in->hp.port = e->port;
+	config_format_hostport(&in->hp, in->addr, sizeof(in->addr));
+	in->consul_role = role;
+	aggregate_checks(in, e);
+	snprintf(in->meta_role, sizeof(in->meta_role), "%s", meta_get(e, "role"));
+	snprintf(in->meta_offset, sizeof(in->meta_offset), "%s", meta_get(e, "offset"));
+	snprintf(in->meta_run_id, sizeof(in->meta_run_id), "%s", meta_get(e, "run_id"));
+	in->fenced = -1;
+	in->lag = -1;
+	return 0;
+}
+
+/* Every instance of one service, passing or not; role < 0 means classify by tags. */
+static int read_service(struct status *st, const char *name, int role)
+{
+	struct json_health_entry *e = NULL;
+	size_t n = 0;
+	if (consul_health_service(st->consul, name, NULL, 0, NULL, &e, &n) != CONSUL_OK) {
+		set_consul_err(st, "cannot read service %s: %s", name, st->consul->err);
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = add_instance(st, &e[i], role >= 0 ? role : role_from_tags(st, &e[i]));
+	json_health_free(e, n);
+	if (rc < 0)
+		set_consul_err(st, "cannot read service %s: out of memory", name);
+	return rc;
+}
+
+static int read_services(struct status *st)
+{
+	const struct resec_config *c = &st->cfg;
+	if (c->service_name[0] != '\0')
+		return read_service(st, c->service_name, -1);
+	char name[300];
+	snprintf(name, sizeof(name), "%s-master", c->service_prefix);
+	if (read_service(st, name, RDB_ROLE_MASTER) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s-%s", c->service_prefix, c->replica_role_name);
+	return read_service(st, name, RDB_ROLE_REPLICA);
+}
+
+static int read_lock(struct status *st)
+{
+	struct lock_state *l = &st->lock;
+	struct json_kv_entry kv;
+	int rc = consul_kv_get(st->consul, st->cfg.lock_key, NULL, &kv);
+	if (rc == CONSUL_ABSENT)
+		return 0;
+	if (rc != CONSUL_OK) {
+		set_consul_err(st, "cannot read lock %s: %s", st->cfg.lock_key,
+		         st->consul->err);
+		return -1;
+	}
+	l->present = 1;
+	l->held = kv.session[0] != '\0';
+	snprintf(l->session, sizeof(l->session), "%s", kv.session);
+	if (kv.value != NULL)
+		snprintf(l->value, sizeof(l->value), "%.*s", (int)(kv.value_len < 299 ? kv.value_len : 299),
+		         (const char *)kv.value);
+	l->lock_index = kv.lock_index;
+	l->modify_index = kv.modify_index;
+	json_kv_entry_clear(&kv);
+	if (!l->held)
+		return 0;
+	struct json_session s;
+	memset(&s, 0, sizeof(s));
+	rc = consul_session_info(st->consul, l->session, NULL, &s);
+	if (rc == CONSUL_OK)
+		snprintf(l->node, sizeof(l->node), "%s", s.node);
+	else if (rc != CONSUL_ABSENT) {
+		set_consul_err(st, "cannot read session %s: %s", l->session,
+		         st->consul->err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Mark the lock holder: the instance on the session's node at the address the lock value names. */
+static void match_lock_holder(struct status *st)
+{
+	const struct lock_state *l = &st->lock;
+	if (!l->held)
+		return;
+	struct hostport v;
+	int have_addr = config_parse_hostport(l->value, &v) == 0;
+	for (size_t i = 0; i < st->n; i++) {
+		struct instance *in = &st->inst[i];
+		if (l->node[0] != '\0' && strcmp(in->node, l->node) != 0)
+			continue;
+		if (!have_addr) {
+			/* Not an address: the node alone tells, for its master instance. */
+			in->lock_holder = l->node[0] != '\0' && in->consul_role == RDB_ROLE_MASTER;
+			continue;
+		}
+		/* An empty announce host means "this node's address" (ANNOUNCE_ADDR default). */
+		in->lock_holder = v.port == in->hp.port &&
+		                  (v.host[0] == '\0' || strcmp(v.host, in->hp.host) == 0 ||
+		                   strcmp(v.host, in->service_address) == 0);
+	}
+}
+
+/* ---- Redis ---- */
+
+static void probe_redis(const struct status *st, struct instance *in)
+{
+	if (in->hp.host[0] == '\0' || in->hp.port <= 0) {
+		snprintf(in->redis_err, sizeof(in->redis_err), "no address registered");
+		return;
+	}
+	struct rdb_opts o;
+	rdb_opts_from_config(&o, &st->cfg);
+	o.addr = in->hp;
+	struct rdb_conn c;
+	rdb_init(&c, &o);
+	if (rdb_connect(&c) < 0 || rdb_info(&c, &in->info) < 0) {
+		snprintf(in->redis_err, sizeof(in->redis_err), "%s", c.err);
+	} else {
+		in->redis_ok = 1;
+		in->fenced = rdb_fenced(&c);
+		if (in->fenced < 0)
+			log_warn("cannot tell whether redis is fenced", "addr", in->addr, "reason", c.err);
+	}
+	rdb_close(&c);
+}
+
+static int same_addr(const struct instance *in, const char *host, int port)
+{
+	return in->hp.port == port && strcmp(in->hp.host, host) == 0;
+}
+
+/* The master a replica's offset is compared with: the one it follows, else the passing master. */
+static const struct instance *reference_master(const struct status *st, const struct instance *r)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		const struct instance *m = &st->inst[i];
+		if (m->redis_ok && m->info.role == RDB_ROLE_MASTER &&
+		    same_addr(m, r->info.master_host, r->info.master_port))
+			return m;
+	}
+	if (st->master >= 0) {
+		const struct instance *m = &st->inst[st->master];
+		if (m->redis_ok && m->info.role == RDB_ROLE_MASTER)
+			return m;
+	}
+	return NULL;
+}
+
+static void compute_lags(struct status *st)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		struct instance *r = &st->inst[i];
+		if (!r->redis_ok || r->info.role != RDB_ROLE_REPLICA)
+			continue;
+		const struct instance *m = reference_master(st, r);
+		long long ro = rdb_info_offset(&r->info);
+		if (m == NULL || ro < 0 || m->info.master_repl_offset < 0)
+			continue;
+		/* The master was read before the replica: a replica can look ahead by what came in between. */
+		long long lag = m->info.master_repl_offset - ro;
+		r->lag = lag < 0 ? 0 : lag;
+	}
+}
+
+/* ---- the verdict ---- */
+
+static const char *role_label(int role)
+{
+	return role == RDB_ROLE_MASTER ? "master" : role == RDB_ROLE_REPLICA ? "replica" : "unknown";
+}
+
+static const char *redis_role(const struct instance *in)
+{
+	return in->redis_ok ? role_label(in->info.role) : "down";
+}
+
+static void judge_master(struct status *st)
+{
+	if (st->masters_passing == 0) {
+		add_problem(st, "no passing master instance");
+	} else if (st->masters_passing > 1) {
+		char list[300] = "";
+		size_t len = 0;
+		for (size_t i = 0; i < st->n && len < sizeof(list); i++) {
+			const struct instance *in = &st->inst[i];
+			if (in->consul_role == RDB_ROLE_MASTER && in->passing)
+				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s %s", len ? ", " : "", in->node,
+				                        in->addr);
+		}
+		add_problem(st, "%d passing master instances: %s", st->masters_passing, list);
+	}
+	if (!st->lock.held)
+		add_problem(st, "lock %s is not held", st->cfg.lock_key);
+	if (st->master < 0)
+		return;
+	const struct instance *m = &st->inst[st->master];
+	if (st->lock.held && !m->lock_holder)
+		add_problem(st, "passing master %s %s does not hold the lock (held by %s, value %s)", m->node, m->addr,
+		            st->lock.node[0] != '\0' ? st->lock.node : "an unknown node", st->lock.value);
+	if (!m->redis_ok)
+		add_problem(st, "passing master %s %s: redis unreachable: %s", m->node, m->addr, m->redis_err);
+	else if (m->info.role != RDB_ROLE_MASTER)
+		add_problem(st, "passing master %s %s is a replica in redis", m->node, m->addr);
+	else if (m->fenced == 1)
+		add_problem(st, "passing master %s %s is fenced (refuses writes)", m->node, m->addr);
+}
+
+static void judge_replica(struct status *st, const struct instance *in)
+{
+	if (!in->redis_ok) {
+		add_problem(st, "passing replica %s %s: redis unreachable: %s", in->node, in->addr, in->redis_err);
+		return;
+	}
+	if (in->info.role == RDB_ROLE_MASTER) {
+		add_problem(st, "passing replica %s %s is a master in redis", in->node, in->addr);
+		return;
+	}
+	if (!in->info.link_up)
+		add_problem(st, "passing replica %s %s: link to its master is down", in->node, in->addr);
+	if (in->lag > st->max_lag)
+		add_problem(st, "passing replica %s %s lags %lld bytes behind its master (max %lld)", in->node, in->addr,
+		            in->lag, st->max_lag);
+	/* Addresses may be spelled differently (names, IPs): a hint, not a verdict. */
+	const struct instance *m = st->master >= 0 ? &st->inst[st->master] : NULL;
+	if (m != NULL && !same_addr(m, in->info.master_host, in->info.master_port))
+		add_warning(st, "replica %s %s follows %s:%d, not the passing master %s", in->node, in->addr,
+		            in->info.master_host, in->info.master_port, m->addr);
+}
+
+static void judge(struct status *st)
+{
+	judge_master(st);
+	for (size_t i = 0; i < st->n; i++) {
+		const struct instance *in = &st->inst[i];
+		if (in->passing && in->consul_role == RDB_ROLE_REPLICA)
+			judge_replica(st, in);
+		else if (!in->passing)
+			add_warning(st, "%s %s %s: check %s%s%s", role_label(in->consul_role), in->node, in->addr, in->check,
+			            in->redis_ok ? "" : "; redis unreachable: ", in->redis_ok ? "" : in->redis_err);
+		else if (in->consul_role == RDB_ROLE_UNKNOWN)
+			add_warning(st, "%s %s: no role in its tags or Meta", in->node, in->addr);
+	}
+	if (st->lock.held && st->master < 0) {
+		int found = 0;
+		for (size_t i = 0; i < st->n; i++)
+			found |= st->inst[i].lock_holder;
+		if (!found)
+			add_warning(st, "lock holder %s (value %s) has no registered instance",
+			            st->lock.node[0] != '\0' ? st->lock.node : "unknown", st->lock.value);
+	}
+}
+
+static int instance_order(const void *a, const void *b)
+{
+	const struct instance *x = a, *y = b;
+	int rx = x->consul_role == RDB_ROLE_MASTER ? 0 : x->consul_role == RDB_ROLE_REPLICA ? 1 : 2;
+	int ry = y->consul_role == RDB_ROLE_MASTER ? 0 : y->consul_role == RDB_ROLE_REPLICA ? 1 : 2;
+	if (rx != ry)
+		return rx - ry;
+	int c = strcmp(x->node, y->node);
+	return c != 0 ? c : strcmp(x->addr, y->addr);
+}
+
+static void survey(struct status *st)
+{
+	qsort(st->inst, st->n, sizeof(st->inst[0]), instance_order);
+	st->master = -1;
+	for (size_t i = 0; i < st->n; i++) {
+		if (st->inst[i].consul_role == RDB_ROLE_MASTER && st->inst[i].passing) {
+			st->masters_passing++;
+			st->master = (int)i;
+		}
+	}
+	if (st->masters_passing != 1)
+		st->master = -1;
+	for (size_t i = 0; i < st->n; i++)
+		probe_redis(st, &st->inst[i]);
+	match_lock_holder(st);
+	compute_lags(st);
+	judge(st);
+}
+
+/* ---- failovers: LockIndex counts acquisitions; the state file dates the changes ---- */
+
+/* One "name number" line of the state file into *v; 0, or -1 when the line is another one or bad. */
+static int state_field(const char *line, const char *name, long long *v)
+{
+	size_t n = strlen(name);
+	if (strncmp(line, name, n) != 0 || line[n] != ' ')
+		return -1;
+	char *end = NULL;
+	errno = 0;
+	long long x = strtoll(line + n + 1, &end, 10);
+	if (errno != 0 || end == line + n + 1 || (*end != '\n' && *end != '\0') || x < 0)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static void read_state(const char *path, unsigned long long *idx, long long *at, int *have)
+{
+	FILE *f = fopen(path, "r");
+	*have = 0;
+	if (f == NULL)
+		return;
+	char line[128];
+	long long v = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (state_field(line, "lock_index", &v) == 0) {
+			*idx = (unsigned long long)v;
+			*have = 1;
+		} else if (state_field(line, "last_failover", &v) == 0) {
+			*at = v;
+		}
+	}
+	if (fclose(f) != 0)
+		*have = 0;
+}
+
+static int write_state(const char *path, uint64_t idx, long long at)
+{
+	char tmp[600];
+	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "lock_index %llu\nlast_failover %lld\n", (unsigned long long)idx, at);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		int saved = errno;
+		(void)unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+static void failovers(struct status *st)
+{
+	st->failovers = -1;
+	if (!st->lock.present)
+		return;
+	/* The first acquisition makes the first master; every later one is a failover. */
+	st->failovers = st->lock.lock_index > 0 ? (long long)st->lock.lock_index - 1 : 0;
+	if (st->state_file[0] == '\0')
+		return;
+	unsigned long long idx = 0;
+	long long at = 0;
+	int have = 0;
+	read_state(st->state_file, &idx, &at, &have);
+	if (have && idx == st->lock.lock_index) {
+		st->last_failover = at;
+		return;
+	}
+	/* A change seen now is dated now: the run's period bounds the error. */
+	if (have)
+		at = (long long)time(NULL);
+	st->last_failover = at;
+	if (write_state(st->state_file, st->lock.lock_index, at) < 0)
+		log_warn("cannot write the state file", "file", st->state_file, "reason", strerror(errno));
+}
+
+/* ---- output ---- */
+
+static const char *dash_ll(long long v, char *buf, size_t len)
+{
+	if (v < 0)
+		return "-";
+	snprintf(buf, len, "%lld", v);
+	return buf;
+}
+
+static const char *link_text(const struct instance *in)
+{
+	if (!in->redis_ok || in->info.role != RDB_ROLE_REPLICA)
+		return "-";
+	return in->info.link_up ? "up" : "down";
+}
+
+static const char *fenced_text(const struct instance *in)
+{
+	if (!in->redis_ok)
+		return "-";
+	return in->fenced == 1 ? "yes" : in->fenced == 0 ? "no" : "?";
+}
+
+enum { NCOLS = 10 };
+
+static void table_row(const struct instance *in, char cells[NCOLS][300])
+{
+	char num[32];
+	snprintf(cells[0], 300, "%s", in->node);
+	snprintf(cells[1], 300, "%s", in->addr);
+	snprintf(cells[2], 300, "%s", role_label(in->consul_role));
+	snprintf(cells[3], 300, "%s", redis_role(in));
+	snprintf(cells[4], 300, "%s", in->lock_holder ? "held" : "-");
+	snprintf(cells[5], 300, "%s", in->check);
+	snprintf(cells[6], 300, "%s", dash_ll(in->redis_ok ? rdb_info_offset(&in->info) : -1, num, sizeof(num)));
+	snprintf(cells[7], 300, "%s", dash_ll(in->lag, num, sizeof(num)));
+	snprintf(cells[8], 300, "%s", link_text(in));
+	snprintf(cells[9], 300, "%s", fenced_text(in));
+}
+
+static void print_cells(char cells[NCOLS][300], const size_t *w)
+{
+	for (int c = 0; c < NCOLS; c++)
+		if (c + 1 < NCOLS)
+			printf("%-*s  ", (int)w[c], cells[c]);
+		else
+			printf("%s\n", cells[c]);
+}
+
+static void format_time(long long t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "unknown");
+}
+
+static void print_table(const struct status *st)
+{
+	static const char *head[NCOLS] = { "NODE", "ADDR", "ROLE(consul)", "ROLE(redis)", "LOCK",
+	                                   "CHECK", "OFFSET", "LAG", "LINK", "FENCED" };
+	char cells[NCOLS][300];
+	size_t w[NCOLS];
+	for (int c = 0; c < NCOLS; c++)
+		w[c] = strlen(head[c]);
+	for (size_t i = 0; i < st->n; i++) {
+		table_row(&st->inst[i], cells);
+		for (int c = 0; c < NCOLS; c++)
+			if (strlen(cells[c]) > w[c])
+				w[c] = strlen(cells[c]);
+	}
+	for (int c = 0; c < NCOLS; c++)
+		snprintf(cells[c], 300, "%s", head[c]);
+	print_cells(cells, w);
+	for (size_t i = 0; i < st->n; i++) {
+		table_row(&st->inst[i], cells);
+		print_cells(cells, w);
+	}
+	const struct lock_state *l = &st->lock;
+	if (l->held)
+		printf("lock %s: held by %s, value %s, lock_index %llu\n", st->cfg.lock_key,
+		       l->node[0] != '\0' ? l->node : "unknown node", l->value, (unsigned long long)l->lock_index);
+	else
+		printf("lock %s: %s\n", st->cfg.lock_key, l->present ? "not held" : "absent");
+	if (st->failovers >= 0) {
+		char when[64];
+		format_time(st->last_failover, when, sizeof(when));
+		printf("failovers: %lld, last %s\n", st->failovers, when);
+	}
+	for (size_t i = 0; i < st->nproblems; i++)
+		printf("problem: %s\n", st->problems[i]);
+	for (size_t i = 0; i < st->nwarnings; i++)
+		printf("warning: %s\n", st->warnings[i]);
+	printf("status: %s\n", st->nproblems == 0 ? "healthy" : "unhealthy");
+}
+
+static void json_kv_str(struct json_buf *b, const char *key, const char *v, int comma)
+{
+	if (comma)
+		json_buf_raw(b, ",");
+	json_buf_string(b, key);
+	json_buf_raw(b, ":");
+	json_buf_string(b, v);
+}
+
+static void json_kv_int(struct json_buf *b, const char *key, long long v, int null_when_negative)
+{
+	json_buf_raw(b, ",");
+	json_buf_string(b, key);
+	json_buf_raw(b, ":");
+	if (v < 0 && null_when_negative)
+		json_buf_raw(b, "null");
+	else
+		json_buf_int(b, v);
+}
+
+static void json_kv_bool(struct json_buf *b, const char *key, int v)
+{
+	json_buf_raw(b, ",");
+	json_buf_string(b, key);
+	json_buf_raw(b, v < 0 ? ":null" : v ? ":true" : ":false");
+}
+
+static void json_strings(struct json_buf *b, const char *key, const char (*list)[400], size_t n)
+{
+	json_buf_raw(b, ",");
+	json_buf_string(b, key);
+	json_buf_raw(b, ":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			json_buf_raw(b, ",");
+		json_buf_string(b, list[i]);
+	}
+	json_buf_raw(b, "]");
+}
+
+static void json_redis(struct json_buf *b, const struct instance *in)
+{
+	json_buf_raw(b, ",\"redis\":{");
+	json_kv_str(b, "role", redis_role(in), 0);
+	if (!in->redis_ok) {
+		json_kv_str(b, "error", in->redis_err, 1);
+		json_buf_raw(b, "}");
+		return;
+	}
+	if (in->info.role == RDB_ROLE_REPLICA) {
+		struct hostport m = { .port = in->info.master_port };
+		char addr[300];
+		snprintf(m.host, sizeof(m.host), "%s", in->info.master_host);
+		config_format_hostport(&m, addr, sizeof(addr));
+		json_kv_str(b, "master", addr, 1);
+		json_kv_str(b, "link", in->info.link_up ? "up" : "down", 1);
+	}
+	json_kv_int(b, "offset", rdb_info_offset(&in->info), 1);
+	json_kv_bool(b, "fenced", in->fenced);
+	json_kv_str(b, "run_id", in->info.run_id, 1);
+	json_buf_raw(b, "}");
+}
+
+static void json_instance(struct json_buf *b, const struct instance *in)
+{
+	json_buf_raw(b, "{");
+	json_kv_str(b, "node", in->node, 0);
+	json_kv_str(b, "addr", in->addr, 1);
+	json_kv_str(b, "service", in->service, 1);
+	json_kv_str(b, "service_id", in->service_id, 1);
+	json_kv_str(b, "role", role_label(in->consul_role), 1);
+	json_kv_str(b, "check", in->check, 1);
+	json_kv_bool(b, "passing", in->passing);
+	json_kv_bool(b, "lock_holder", in->lock_holder);
+	json_kv_int(b, "lag_bytes", in->lag, 1);
+	json_buf_raw(b, ",\"meta\":{");
+	json_kv_str(b, "role", in->meta_role, 0);
+	json_kv_str(b, "offset", in->meta_offset, 1);
+	json_kv_str(b, "run_id", in->meta_run_id, 1);
+	json_buf_raw(b, "}");
+	json_redis(b, in);
+	json_buf_raw(b, "}");
+}
+
+static void json_lock(struct json_buf *b, const struct status *st)
+{
+	const struct lock_state *l = &st->lock;
+	json_buf_raw(b, ",\"lock\":{");
+	json_kv_str(b, "key", st->cfg.lock_key, 0);
+	json_kv_bool(b, "present", l->present);
+	json_kv_bool(b, "held", l->held);
+	if (l->held) {
+		json_kv_str(b, "session", l->session, 1);
+		json_kv_str(b, "node", l->node, 1);
+	}
+	if (l->present) {
+		json_kv_str(b, "value", l->value, 1);
+		json_kv_int(b, "lock_index", (long long)l->lock_index, 0);
+		json_kv_int(b, "modify_index", (long long)l->modify_index, 0);
+	}
+	json_buf_raw(b, "}");
+}
+
+static const char *status_word(const struct status *st)
+{
+	return st->consul_err[0] != '\0' ? "unavailable" : st->nproblems == 0 ? "healthy" : "unhealthy";
+}
+
+static void print_json(const struct status *st)
+{
+	struct json_buf b = { 0 };
+	json_buf_raw(&b, "{");
+	json_kv_str(&b, "status", status_word(st), 0);
+	json_kv_bool(&b, "healthy", st->consul_err[0] == '\0' && st->nproblems == 0);
+	json_strings(&b, "problems", st->problems, st->nproblems);
+	json_strings(&b, "warnings", st->warnings, st->nwarnings);
+	if (st->consul_err[0] != '\0')
+		json_kv_str(&b, "error", st->consul_err, 1);
+	if (st->consul_err[0] == '\0') {
+		json_kv_int(&b, "masters_passing", st->masters_passing, 0);
+		json_kv_int(&b, "max_lag_bytes", st->max_lag, 0);
+		json_kv_int(&b, "failovers_total", st->failovers, 1);
+		json_kv_int(&b, "last_failover_timestamp_seconds", st->last_failover > 0 ? st->last_failover : -1, 1);
+		json_lock(&b, st);
+		json_buf_raw(&b, ",\"instances\":[");
+		for (size_t i = 0; i < st->n; i++) {
+			if (i > 0)
+				json_buf_raw(&b, ",");
+			json_instance(&b, &st->inst[i]);
+		}
+		json_buf_raw(&b, "]");
+	}
+	json_buf_raw(&b, "}\n");
+	if (b.failed)
+		log_die_line("cannot format the JSON: out of memory");
+	else
+		fputs(b.data, stdout);
+	json_buf_free(&b);
+}
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void prom_label(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			printf("\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+static void prom_head(const char *name, const char *type, const char *help)
+{
+	printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void prom_instance(const char *metric, const struct instance *in, const char *role, long long v)
+{
+	printf("%s{node=\"", metric);
+	prom_label(in->node);
+	fputs("\",addr=\"", stdout);
+	prom_label(in->addr);
+	if (role != NULL) {
+		fputs("\",role=\"", stdout);
+		prom_label(role);
+	}
+	printf("\"} %lld\n", v);
+}
+
+static void prom_instances(const struct status *st)
+{
+	prom_head("resec_role", "gauge", "Role an instance is registered with in Consul (always 1).");
+	for (size_t i = 0; i < st->n; i++)
+		prom_instance("resec_role", &st->inst[i], role_label(st->inst[i].consul_role), 1);
+	prom_head("resec_check_passing", "gauge", "1 when all the instance's Consul checks pass.");
+	for (size_t i = 0; i < st->n; i++)
+		prom_instance("resec_check_passing", &st->inst[i], NULL, st->inst[i].passing);
+	prom_head("resec_redis_up", "gauge", "1 when the instance's Redis answered INFO.");
+	for (size_t i = 0; i < st->n; i++)
+		prom_instance("resec_redis_up", &st->inst[i], NULL, st->inst[i].redis_ok);
+	prom_head("resec_fenced", "gauge", "1 when the instance's Redis is fenced (refuses writes).");
+	for (size_t i = 0; i < st->n; i++)
+		if (st->inst[i].fenced >= 0)
+			prom_instance("resec_fenced", &st->inst[i], NULL, st->inst[i].fenced);
+	prom_head("resec_replication_lag_bytes", "gauge", "Master offset minus replica offset.");
+	for (size_t i = 0; i < st->n; i++)
+		if (st->inst[i].lag >= 0)
+			prom_instance("resec_replication_lag_bytes", &st->inst[i], NULL, st->inst[i].lag);
+}
+
+static void print_prom(const struct status *st)
+{
+	int up = st->consul_err[0] == '\0';
+	prom_head("resec_up", "gauge", "1 when Consul answered.");
+	printf("resec_up %d\n", up);
+	if (!up)
+		return;
+	prom_head("resec_cluster_healthy", "gauge", "1 when resec-status finds no problem.");
+	printf("resec_cluster_healthy %d\n", st->nproblems == 0);
+	prom_head("resec_master_passing_count", "gauge", "Passing instances of the master service.");
+	printf("resec_master_passing_count %d\n", st->masters_passing);
+	prom_head("resec_lock_held", "gauge", "1 when the lock key has a holder session.");
+	printf("resec_lock_held %d\n", st->lock.held);
+	prom_instances(st);
+	if (st->failovers >= 0) {
+		prom_head("resec_failovers_total", "counter", "Lock acquisitions after the first (LockIndex - 1).");
+		printf("resec_failovers_total %lld\n", st->failovers);
+	}
+	if (st->last_failover > 0) {
+		prom_head("resec_last_failover_timestamp_seconds", "gauge", "When a new LockIndex was first seen.");
+		printf("resec_last_failover_timestamp_seconds %lld\n", st->last_failover);
+	}
+}
+
+static int output(const struct status *st)
+{
+	if (st->mode == OUT_JSON)
+		print_json(st);
+	else if (st->mode == OUT_PROM)
+		print_prom(st);
+	else if (st->consul_err[0] == '\0')
+		print_table(st);
+	if (fflush(stdout) != 0) {
+		log_die_line("cannot write the output: %s", strerror(errno));
+		return EXIT_UNAVAILABLE;
+	}
+	if (st->consul_err[0] != '\0') {
+		log_die_line("%s", st->consul_err);
+		return EXIT_UNAVAILABLE;
+	}
+	return st->nproblems == 0 ? 0 : EXIT_NO;
+}
+
+static int read_consul(struct status *st)
+{
+	char err[256] = "";
+	st->consul = consul_new(&st->cfg, err, sizeof(err));
+	if (st->consul == NULL) {
+		log_die_line("cannot set up the consul client: %s", err);
+		return EXIT_USAGE;
+	}
+	int64_t t = st->cfg.healthcheck_timeout_ms;
+	consul_set_timeouts(st->consul, t, t);
+	if (read_services(st) == 0 && read_lock(st) == 0)
+		return 0;
+	return EXIT_UNAVAILABLE;
+}
+
+int main(int argc, char **argv)
+{
+	static struct status st = { .max_lag = DEFAULT_MAX_LAG };
+	int first = config_main(&st.cfg, "resec-status", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &st);
+	if (first < argc) {
+		log_die_line("unexpected argument: \"%s\"", argv[first]);
+		return EXIT_USAGE;
+	}
+	int rc = read_consul(&st);
+	if (rc == EXIT_USAGE)
+		return rc;
+	if (rc == 0) {
+		survey(&st);
+		failovers(&st);
+	}
+	rc = output(&st);
+	consul_free(st.consul);
+	free(st.inst);
+	return rc;
+}
