@@ -16,7 +16,9 @@ def load(d, date):
     out = {}
     for f in sorted(glob.glob(os.path.join(d, date + "-*.json"))):
         r = json.load(open(f))
-        out[r["scenario"]] = r
+        # Extra runs kept beside a full run (DATE-NAME-suffix.json) are not part of it.
+        if os.path.basename(f) == "%s-%s.json" % (date, r["scenario"]):
+            out[r["scenario"]] = r
     return out
 
 
