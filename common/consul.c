@@ -905,18 +905,24 @@ static int first_session(struct consul *c, const char *what, struct json_session
 	return CONSUL_OK;
 }
 
-int consul_session_renew(struct consul *c, const char *id, int64_t *ttl_ms)
+/* PUT <prefix><id> without a body; an empty id is an error naming what is missing. */
+static int put_id(struct consul *c, const char *prefix, const char *id, const char *what)
 {
 	struct json_buf path = {0}, q = {0};
-	struct json_session s;
-	int rc;
 
 	if (id == NULL || id[0] == '\0') {
-		seterr(c, "consul: PUT /v1/session/renew/: missing session");
+		seterr(c, "consul: PUT %s: missing %s", prefix, what);
 		return CONSUL_ERR;
 	}
-	build_path(&path, "/v1/session/renew/", id, 0);
-	rc = call(c, "PUT", &path, &q, NULL, 0, 0, 0);
+	build_path(&path, prefix, id, 0);
+	return call(c, "PUT", &path, &q, NULL, 0, 0, 0);
+}
+
+int consul_session_renew(struct consul *c, const char *id, int64_t *ttl_ms)
+{
+	struct json_session s;
+	int rc = put_id(c, "/v1/session/renew/", id, "session");
+
 	if (rc != CONSUL_OK)
 		return rc;
 	if (c->status == 404) {
@@ -933,15 +939,8 @@ int consul_session_renew(struct consul *c, const char *id, int64_t *ttl_ms)
 
 int consul_session_destroy(struct consul *c, const char *id)
 {
-	struct json_buf path = {0}, q = {0};
-	int rc;
+	int rc = put_id(c, "/v1/session/destroy/", id, "session");
 
-	if (id == NULL || id[0] == '\0') {
-		seterr(c, "consul: PUT /v1/session/destroy/: missing session");
-		return CONSUL_ERR;
-	}
-	build_path(&path, "/v1/session/destroy/", id, 0);
-	rc = call(c, "PUT", &path, &q, NULL, 0, 0, 0);
 	if (rc != CONSUL_OK)
 		return rc;
 	return is_2xx(c) ? CONSUL_OK : CONSUL_ERR;
@@ -1234,15 +1233,8 @@ int consul_request_json(struct consul *c, const char *method, const char *path, 
 
 int consul_service_deregister(struct consul *c, const char *id)
 {
-	struct json_buf path = {0}, q = {0};
-	int rc;
+	int rc = put_id(c, "/v1/agent/service/deregister/", id, "service ID");
 
-	if (id == NULL || id[0] == '\0') {
-		seterr(c, "consul: PUT /v1/agent/service/deregister/: missing service ID");
-		return CONSUL_ERR;
-	}
-	build_path(&path, "/v1/agent/service/deregister/", id, 0);
-	rc = call(c, "PUT", &path, &q, NULL, 0, 0, 0);
 	if (rc != CONSUL_OK)
 		return rc;
 	if (c->status == 404) {
