@@ -23,6 +23,7 @@ enum kind {
 	K_LEVEL,
 	K_FORMAT,
 	K_ROLE_NAME,
+	K_INT,       /* a whole number between min_ms and max_ms */
 };
 
 struct setting {
@@ -31,7 +32,7 @@ struct setting {
 	enum kind kind;
 	size_t offset;
 	size_t size;
-	int64_t min_ms, max_ms; /* for K_DURATION */
+	int64_t min_ms, max_ms; /* bounds: ms for K_DURATION, the value for K_INT */
 };
 
 #define F(field) offsetof(struct resec_config, field), sizeof(((struct resec_config *)0)->field)
@@ -51,6 +52,7 @@ static const struct setting settings[] = {
 	{ "REDIS_ADDR", "redis-addr", K_ADDR, F(redis_addr), 0, 0 },
 	{ "REDIS_USERNAME", "redis-username", K_STRING, F(redis_username), 0, 0 },
 	{ "REDIS_PASSWORD", "redis-password", K_SECRET, F(redis_password), 0, 0 },
+	{ "REDIS_PRIORITY", "redis-priority", K_INT, F(redis_priority), 0, 1000000000 },
 	{ "LOG_LEVEL", "log-level", K_LEVEL, F(log_level), 0, 0 },
 	{ "LOG_FORMAT", "log-format", K_FORMAT, F(log_format), 0, 0 },
 	{ "CONSUL_SERVICE_NAME", "consul-service-name", K_STRING, F(service_name), 0, 0 },
@@ -79,6 +81,7 @@ const char config_shared_usage[] =
 	"  --redis-addr HOST:PORT        REDIS_ADDR (127.0.0.1:6379)\n"
 	"  --redis-username NAME         REDIS_USERNAME (ACL user)\n"
 	"  --redis-password PASS         REDIS_PASSWORD (prefer the environment)\n"
+	"  --redis-priority N            REDIS_PRIORITY (100; 0 never promoted, higher wins ties)\n"
 	"  --announce-addr [HOST]:PORT   ANNOUNCE_ADDR (REDIS_ADDR's port on loopback)\n"
 	"  --consul-service-prefix P     CONSUL_SERVICE_PREFIX (redis)\n"
 	"  --consul-service-name N       CONSUL_SERVICE_NAME (tag mode when set)\n"
@@ -112,6 +115,7 @@ void config_defaults(struct resec_config *c)
 	snprintf(c->lock_session_name, sizeof(c->lock_session_name), "resec");
 	c->healthcheck_interval_ms = 5000;
 	c->healthcheck_timeout_ms = 2000;
+	c->redis_priority = 100;
 	snprintf(c->redis_addr.host, sizeof(c->redis_addr.host), "127.0.0.1");
 	c->redis_addr.port = 6379;
 	c->log_level = LOG_INFO;
@@ -244,6 +248,19 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 		}
 		snprintf(field, s->size, "%s", value);
 		return 0;
+	case K_INT: {
+		char *end = NULL;
+		errno = 0;
+		long long n = strtoll(value, &end, 10);
+		if (*value < '0' || *value > '9' || end == NULL || *end != '\0' || errno != 0 ||
+		    n < s->min_ms || n > s->max_ms) {
+			snprintf(reason, rlen, "want a whole number from %lld to %lld", (long long)s->min_ms,
+			         (long long)s->max_ms);
+			return -1;
+		}
+		*(int *)(void *)field = (int)n;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -632,6 +649,9 @@ static void format_setting(const struct resec_config *c, const struct setting *s
 		return;
 	case K_FORMAT:
 		snprintf(buf, len, "%s", *(const int *)(const void *)field == LOG_FORMAT_JSON ? "json" : "text");
+		return;
+	case K_INT:
+		snprintf(buf, len, "%d", *(const int *)(const void *)field);
 		return;
 	}
 	buf[0] = '\0';

@@ -30,6 +30,7 @@ struct resec_config {
 	struct hostport redis_addr;      /* REDIS_ADDR */
 	char redis_username[128];        /* REDIS_USERNAME */
 	struct secret redis_password;    /* REDIS_PASSWORD */
+	int redis_priority;              /* REDIS_PRIORITY: 0 never promoted, higher preferred */
 	int log_level;                   /* LOG_LEVEL, an enum log_level */
 	int log_format;                  /* LOG_FORMAT, an enum log_format */
 	char service_name[128];          /* CONSUL_SERVICE_NAME: tag mode when set */

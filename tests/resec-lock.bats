@@ -393,3 +393,28 @@ key_json() {
 	[ "$n1" -le "$(awk -v s="$secs" 'BEGIN { printf "%d", s * 0.62 + 1 }')" ]
 	[ "$(holders a b c | wc -l)" = 1 ]
 }
+
+@test "--gate: a free key is acquired only once the gate exits 0; its reason is logged, FREE_MS passed" {
+	emu_start
+	run -64 "$RESEC_LOCK" --gate " " -- true
+	[[ "$output" == *--gate* ]]
+	# The gate says wait until $T/open exists, and records the environment it got.
+	printf '#!/bin/sh\necho "$RESEC_LOCK_FREE_MS" >>"%s/free_ms"\n[ -e "%s/open" ] && { echo open; exit 0; }\necho "closed for $1"\nexit 1\n' "$T" "$T" >"$T/gate.sh"
+	chmod +x "$T/gate.sh"
+	start_contender a 1 --gate "$T/gate.sh   now"
+	gate_runs() { [ "$(cat "$T/free_ms" 2>/dev/null | wc -l)" -ge "$1" ]; }
+	wait_for "the gate ran three times" 10 gate_runs 3
+	! started a
+	grep -q 'not contending for the lock.*closed for now' "$T/a.err"
+	[ "$(grep -c 'not contending' "$T/a.err")" = 1 ]
+	run -0 emu_curl "/v1/kv/$KEY"
+	[ "$(jq -r '.[0].Session // ""' <<<"$output")" = "" ]
+	: >"$T/open"
+	wait_for "a holds" 10 started a
+	grep -q 'gate passed; acquiring.*open' "$T/a.err"
+	# RESEC_LOCK_FREE_MS grows while the key stays free; the gate runs at most every 250 ms.
+	[ "$(tail -n 1 "$T/free_ms")" -ge 500 ]
+	kill -TERM "$PID_a"
+	wait_status "$PID_a" 0
+	run -1 --separate-stderr "$RESEC_LOCK" --key "$KEY" --gate false --timeout 2s -- true
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* resec-health: check Redis, wait until it is healthy, or register it in Consul and keep its TTL check passing. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,15 +17,18 @@
 #include "config.h"
 #include "consul.h"
 #include "log.h"
+#include "peer.h"
 #include "proc.h"
 #include "redis.h"
 
 static const char usage[] =
-	"usage: resec-health [options] check [--role R] | wait [--timeout D] [--role R] | run --role R\n"
+	"usage: resec-health [options] check [--role R] | wait [--timeout D] [--role R] | run --role R | eligible\n"
 	"  check             print \"healthy role=R offset=N\" (exit 0) or \"unhealthy: reason\" (exit 1)\n"
 	"  wait              block until healthy; --timeout D gives up with exit 1\n"
 	"  run               register ${PREFIX}-${ROLE} in Consul and pass its TTL check while healthy;\n"
 	"                    exit 1 as soon as Redis is unhealthy, deregister and exit 0 on TERM/INT/QUIT\n"
+	"  eligible          may this node contend for the lock now? exit 0 yes, 1 wait (the reason on\n"
+	"                    stdout), 69 Consul unreachable; see docs/election.md\n"
 	"  --role R          master or replica (slave is accepted): the role Redis must be in\n"
 	"  --timeout D       wait: give up after this Go duration\n";
 
@@ -244,6 +248,7 @@ struct runner {
 	int64_t hold_deadline;      /* when the S1 hold gives up, 0 before it starts */
 	uint64_t hold_index;        /* blocking index of the health query */
 	char hold_other[300];       /* the other passing master instance, for the notes */
+	int maintenance;            /* the maintenance key was set at the last look */
 };
 
 static int signal_write_fd = -1;
@@ -365,8 +370,10 @@ static int do_register(struct runner *r, int v, const char *note)
 	const struct health *h = r->h;
 	char offset[32];
 	snprintf(offset, sizeof(offset), "%lld", rdb_info_offset(&h->info));
-	const char *mk[] = { "role", "offset", "run_id" };
-	const char *mv[] = { r->role_name, offset, h->info.run_id };
+	char prio[16];
+	snprintf(prio, sizeof(prio), "%d", h->cfg.redis_priority);
+	const char *mk[] = { "role", "offset", "run_id", "priority" };
+	const char *mv[] = { r->role_name, offset, h->info.run_id, prio };
 	char check_name[200];
 	snprintf(check_name, sizeof(check_name), "redis %s health", r->role_name);
 	struct consul_service s = {
@@ -378,7 +385,7 @@ static int do_register(struct runner *r, int v, const char *note)
 		.port = h->cfg.announce_addr.port,
 		.meta_keys = mk,
 		.meta_values = mv,
-		.nmeta = 3,
+		.nmeta = 4,
 		.check_ttl_ms = 2 * h->cfg.healthcheck_interval_ms,
 		.check_id = r->check_id,
 		.check_name = check_name,
@@ -647,6 +654,20 @@ static void runner_free(struct runner *r)
 			close(r->sigpipe[i]);
 }
 
+/* Log maintenance mode when it changes (one KV read per interval; skipped while Consul is down). */
+static void watch_maintenance(struct runner *r)
+{
+	static struct peer_flags f;
+	if (r->consul_down || clock_now_ms() < r->consul_retry_at ||
+	    peer_flags_read(r->consul, &r->h->cfg, &f) != CONSUL_OK || f.maintenance == r->maintenance)
+		return;
+	r->maintenance = f.maintenance;
+	if (f.maintenance)
+		log_warn("maintenance mode on: failover paused");
+	else
+		log_info("maintenance mode off: failover resumed");
+}
+
 /* The loop: look at Redis every interval, or at once when its socket says it closed. */
 static int run_loop(struct runner *r)
 {
@@ -662,6 +683,7 @@ static int run_loop(struct runner *r)
 				return die_unhealthy(r);
 			log_transition(r, v);
 			heartbeat(r, v, next + h->cfg.healthcheck_interval_ms);
+			watch_maintenance(r);
 			next += h->cfg.healthcheck_interval_ms;
 			now = clock_now_ms();
 			if (next <= now)
@@ -706,6 +728,182 @@ static int cmd_run(struct health *h)
 	return rc;
 }
 
+/* ---- eligible: may this node contend for a free lock now? (docs/election.md) ---- */
+
+/* One node that could be promoted: what its Redis says and how it ranks. */
+struct candidate {
+	char addr[300];
+	long long offset;
+	int priority;
+	char stale[200];            /* why its data may be behind ("" when usable) */
+};
+
+/* A replica whose data may be behind: never synced, syncing, or its link down too long. */
+static void judge_stale(const struct resec_config *cfg, const struct rdb_info *in, char *why, size_t len)
+{
+	why[0] = '\0';
+	if (in->role != RDB_ROLE_REPLICA || in->link_up)
+		return;
+	long long limit_s = 2 * cfg->lock_ttl_ms / 1000;
+	if (in->sync_in_progress)
+		snprintf(why, len, "syncing with its master");
+	else if (in->link_down_since_s < 0)
+		snprintf(why, len, "never synced with a master");
+	else if (in->link_down_since_s > limit_s)
+		snprintf(why, len, "link to its master down for %llds (limit %llds)", in->link_down_since_s, limit_s);
+}
+
+/* 1 when a ranks before b: higher offset, then higher priority, then lower address. */
+static int ranks_before(const struct candidate *a, const struct candidate *b)
+{
+	if (a->offset != b->offset)
+		return a->offset > b->offset;
+	if (a->priority != b->priority)
+		return a->priority > b->priority;
+	return strcmp(a->addr, b->addr) < 0;
+}
+
+static const char *meta_get(const struct json_health_entry *e, const char *key)
+{
+	for (size_t i = 0; i < e->nmeta; i++)
+		if (strcmp(e->meta_keys[i], key) == 0)
+			return e->meta_values[i];
+	return "";
+}
+
+static int meta_priority(const struct json_health_entry *e, int dflt)
+{
+	const char *v = meta_get(e, "priority");
+	char *end = NULL;
+	long n = strtol(v, &end, 10);
+	return end != v && *end == '\0' && n >= 0 && n <= 1000000000 ? (int)n : dflt;
+}
+
+/* Judge one catalog entry as a peer into *p; 1 when usable (another node, priority > 0, answering, not stale). */
+static int judge_peer(const struct health *h, const struct peer_flags *f, const struct json_health_entry *e,
+                      struct candidate *p)
+{
+	memset(p, 0, sizeof(*p));
+	struct hostport hp = { .port = 0 };
+	peer_entry_addr(e, &hp);
+	config_format_hostport(&hp, p->addr, sizeof(p->addr));
+	p->priority = peer_priority(f, p->addr, meta_priority(e, 100));
+	struct rdb_info info;
+	char err[256];
+	if (p->priority == 0 || peer_probe(&h->cfg, &hp, &info, NULL, err, sizeof(err)) < 0 ||
+	    strcmp(info.run_id, h->info.run_id) == 0)
+		return 0;
+	judge_stale(&h->cfg, &info, p->stale, sizeof(p->stale));
+	p->offset = rdb_info_offset(&info);
+	return p->stale[0] == '\0';
+}
+
+/*
+ * Read the replica service: our own entry (Meta run_id is ours) names our
+ * address as peers see it, which keys our priority override; every other entry
+ * is judged, the best usable one in *best. 1 found, 0 none, -1 Consul error.
+ */
+static int survey_peers(const struct health *h, struct consul *c, const struct peer_flags *f,
+                        struct candidate *self, struct candidate *best)
+{
+	char name[300];
+	snprintf(name, sizeof(name), "%s-%s", h->cfg.service_prefix, h->cfg.replica_role_name);
+	struct json_health_entry *e = NULL;
+	size_t n = 0;
+	if (consul_health_service(c, h->cfg.service_name[0] ? h->cfg.service_name : name, NULL, 0, NULL,
+	                          &e, &n) != CONSUL_OK)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(meta_get(&e[i], "run_id"), h->info.run_id) == 0) {
+			struct hostport hp = { .port = 0 };
+			peer_entry_addr(&e[i], &hp);
+			config_format_hostport(&hp, self->addr, sizeof(self->addr));
+			self->priority = peer_priority(f, self->addr, self->priority);
+		}
+	int found = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct candidate p;
+		if (strcmp(meta_get(&e[i], "run_id"), h->info.run_id) == 0 || !judge_peer(h, f, &e[i], &p))
+			continue;
+		if (!found || ranks_before(&p, best))
+			*best = p;
+		found = 1;
+	}
+	json_health_free(e, n);
+	return found;
+}
+
+/* How long the lock has been free, from resec-lock's gate environment (0 when unknown). */
+static int64_t free_for_ms(void)
+{
+	const char *v = getenv("RESEC_LOCK_FREE_MS");
+	return v != NULL ? strtoll(v, NULL, 10) : 0;
+}
+
+static int say(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int say(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	return code;
+}
+
+static int decide(struct health *h, struct consul *c)
+{
+	static struct peer_flags f;
+	if (peer_flags_read(c, &h->cfg, &f) != CONSUL_OK)
+		return say(EXIT_UNAVAILABLE, "consul unreachable: %s", c->err);
+	if (f.maintenance)
+		return say(EXIT_NO, "maintenance mode on: failover paused");
+	if (evaluate(h) == V_UNHEALTHY)
+		return say(EXIT_NO, "local redis unhealthy: %s", h->reason);
+	struct candidate self, best;
+	memset(&best, 0, sizeof(best));
+	memset(&self, 0, sizeof(self));
+	config_format_hostport(&h->cfg.announce_addr, self.addr, sizeof(self.addr));
+	self.priority = peer_priority(&f, self.addr, h->cfg.redis_priority);
+	int found = survey_peers(h, c, &f, &self, &best);
+	if (found < 0)
+		return say(EXIT_UNAVAILABLE, "consul unreachable: %s", c->err);
+	if (self.priority == 0)
+		return say(EXIT_NO, "priority 0: this node is never promoted");
+	self.offset = rdb_info_offset(&h->info);
+	judge_stale(&h->cfg, &h->info, self.stale, sizeof(self.stale));
+	if (self.stale[0] != '\0') {
+		if (found)
+			return say(EXIT_NO, "local replica %s: deferring to %s", self.stale, best.addr);
+		return say(EXIT_NO, "no eligible replica: not promoting (local replica %s)", self.stale);
+	}
+	if (!found || ranks_before(&self, &best))
+		return say(0, "eligible offset=%lld priority=%d", self.offset, self.priority);
+	/* The better peer may have to wait out a lock-delay too: give it that, plus two intervals. */
+	int64_t bound = 2 * h->cfg.healthcheck_interval_ms + h->cfg.lock_delay_ms, waited = free_for_ms();
+	if (waited < bound)
+		return say(EXIT_NO, "deferring to %s (offset %lld priority %d; ours %lld priority %d)", best.addr,
+		           best.offset, best.priority, self.offset, self.priority);
+	return say(0, "eligible offset=%lld priority=%d: %s did not take the lock within %lldms", self.offset,
+	           self.priority, best.addr, (long long)bound);
+}
+
+static int cmd_eligible(struct health *h)
+{
+	char err[256] = "";
+	struct consul *c = consul_new(&h->cfg, err, sizeof(err));
+	if (c == NULL) {
+		log_die_line("cannot set up the Consul client: %s", err);
+		return EXIT_USAGE;
+	}
+	consul_set_timeouts(c, h->cfg.healthcheck_timeout_ms, h->cfg.healthcheck_timeout_ms);
+	int rc = decide(h, c);
+	rdb_close(&h->conn);
+	consul_free(c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static struct health h;
@@ -724,6 +922,8 @@ int main(int argc, char **argv)
 		return cmd_wait(&h);
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(&h);
-	log_die_line(cmd[0] == '\0' ? "missing command: check, wait or run" : "unknown command \"%s\"", cmd);
+	if (strcmp(cmd, "eligible") == 0)
+		return cmd_eligible(&h);
+	log_die_line(cmd[0] == '\0' ? "missing command: check, wait, run or eligible" : "unknown command \"%s\"", cmd);
 	return EXIT_USAGE;
 }

@@ -5,10 +5,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -19,7 +21,8 @@
 
 static const char usage[] =
 	"usage: resec-lock [--key K] [--ttl D] [--lock-delay D] [--name N] [--timeout D]\n"
-	"                  [--kill-signal SIG] [--kill-timeout D] [--value V] [--once] -- prog args...\n"
+	"                  [--kill-signal SIG] [--kill-timeout D] [--value V] [--once] [--gate CMD]\n"
+	"                  -- prog args...\n"
 	"Take the Consul lock at K, run prog in its own process group while it is held,\n"
 	"signal the group at once when the lock is lost, release the lock when prog exits.\n"
 	"  --key K           lock key (CONSUL_LOCK_KEY, resec/.lock)\n"
@@ -31,6 +34,8 @@ static const char usage[] =
 	"  --kill-timeout D  wait this long before SIGKILL (lock-delay/2; TTL/4 when lock-delay is 0)\n"
 	"  --value V         value of the key (ANNOUNCE_ADDR as host:port)\n"
 	"  --once            exit 69 when Consul is unreachable at start instead of retrying\n"
+	"  --gate CMD        while the key is free, acquire only after CMD (split on blanks, no shell)\n"
+	"                    exits 0; re-run on each change of the key or after 1s\n"
 	"Exit: prog's status (128+signal when killed), 1 not acquired in time, 64 usage or a\n"
 	"key that is not a lock, 69 Consul unreachable (--once), 75 lock lost.";
 
@@ -43,14 +48,19 @@ static const char usage[] =
 /* Cleanup after a loss: Consul may be unreachable, so give up quickly. */
 #define LOST_CLEANUP_MS 1000
 
-enum opt_id { OPT_KEY, OPT_TTL, OPT_DELAY, OPT_NAME, OPT_TIMEOUT, OPT_KSIG, OPT_KTIME, OPT_VALUE, OPT_ONCE };
+enum opt_id { OPT_KEY, OPT_TTL, OPT_DELAY, OPT_NAME, OPT_TIMEOUT, OPT_KSIG, OPT_KTIME, OPT_VALUE, OPT_ONCE,
+              OPT_GATE };
+
+/* The gate: at most this many words, re-run at most this often while it says wait, killed after this long. */
+enum { GATE_MAX_ARGS = 16, GATE_PERIOD_MS = 1000, GATE_MIN_GAP_MS = 250, GATE_TIMEOUT_MS = 10000 };
 
 static const struct cli_option options[] = {
 	{ "key", 0, 1, OPT_KEY },           { "ttl", 0, 1, OPT_TTL },
 	{ "lock-delay", 0, 1, OPT_DELAY },  { "name", 0, 1, OPT_NAME },
 	{ "timeout", 0, 1, OPT_TIMEOUT },   { "kill-signal", 0, 1, OPT_KSIG },
 	{ "kill-timeout", 0, 1, OPT_KTIME }, { "value", 0, 1, OPT_VALUE },
-	{ "once", 0, 0, OPT_ONCE },         { NULL, 0, 0, 0 },
+	{ "once", 0, 0, OPT_ONCE },         { "gate", 0, 1, OPT_GATE },
+	{ NULL, 0, 0, 0 },
 };
 
 struct opts {
@@ -61,6 +71,8 @@ struct opts {
 	char value[512];
 	int value_set;
 	int once;
+	char gate_buf[512];       /* --gate, split in place into gate_argv */
+	char *gate_argv[GATE_MAX_ARGS + 1];
 };
 
 /* The S3 arithmetic, derived once from TTL and lock-delay (see docs/resec-lock.md). */
@@ -107,6 +119,31 @@ struct lock_state {
 	char value[512];
 	int exit_signal;          /* a TERM/INT/QUIT that arrived before the lock was held */
 };
+
+/* Split --gate on blanks into a program and its arguments (no quoting: no shell is involved). */
+static int gate_parse(struct opts *o, const char *value, char *err, size_t errlen)
+{
+	if (strlen(value) >= sizeof(o->gate_buf)) {
+		snprintf(err, errlen, "invalid --gate: too long");
+		return -1;
+	}
+	snprintf(o->gate_buf, sizeof(o->gate_buf), "%s", value);
+	size_t n = 0;
+	char *save = NULL;
+	for (char *w = strtok_r(o->gate_buf, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
+		if (n == GATE_MAX_ARGS) {
+			snprintf(err, errlen, "invalid --gate: more than %d words", GATE_MAX_ARGS);
+			return -1;
+		}
+		o->gate_argv[n++] = w;
+	}
+	o->gate_argv[n] = NULL;
+	if (n == 0) {
+		snprintf(err, errlen, "invalid --gate: empty command");
+		return -1;
+	}
+	return 0;
+}
 
 static int handle_option(void *ctx, int id, const char *value, char *err, size_t errlen)
 {
@@ -161,6 +198,8 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 	case OPT_ONCE:
 		o->once = 1;
 		return 0;
+	case OPT_GATE:
+		return gate_parse(o, value, err, errlen);
 	default:
 		snprintf(err, errlen, "unknown option");
 		return -1;
@@ -642,6 +681,10 @@ struct acq_loop {
 	int64_t free_since;       /* when we saw the key become free (lock-delay starts no later) */
 	int64_t retry_at;         /* lock-delay: next acquire attempt */
 	int was_held;             /* the last read showed a holder */
+	uint64_t key_index;       /* index of the last read that showed the key free */
+	int gate_waiting;         /* the gate said wait: block on the key for GATE_PERIOD_MS only */
+	int64_t gate_last;        /* when the gate last ran */
+	char gate_said[300];      /* the gate's last reason to wait, logged when it changes */
 };
 
 /* Back off after an error; returns an acq result or -1 to go on. */
@@ -653,12 +696,170 @@ static int acq_failed(struct lock_state *s, struct acq_loop *a, const char *what
 	return acq_sleep(s, clock_now_ms() + d);
 }
 
+/* ---- the gate ------------------------------------------------------------ */
+
+extern char **environ;
+
+/* environ plus RESEC_LOCK_FREE_MS=free_ms (malloc'd array; var is the caller's buffer). */
+static char **gate_env(char *var, size_t len, int64_t free_ms)
+{
+	size_t n = 0;
+	while (environ[n] != NULL)
+		n++;
+	char **env = calloc(n + 2, sizeof(*env));
+	if (env == NULL)
+		return NULL;
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "RESEC_LOCK_FREE_MS=", 19) != 0)
+			env[j++] = environ[i];
+	snprintf(var, len, "RESEC_LOCK_FREE_MS=%lld", (long long)free_ms);
+	env[j] = var;
+	return env;
+}
+
+/* Start the gate with its stdout on a pipe; the read end in *out_fd. */
+static int gate_spawn(char *const argv[], char **env, pid_t *pid, int *out_fd)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	(void)fcntl(p[0], F_SETFD, FD_CLOEXEC);
+	(void)fcntl(p[1], F_SETFD, FD_CLOEXEC);
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	int rc = posix_spawnp(pid, argv[0], &fa, &at, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(p[1]);
+	if (rc != 0) {
+		close(p[0]);
+		errno = rc;
+		return -1;
+	}
+	*out_fd = p[0];
+	return 0;
+}
+
+/* Read the gate's first line into why until EOF or the timeout; 1 when it timed out. */
+static int gate_read(int fd, char *why, size_t len)
+{
+	size_t used = 0;
+	int64_t end = clock_now_ms() + GATE_TIMEOUT_MS;
+	for (;;) {
+		int64_t left = end - clock_now_ms();
+		if (left <= 0)
+			return 1;
+		struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r == 0;
+		char buf[256];
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		for (ssize_t i = 0; i < n && used + 1 < len; i++)
+			why[used++] = buf[i];
+		why[used] = '\0';
+	}
+}
+
+/* Run the gate once: 0 when it exits 0, else 1 with its reason in why. */
+static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len)
+{
+	char var[64];
+	why[0] = '\0';
+	char **env = gate_env(var, sizeof(var), free_ms);
+	pid_t pid;
+	int fd;
+	if (env == NULL || gate_spawn(s->o->gate_argv, env, &pid, &fd) < 0) {
+		snprintf(why, len, "cannot run the gate %s: %s", s->o->gate_argv[0], strerror(errno));
+		free(env);
+		return 1;
+	}
+	free(env);
+	int timed_out = gate_read(fd, why, len);
+	close(fd);
+	if (timed_out)
+		kill(pid, SIGKILL);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	why[strcspn(why, "\n")] = '\0';
+	if (timed_out) {
+		snprintf(why, len, "the gate did not answer within %ds", GATE_TIMEOUT_MS / 1000);
+		return 1;
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (why[0] == '\0')
+		snprintf(why, len, "the gate exited with status %d", proc_exit_code(st));
+	return 1;
+}
+
+/* Ask the gate before acquiring a free key: -2 when it passed, else an acq result or -1 to block. */
+static int acq_gate(struct lock_state *s, struct acq_loop *a)
+{
+	int64_t now = clock_now_ms();
+	if (a->gate_last > 0 && now < a->gate_last + GATE_MIN_GAP_MS) {
+		int r = acq_sleep(s, a->gate_last + GATE_MIN_GAP_MS);
+		if (r >= 0)
+			return r;
+		now = clock_now_ms();
+	}
+	a->gate_last = now;
+	char why[300];
+	int64_t free_ms = a->free_since > 0 ? now - a->free_since : 0;
+	int g = gate_run(s, free_ms, why, sizeof(why));
+	/* The gate's SIGCHLD sits in the signal pipe: consume it, or it cancels the acquire. */
+	int sig = signals_idle();
+	if (sig) {
+		s->exit_signal = sig;
+		return ACQ_SIGNAL;
+	}
+	if (g == 0) {
+		log_info("gate passed; acquiring", "reason", why);
+		a->gate_said[0] = '\0';
+		a->gate_waiting = 0;
+		return -2;
+	}
+	if (strcmp(why, a->gate_said) != 0) {
+		if (strncmp(why, "no eligible replica", 19) == 0)
+			log_error("not contending for the lock", "reason", why);
+		else
+			log_info("not contending for the lock", "reason", why);
+		snprintf(a->gate_said, sizeof(a->gate_said), "%s", why);
+	}
+	a->gate_waiting = 1;
+	a->index = a->key_index;
+	a->retry_at = 0;
+	return -1;
+}
+
 /* The key is free (absent or unheld): acquire, or schedule a retry after lock-delay. */
 static int acq_free(struct lock_state *s, struct acq_loop *a)
 {
 	int64_t now = clock_now_ms();
 	if (a->retry_at > now)
 		return acq_sleep(s, a->retry_at);
+	if (s->o->gate_argv[0] != NULL) {
+		int g = acq_gate(s, a);
+		if (g != -2)
+			return g;
+	}
 	int delayed = 0;
 	uint64_t idx = 0;
 	int r = try_acquire(s, &delayed, &idx);
@@ -698,7 +899,7 @@ static int acq_step(struct lock_state *s, struct acq_loop *a)
 	int64_t dl = acq_deadline(s), now = clock_now_ms();
 	if (dl && now >= dl)
 		return ACQ_TIMEOUT;
-	int64_t wait = BLOCK_WAIT_MS;
+	int64_t wait = a->gate_waiting ? GATE_PERIOD_MS : BLOCK_WAIT_MS;
 	if (dl && dl - now < wait)
 		wait = dl - now;
 	struct consul_query q = { .index = a->index, .wait_ms = wait };
@@ -724,6 +925,7 @@ static int acq_step(struct lock_state *s, struct acq_loop *a)
 	uint64_t idx = s->mc->index;
 	if (rc == CONSUL_ABSENT) {
 		json_kv_entry_clear(&e);
+		a->key_index = idx;
 		if (a->was_held || a->free_since == 0)
 			a->free_since = clock_now_ms();
 		a->was_held = 0;
@@ -744,8 +946,10 @@ static int acq_step(struct lock_state *s, struct acq_loop *a)
 		a->index = idx < a->index ? 0 : idx;
 		a->was_held = 1;
 		a->free_since = 0;
+		a->gate_waiting = 0;
 		return -1;
 	}
+	a->key_index = idx;
 	if (a->was_held || a->free_since == 0)
 		a->free_since = clock_now_ms();
 	a->was_held = 0;

@@ -12,6 +12,7 @@
 #include "consul.h"
 #include "json.h"
 #include "log.h"
+#include "peer.h"
 #include "redis.h"
 
 static const char usage[] =
@@ -86,6 +87,7 @@ struct status {
 	size_t nproblems;
 	char warnings[MAX_NOTES][400];
 	size_t nwarnings;
+	int maintenance;             /* the maintenance key is set: failover paused */
 	long long failovers;         /* -1 unknown */
 	long long last_failover;     /* Unix seconds, 0 unknown */
 	char consul_err[1024];       /* set when Consul could not be read */
@@ -274,9 +276,7 @@ static int add_instance(struct status *st, const struct json_health_entry *e, in
 	snprintf(in->service_id, sizeof(in->service_id), "%s", e->service_id);
 	snprintf(in->service, sizeof(in->service), "%s", e->service_name);
 	snprintf(in->service_address, sizeof(in->service_address), "%s", e->service_address);
-	snprintf(in->hp.host, sizeof(in->hp.host), "%s",
-	         e->service_address[0] != '\0' ? e->service_address : e->node_address);
-	in->hp.port = e->port;
+	peer_entry_addr(e, &in->hp);
 	config_format_hostport(&in->hp, in->addr, sizeof(in->addr));
 	in->consul_role = role;
 	aggregate_checks(in, e);
@@ -383,24 +383,12 @@ static void match_lock_holder(struct status *st)
 
 static void probe_redis(const struct status *st, struct instance *in)
 {
-	if (in->hp.host[0] == '\0' || in->hp.port <= 0) {
-		snprintf(in->redis_err, sizeof(in->redis_err), "no address registered");
+	if (peer_probe(&st->cfg, &in->hp, &in->info, &in->fenced, in->redis_err, sizeof(in->redis_err)) < 0)
 		return;
-	}
-	struct rdb_opts o;
-	rdb_opts_from_config(&o, &st->cfg);
-	o.addr = in->hp;
-	struct rdb_conn c;
-	rdb_init(&c, &o);
-	if (rdb_connect(&c) < 0 || rdb_info(&c, &in->info) < 0) {
-		snprintf(in->redis_err, sizeof(in->redis_err), "%s", c.err);
-	} else {
-		in->redis_ok = 1;
-		in->fenced = rdb_fenced(&c);
-		if (in->fenced < 0)
-			log_warn("cannot tell whether redis is fenced", "addr", in->addr, "reason", c.err);
-	}
-	rdb_close(&c);
+	in->redis_ok = 1;
+	if (in->fenced < 0)
+		log_warn("cannot tell whether redis is fenced", "addr", in->addr, "reason", in->redis_err);
+	in->redis_err[0] = '\0';
 }
 
 static int same_addr(const struct instance *in, const char *host, int port)
@@ -723,6 +711,7 @@ static void print_table(const struct status *st)
 		       l->node[0] != '\0' ? l->node : "unknown node", l->value, (unsigned long long)l->lock_index);
 	else
 		printf("lock %s: %s\n", st->cfg.lock_key, l->present ? "not held" : "absent");
+	printf("maintenance: %s\n", st->maintenance ? "on (failover paused)" : "off");
 	if (st->failovers >= 0) {
 		char when[64];
 		format_time(st->last_failover, when, sizeof(when));
@@ -859,6 +848,7 @@ static void print_json(const struct status *st)
 		json_kv_int(&b, "failovers_total", st->failovers, 1);
 		json_kv_int(&b, "last_failover_timestamp_seconds", st->last_failover > 0 ? st->last_failover : -1, 1);
 		json_lock(&b, st);
+		json_kv_bool(&b, "maintenance", st->maintenance);
 		json_buf_raw(&b, ",\"instances\":[");
 		for (size_t i = 0; i < st->n; i++) {
 			if (i > 0)
@@ -940,6 +930,8 @@ static void print_prom(const struct status *st)
 	printf("resec_master_passing_count %d\n", st->masters_passing);
 	prom_head("resec_lock_held", "gauge", "1 when the lock key has a holder session.");
 	printf("resec_lock_held %d\n", st->lock.held);
+	prom_head("resec_maintenance", "gauge", "1 when maintenance mode pauses automatic failover.");
+	printf("resec_maintenance %d\n", st->maintenance);
 	prom_instances(st);
 	if (st->failovers >= 0) {
 		prom_head("resec_failovers_total", "counter", "Lock acquisitions after the first (LockIndex - 1).");
@@ -970,6 +962,20 @@ static int output(const struct status *st)
 	return st->nproblems == 0 ? 0 : EXIT_NO;
 }
 
+/* Maintenance mode: the key beside the lock key. */
+static int read_flags(struct status *st)
+{
+	static struct peer_flags f;
+	if (peer_flags_read(st->consul, &st->cfg, &f) != CONSUL_OK) {
+		set_consul_err(st, "cannot read the election keys: %s", st->consul->err);
+		return -1;
+	}
+	st->maintenance = f.maintenance;
+	if (f.maintenance)
+		add_warning(st, "maintenance mode on: automatic failover paused");
+	return 0;
+}
+
 static int read_consul(struct status *st)
 {
 	char err[256] = "";
@@ -980,7 +986,7 @@ static int read_consul(struct status *st)
 	}
 	int64_t t = st->cfg.healthcheck_timeout_ms;
 	consul_set_timeouts(st->consul, t, t);
-	if (read_services(st) == 0 && read_lock(st) == 0)
+	if (read_services(st) == 0 && read_lock(st) == 0 && read_flags(st) == 0)
 		return 0;
 	return EXIT_UNAVAILABLE;
 }

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* peer: the cluster's election settings in Consul KV and a look at a peer's Redis. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "peer.h"
+
+void peer_key(const struct resec_config *cfg, const char *name, char *buf, size_t len)
+{
+	const char *slash = strrchr(cfg->lock_key, '/');
+	if (slash == NULL)
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "%.*s/%s", (int)(slash - cfg->lock_key), cfg->lock_key, name);
+}
+
+/* A whole number ≥ 0 in the first len bytes of v, or -1. */
+static int parse_priority(const unsigned char *v, size_t len)
+{
+	char buf[32];
+	if (v == NULL || len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	char *end = NULL;
+	errno = 0;
+	long n = strtol(buf, &end, 10);
+	while (end != NULL && (*end == '\n' || *end == ' ' || *end == '\r'))
+		end++;
+	if (buf[0] < '0' || buf[0] > '9' || end == NULL || *end != '\0' || errno != 0 || n > 1000000000)
+		return -1;
+	return (int)n;
+}
+
+static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const char *maint,
+                      const char *prio_prefix)
+{
+	size_t pl = strlen(prio_prefix);
+	if (strcmp(e->key, maint) == 0) {
+		f->maintenance = e->value != NULL && e->value_len > 0;
+		return;
+	}
+	if (strncmp(e->key, prio_prefix, pl) != 0 || e->key[pl] == '\0' || f->n >= PEER_MAX_OVERRIDES)
+		return;
+	int p = parse_priority(e->value, e->value_len);
+	if (p < 0)
+		return;
+	snprintf(f->addr[f->n], sizeof(f->addr[0]), "%s", e->key + pl);
+	f->priority[f->n++] = p;
+}
+
+/* "/v1/kv/" and key with each segment escaped (the slashes kept); -1 when it does not fit. */
+static int escape_key(const char *key, char *buf, size_t len)
+{
+	size_t used = (size_t)snprintf(buf, len, "/v1/kv/");
+	while (*key != '\0') {
+		size_t seg = strcspn(key, "/");
+		char part[600];
+		snprintf(part, sizeof(part), "%.*s", (int)(seg < sizeof(part) - 1 ? seg : sizeof(part) - 1), key);
+		char *esc = consul_escape(part);
+		if (esc == NULL)
+			return -1;
+		int w = snprintf(buf + used, len - used, "%s%s", esc, key[seg] == '/' ? "/" : "");
+		free(esc);
+		if (w < 0 || (size_t)w >= len - used)
+			return -1;
+		used += (size_t)w;
+		key += seg + (key[seg] == '/');
+	}
+	return 0;
+}
+
+int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct peer_flags *f)
+{
+	memset(f, 0, sizeof(*f));
+	char dir[600], maint[600], prio[600];
+	peer_key(cfg, "", dir, sizeof(dir));
+	peer_key(cfg, "maintenance", maint, sizeof(maint));
+	peer_key(cfg, "priority/", prio, sizeof(prio));
+	char path[1300];
+	if (escape_key(dir, path, sizeof(path)) < 0) {
+		snprintf(c->err, sizeof(c->err), "cannot escape the key %.200s", dir);
+		return CONSUL_ERR;
+	}
+	int rc = consul_request(c, "GET", path, "recurse", NULL, 0, 0);
+	if (rc != CONSUL_OK)
+		return c->status == 404 ? CONSUL_OK : rc;
+	struct json_kv_entry *e = NULL;
+	size_t n = 0;
+	char err[128];
+	if (json_decode_kv(c->body, c->body_len, &e, &n, err, sizeof(err)) != 0) {
+		snprintf(c->err, sizeof(c->err), "consul: GET /v1/kv recurse: %.120s", err);
+		return CONSUL_ERR;
+	}
+	for (size_t i = 0; i < n; i++)
+		flags_add(f, &e[i], maint, prio);
+	json_kv_free(e, n);
+	return CONSUL_OK;
+}
+
+int peer_priority(const struct peer_flags *f, const char *addr, int dflt)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->addr[i], addr) == 0)
+			return f->priority[i];
+	return dflt;
+}
+
+void peer_entry_addr(const struct json_health_entry *e, struct hostport *hp)
+{
+	snprintf(hp->host, sizeof(hp->host), "%s",
+	         e->service_address[0] != '\0' ? e->service_address : e->node_address);
+	hp->port = e->port;
+}
+
+int peer_probe(const struct resec_config *cfg, const struct hostport *hp, struct rdb_info *info,
+               int *fenced, char *err, size_t errlen)
+{
+	if (hp->host[0] == '\0' || hp->port <= 0) {
+		snprintf(err, errlen, "no address registered");
+		return -1;
+	}
+	struct rdb_opts o;
+	rdb_opts_from_config(&o, cfg);
+	o.addr = *hp;
+	struct rdb_conn c;
+	rdb_init(&c, &o);
+	int rc = 0;
+	if (rdb_connect(&c) < 0 || rdb_info(&c, info) < 0) {
+		snprintf(err, errlen, "%s", c.err);
+		rc = -1;
+	} else if (fenced != NULL) {
+		*fenced = rdb_fenced(&c);
+		if (*fenced < 0)
+			snprintf(err, errlen, "%s", c.err);
+	}
+	rdb_close(&c);
+	return rc;
+}
