@@ -38,8 +38,8 @@ wait_settled() {
 	wait_settled
 	m=$(master_node)
 	mport=$(redis_port "$m")
-	rcli "$mport" set before-crash yes >/dev/null
-	rcli "$mport" wait 2 5000 >/dev/null
+	# WAIT counts the acknowledgements of this connection's writes: one connection.
+	[ "$(printf 'SET before-crash yes\nWAIT 2 5000\n' | rcli "$mport" | tail -n 1)" = 2 ]
 	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
 	wait_for "a new master" 20 has_master_other_than "$mport"
 	n=$(master_node)
@@ -122,8 +122,7 @@ wait_settled() {
 	wait_settled
 	m=$(master_node)
 	mport=$(redis_port "$m")
-	rcli "$mport" set precious 1 >/dev/null
-	rcli "$mport" wait 2 5000 >/dev/null
+	[ "$(printf 'SET precious 1\nWAIT 2 5000\n' | rcli "$mport" | tail -n 1)" = 2 ]
 	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
 	redis-server --bind 127.0.0.1 --port "$mport" --dir "$BATS_TEST_TMPDIR/redis-n$m" \
 		--save '' --appendonly no --dbfilename empty.rdb --logfile "$BATS_TEST_TMPDIR/redis-n$m/redis2.log" &
