@@ -38,7 +38,7 @@ all: $(BINS)
 
 units: $(UNITS)
 
-$(O)/%.o: %.c $(wildcard common/*.h)
+$(O)/%.o: %.c $(wildcard common/*.h tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

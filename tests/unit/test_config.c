@@ -13,29 +13,9 @@
 #include "config.h"
 #include "log.h"
 
-static int test_count;
-static int test_failures;
-static char tmpdir[256];
+#include "tap.h"
 
-/* Print one TAP line for a case; a failure also prints the detail given. */
-static void check(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int cond, const char *fmt, ...)
-{
-	char name[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	/* One line per case, whatever the name quotes. */
-	for (char *p = name; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	test_count++;
-	if (!cond)
-		test_failures++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", test_count, name);
-	fflush(stdout);
-}
+static char tmpdir[256];
 
 static void skip(const char *name, const char *why)
 {
@@ -972,12 +952,9 @@ int main(void)
 	test_main();
 	test_consul();
 	test_secrets();
-	printf("1..%d\n", test_count);
 	for (int i = 0; i < nwritten; i++)
 		unlink(written[i]);
 	if (rmdir(tmpdir) < 0)
 		perror(tmpdir);
-	if (test_failures > 0)
-		fprintf(stderr, "%d of %d failed\n", test_failures, test_count);
-	return test_failures > 0 ? 1 : 0;
+	return tap_done();
 }

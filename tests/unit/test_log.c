@@ -8,26 +8,8 @@
 
 #include "log.h"
 
-static int test_count;
-static int test_failures;
+#include "tap.h"
 
-static void check(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int cond, const char *fmt, ...)
-{
-	char name[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	for (char *p = name; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	test_count++;
-	if (!cond)
-		test_failures++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", test_count, name);
-	fflush(stdout);
-}
 
 /* What one call writes on stderr, through a pipe (a few lines: far below its capacity). */
 static char captured[16384];
@@ -255,8 +237,5 @@ int main(int argc, char **argv)
 	test_json();
 	test_long_lines();
 	test_misc();
-	printf("1..%d\n", test_count);
-	if (test_failures > 0)
-		fprintf(stderr, "%d of %d failed\n", test_failures, test_count);
-	return test_failures > 0 ? 1 : 0;
+	return tap_done();
 }
