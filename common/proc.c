@@ -338,3 +338,14 @@ const char *proc_signal_name(int sig)
 			return signal_names[i].name;
 	return "?";
 }
+
+int proc_parse_kill_signal(const char *value, int *sig, char *err, size_t errlen)
+{
+	int s = proc_parse_signal(value);
+	if (s < 0) {
+		snprintf(err, errlen, "invalid --kill-signal \"%.100s\": want a name (TERM) or number", value);
+		return -1;
+	}
+	*sig = s;
+	return 0;
+}

@@ -3,6 +3,7 @@
 #ifndef RESEC_PROC_H
 #define RESEC_PROC_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -58,6 +59,9 @@ int proc_stop(struct proc_child *c, int sig, int64_t timeout_ms);
  * platform cannot.
  */
 int proc_die_with_parent(int sig);
+
+/* Parse a --kill-signal value into *sig; -1 with a one-line error naming it. */
+int proc_parse_kill_signal(const char *value, int *sig, char *err, size_t errlen);
 
 /* The exit status a parent reports: the exit code, or 128+signal when killed. */
 int proc_exit_code(int status);

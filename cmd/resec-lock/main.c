@@ -181,12 +181,7 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 		return 0;
 	}
 	case OPT_KSIG:
-		o->kill_signal = proc_parse_signal(value);
-		if (o->kill_signal < 0) {
-			snprintf(err, errlen, "invalid --kill-signal \"%.100s\": want a name (TERM) or number", value);
-			return -1;
-		}
-		return 0;
+		return proc_parse_kill_signal(value, &o->kill_signal, err, errlen);
 	case OPT_VALUE:
 		if (strlen(value) >= sizeof(o->value)) {
 			snprintf(err, errlen, "invalid --value: too long");

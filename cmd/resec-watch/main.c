@@ -91,12 +91,7 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 		o->once = 1;
 		return 0;
 	case OPT_KSIG:
-		o->kill_signal = proc_parse_signal(value);
-		if (o->kill_signal < 0) {
-			snprintf(err, errlen, "invalid --kill-signal \"%.100s\": want a name (TERM) or number", value);
-			return -1;
-		}
-		return 0;
+		return proc_parse_kill_signal(value, &o->kill_signal, err, errlen);
 	case OPT_KTIME:
 		if (config_parse_duration(value, &o->kill_timeout_ms) < 0) {
 			snprintf(err, errlen, "invalid --kill-timeout \"%.100s\": not a duration (use a unit: 500ms, 5s)", value);
