@@ -1060,24 +1060,27 @@ int consul_kv_put_cas(struct consul *c, const char *key, uint64_t cas, uint64_t 
 	return kv_write(c, key, "cas", v, flags, value, len, ok);
 }
 
+/* ?acquire= or ?release= with a session, which both need. */
+static int kv_session_write(struct consul *c, const char *key, const char *op, const char *session,
+                            uint64_t flags, const void *value, size_t len, int *ok)
+{
+	if (session == NULL || session[0] == '\0') {
+		seterr(c, "consul: PUT /v1/kv: %s needs a session", op);
+		return CONSUL_ERR;
+	}
+	return kv_write(c, key, op, session, flags, value, len, ok);
+}
+
 int consul_kv_acquire(struct consul *c, const char *key, const char *session, uint64_t flags,
                       const void *value, size_t len, int *ok)
 {
-	if (session == NULL || session[0] == '\0') {
-		seterr(c, "consul: PUT /v1/kv: acquire needs a session");
-		return CONSUL_ERR;
-	}
-	return kv_write(c, key, "acquire", session, flags, value, len, ok);
+	return kv_session_write(c, key, "acquire", session, flags, value, len, ok);
 }
 
 int consul_kv_release(struct consul *c, const char *key, const char *session, uint64_t flags,
                       const void *value, size_t len, int *ok)
 {
-	if (session == NULL || session[0] == '\0') {
-		seterr(c, "consul: PUT /v1/kv: release needs a session");
-		return CONSUL_ERR;
-	}
-	return kv_write(c, key, "release", session, flags, value, len, ok);
+	return kv_session_write(c, key, "release", session, flags, value, len, ok);
 }
 
 int consul_kv_delete_cas(struct consul *c, const char *key, uint64_t cas, int *ok)
