@@ -8,4 +8,7 @@
 /* Milliseconds of CLOCK_MONOTONIC (arbitrary origin, never goes back, > 0). */
 int64_t clock_now_ms(void);
 
+/* Sleep ms milliseconds (≤ 0: not at all), resuming after signals. */
+void clock_sleep_ms(int64_t ms);
+
 #endif

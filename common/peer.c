@@ -34,12 +34,27 @@ static int parse_priority(const unsigned char *v, size_t len)
 	return (int)n;
 }
 
+/* The switchover key's value: HOST:PORT without surrounding blanks. */
+static void set_switchover(struct peer_flags *f, const struct json_kv_entry *e)
+{
+	size_t len = e->value != NULL ? e->value_len : 0;
+	const char *v = (const char *)e->value;
+	while (len > 0 && (v[len - 1] == '\n' || v[len - 1] == ' ' || v[len - 1] == '\r'))
+		len--;
+	if (len < sizeof(f->switchover))
+		snprintf(f->switchover, sizeof(f->switchover), "%.*s", (int)len, v != NULL ? v : "");
+}
+
 static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const char *maint,
-                      const char *prio_prefix)
+                      const char *switchover, const char *prio_prefix)
 {
 	size_t pl = strlen(prio_prefix);
 	if (strcmp(e->key, maint) == 0) {
 		f->maintenance = e->value != NULL && e->value_len > 0;
+		return;
+	}
+	if (strcmp(e->key, switchover) == 0) {
+		set_switchover(f, e);
 		return;
 	}
 	if (strncmp(e->key, prio_prefix, pl) != 0 || e->key[pl] == '\0' || f->n >= PEER_MAX_OVERRIDES)
@@ -75,9 +90,10 @@ static int escape_key(const char *key, char *buf, size_t len)
 int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct peer_flags *f)
 {
 	memset(f, 0, sizeof(*f));
-	char dir[600], maint[600], prio[600];
+	char dir[600], maint[600], prio[600], switchover[600];
 	peer_key(cfg, "", dir, sizeof(dir));
 	peer_key(cfg, "maintenance", maint, sizeof(maint));
+	peer_key(cfg, "switchover", switchover, sizeof(switchover));
 	peer_key(cfg, "priority/", prio, sizeof(prio));
 	char path[1300];
 	if (escape_key(dir, path, sizeof(path)) < 0) {
@@ -95,7 +111,7 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 		return CONSUL_ERR;
 	}
 	for (size_t i = 0; i < n; i++)
-		flags_add(f, &e[i], maint, prio);
+		flags_add(f, &e[i], maint, switchover, prio);
 	json_kv_free(e, n);
 	return CONSUL_OK;
 }
@@ -106,6 +122,45 @@ int peer_priority(const struct peer_flags *f, const char *addr, int dflt)
 		if (strcmp(f->addr[i], addr) == 0)
 			return f->priority[i];
 	return dflt;
+}
+
+int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidate *b)
+{
+	if (a->offset != b->offset)
+		return a->offset > b->offset;
+	if (a->priority != b->priority)
+		return a->priority > b->priority;
+	return strcmp(a->addr, b->addr) < 0;
+}
+
+void peer_stale(const struct resec_config *cfg, const struct rdb_info *in, char *why, size_t len)
+{
+	why[0] = '\0';
+	if (in->role != RDB_ROLE_REPLICA || in->link_up)
+		return;
+	long long limit_s = 2 * cfg->lock_ttl_ms / 1000;
+	if (in->sync_in_progress)
+		snprintf(why, len, "syncing with its master");
+	else if (in->link_down_since_s < 0)
+		snprintf(why, len, "never synced with a master");
+	else if (in->link_down_since_s > limit_s)
+		snprintf(why, len, "link to its master down for %llds (limit %llds)", in->link_down_since_s, limit_s);
+}
+
+const char *peer_meta(const struct json_health_entry *e, const char *key)
+{
+	for (size_t i = 0; i < e->nmeta; i++)
+		if (strcmp(e->meta_keys[i], key) == 0)
+			return e->meta_values[i];
+	return "";
+}
+
+int peer_meta_priority(const struct json_health_entry *e, int dflt)
+{
+	const char *v = peer_meta(e, "priority");
+	char *end = NULL;
+	long n = strtol(v, &end, 10);
+	return end != v && *end == '\0' && n >= 0 && n <= 1000000000 ? (int)n : dflt;
 }
 
 void peer_entry_addr(const struct json_health_entry *e, struct hostport *hp)

@@ -16,6 +16,8 @@
  *   D/maintenance          any non-empty value: failover paused cluster-wide
  *   D/priority/HOST:PORT   a whole number overriding REDIS_PRIORITY of the
  *                          node whose announce address is HOST:PORT
+ *   D/switchover           HOST:PORT: a planned switchover (resec-switchover) hands
+ *                          the free lock to that node only; held by the tool's session
  */
 
 enum { PEER_MAX_OVERRIDES = 64 };
@@ -26,6 +28,15 @@ struct peer_flags {
 	size_t n;                                 /* priority overrides read */
 	char addr[PEER_MAX_OVERRIDES][300];       /* HOST:PORT of each override */
 	int priority[PEER_MAX_OVERRIDES];
+	char switchover[300];                     /* D/switchover: the one node that may take the lock, or "" */
+};
+
+/* One node that could be promoted: what its Redis says and how it ranks. */
+struct peer_candidate {
+	char addr[300];
+	long long offset;
+	int priority;
+	char stale[200];            /* why its data may be behind ("" when usable) */
 };
 
 /* The key D/name for the lock key of cfg ("name" alone when the lock key has no directory). */
@@ -36,6 +47,21 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 
 /* The priority of the node at addr: its override when one is set, else dflt. */
 int peer_priority(const struct peer_flags *f, const char *addr, int dflt);
+
+/* 1 when a ranks before b: higher offset, then higher priority, then lower address. */
+int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidate *b);
+
+/*
+ * Why a replica's data may be behind, into why ("" when it is not): never synced,
+ * syncing, or its link down longer than 2 × CONSUL_LOCK_TTL. A master is never stale.
+ */
+void peer_stale(const struct resec_config *cfg, const struct rdb_info *in, char *why, size_t len);
+
+/* The value of a health entry's Service.Meta key, "" when absent. */
+const char *peer_meta(const struct json_health_entry *e, const char *key);
+
+/* The priority a health entry publishes in its Meta, dflt when absent or malformed. */
+int peer_meta_priority(const struct json_health_entry *e, int dflt);
 
 /* Where a health entry's Redis is: Service.Address (Node.Address when empty) and Service.Port. */
 void peer_entry_addr(const struct json_health_entry *e, struct hostport *hp);

@@ -95,6 +95,15 @@ master_node() {
 	return 1
 }
 
+# no_master_for SECONDS: no master passes during the whole time.
+no_master_for() {
+	local end=$((SECONDS + $1))
+	while [ "$SECONDS" -lt "$end" ]; do
+		[ -z "$(consul_master)" ] || { echo "a master appeared: $(consul_master)" >&2; return 1; }
+		sleep 0.2
+	done
+}
+
 # has_master_other_than PORT: one passing master and it is not PORT.
 has_master_other_than() {
 	local m

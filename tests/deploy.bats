@@ -27,12 +27,23 @@ PY
 	# The tests themselves read as the anonymous token.
 	E2E_EMU_FLAGS="--acl-default-policy deny --acl-token resec-secret-token=$rules"
 	E2E_EMU_FLAGS="$E2E_EMU_FLAGS anonymous={\"service_prefix\":{\"\":\"read\"},\"node_prefix\":{\"\":\"read\"}}"
+	# The operator's token for resec-switchover: its own policy file.
+	ops=$(policy_json "$RESEC_ROOT/deploy/consul/resec-switchover-policy.hcl")
+	E2E_EMU_FLAGS="$E2E_EMU_FLAGS --acl-token ops-secret-token=$ops"
+	printf 'ops-secret-token\n' >"$BATS_TEST_TMPDIR/ops-token"
 	E2E_ENV=(CONSUL_HTTP_TOKEN_FILE="$BATS_TEST_TMPDIR/token")
 	cluster_start
 	wait_for "a settled cluster" 40 cluster_settled
 	m=$(master_node)
 	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
 	wait_for "a new master" 30 has_master_other_than "$(redis_port "$m")"
+	n=$(master_node)
+	for o in 1 2 3; do [ "$o" = "$m" ] || [ "$o" = "$n" ] || break; done
+	wait_for "the other replica to follow" 30 replicates "$o" "$(redis_port "$n")"
+	wait_for "its replica service to pass" 30 test "$(passing redis-slave | grep -c .)" -ge 1
+	CONSUL_HTTP_TOKEN_FILE="$BATS_TEST_TMPDIR/ops-token" run -0 --separate-stderr \
+		"$RESEC_BUILD/bin/resec-switchover" --consul-http-addr "$OBS_ADDR" --healthcheck-timeout 1s
+	[ "$(master_node)" != "$n" ]
 	! grep -h "Permission denied\|ACL not found" "$BATS_TEST_TMPDIR"/resec*.log
 	! grep -h "resec-secret-token" "$BATS_TEST_TMPDIR"/resec*.log
 }
@@ -52,7 +63,7 @@ teardown() {
 @test "make install puts the programs and resec on PATH, honouring PREFIX and DESTDIR" {
 	dest="$BATS_TEST_TMPDIR/root"
 	run -0 make -s -C "$RESEC_ROOT" install O="$RESEC_BUILD" PREFIX=/opt/resec DESTDIR="$dest"
-	for p in resec resec-lock resec-watch resec-role resec-health resec-status; do
+	for p in resec resec-lock resec-watch resec-role resec-health resec-status resec-switchover; do
 		[ -x "$dest/opt/resec/bin/$p" ]
 	done
 	PATH="$dest/opt/resec/bin:/usr/bin:/bin" run -0 resec --version

@@ -41,15 +41,6 @@ kill_redis() {
 	kill -KILL "${!v}"
 }
 
-# no_master_for SECONDS: no master passes during the whole time.
-no_master_for() {
-	local end=$((SECONDS + $1))
-	while [ "$SECONDS" -lt "$end" ]; do
-		[ -z "$(consul_master)" ] || { echo "a master appeared: $(consul_master)" >&2; return 1; }
-		sleep 0.2
-	done
-}
-
 # replicas_of M: the two other node numbers, the one with the lower address first.
 replicas_by_addr() {
 	local i

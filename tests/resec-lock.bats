@@ -219,6 +219,27 @@ key_json() {
 	! grep -qs OVERLAP "$T"/*.log
 }
 
+@test "a rewrite of the held key's value is a hand-over: child signalled, released, no lock-delay" {
+	emu_requires_control
+	emu_start --nodes 2
+	start_contender a 1
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	sleep 0.5
+	idx=$(key_json | jq -r '.[0].ModifyIndex')
+	[ "$(emu_curl "/v1/kv/$KEY?cas=$idx&flags=3304740253564472344" -X PUT --data "hand over to b")" = true ]
+	wait_for "b holds" 10 started b
+	wait_status "$PID_a" 75
+	signalled a
+	grep -q "lock hand-over requested" "$T/a.err"
+	! grep -q "lock lost" "$T/a.err"
+	rel=$(events kv_release | jq -r '.t' | tail -1)
+	acq=$(events kv_acquire | jq -r '.t' | tail -1)
+	# An explicit release: b acquired well inside the 2 s lock-delay.
+	awk -v r="$rel" -v a="$acq" 'BEGIN { exit !(a - r < 1.5) }'
+	! grep -qs OVERLAP "$T"/*.log
+}
+
 @test "a waiter whose session is invalidated creates a new one and still takes over" {
 	emu_requires_control
 	emu_start --nodes 2

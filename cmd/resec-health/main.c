@@ -161,15 +161,6 @@ static int cmd_check(struct health *h)
 	return v == V_UNHEALTHY ? unhealthy_code(h) : EXIT_NO;
 }
 
-static void sleep_ms(int64_t ms)
-{
-	if (ms <= 0)
-		return;
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 static int cmd_wait(struct health *h)
 {
 	/* A waiter started by resec must not outlive it. */
@@ -210,7 +201,7 @@ static int cmd_wait(struct health *h)
 		int64_t d = backoff;
 		if (deadline != 0 && now + d > deadline)
 			d = deadline - now;
-		sleep_ms(d);
+		clock_sleep_ms(d);
 		backoff = backoff * 2 > cap ? (cap > 50 ? cap : 50) : backoff * 2;
 	}
 }
@@ -737,70 +728,21 @@ static int cmd_run(struct health *h)
 
 /* ---- eligible: may this node contend for a free lock now? (docs/election.md) ---- */
 
-/* One node that could be promoted: what its Redis says and how it ranks. */
-struct candidate {
-	char addr[300];
-	long long offset;
-	int priority;
-	char stale[200];            /* why its data may be behind ("" when usable) */
-};
-
-/* A replica whose data may be behind: never synced, syncing, or its link down too long. */
-static void judge_stale(const struct resec_config *cfg, const struct rdb_info *in, char *why, size_t len)
-{
-	why[0] = '\0';
-	if (in->role != RDB_ROLE_REPLICA || in->link_up)
-		return;
-	long long limit_s = 2 * cfg->lock_ttl_ms / 1000;
-	if (in->sync_in_progress)
-		snprintf(why, len, "syncing with its master");
-	else if (in->link_down_since_s < 0)
-		snprintf(why, len, "never synced with a master");
-	else if (in->link_down_since_s > limit_s)
-		snprintf(why, len, "link to its master down for %llds (limit %llds)", in->link_down_since_s, limit_s);
-}
-
-/* 1 when a ranks before b: higher offset, then higher priority, then lower address. */
-static int ranks_before(const struct candidate *a, const struct candidate *b)
-{
-	if (a->offset != b->offset)
-		return a->offset > b->offset;
-	if (a->priority != b->priority)
-		return a->priority > b->priority;
-	return strcmp(a->addr, b->addr) < 0;
-}
-
-static const char *meta_get(const struct json_health_entry *e, const char *key)
-{
-	for (size_t i = 0; i < e->nmeta; i++)
-		if (strcmp(e->meta_keys[i], key) == 0)
-			return e->meta_values[i];
-	return "";
-}
-
-static int meta_priority(const struct json_health_entry *e, int dflt)
-{
-	const char *v = meta_get(e, "priority");
-	char *end = NULL;
-	long n = strtol(v, &end, 10);
-	return end != v && *end == '\0' && n >= 0 && n <= 1000000000 ? (int)n : dflt;
-}
-
 /* Judge one catalog entry as a peer into *p; 1 when usable (another node, priority > 0, answering, not stale). */
 static int judge_peer(const struct health *h, const struct peer_flags *f, const struct json_health_entry *e,
-                      struct candidate *p)
+                      struct peer_candidate *p)
 {
 	memset(p, 0, sizeof(*p));
 	struct hostport hp = { .port = 0 };
 	peer_entry_addr(e, &hp);
 	config_format_hostport(&hp, p->addr, sizeof(p->addr));
-	p->priority = peer_priority(f, p->addr, meta_priority(e, 100));
+	p->priority = peer_priority(f, p->addr, peer_meta_priority(e, 100));
 	struct rdb_info info;
 	char err[256];
 	if (p->priority == 0 || peer_probe(&h->cfg, &hp, &info, NULL, err, sizeof(err)) < 0 ||
 	    strcmp(info.run_id, h->info.run_id) == 0)
 		return 0;
-	judge_stale(&h->cfg, &info, p->stale, sizeof(p->stale));
+	peer_stale(&h->cfg, &info, p->stale, sizeof(p->stale));
 	p->offset = rdb_info_offset(&info);
 	return p->stale[0] == '\0';
 }
@@ -811,7 +753,7 @@ static int judge_peer(const struct health *h, const struct peer_flags *f, const 
  * is judged, the best usable one in *best. 1 found, 0 none, -1 Consul error.
  */
 static int survey_peers(const struct health *h, struct consul *c, const struct peer_flags *f,
-                        struct candidate *self, struct candidate *best)
+                        struct peer_candidate *self, struct peer_candidate *best)
 {
 	char name[300];
 	snprintf(name, sizeof(name), "%s-%s", h->cfg.service_prefix, h->cfg.replica_role_name);
@@ -821,7 +763,7 @@ static int survey_peers(const struct health *h, struct consul *c, const struct p
 	                          &e, &n) != CONSUL_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(meta_get(&e[i], "run_id"), h->info.run_id) == 0) {
+		if (strcmp(peer_meta(&e[i], "run_id"), h->info.run_id) == 0) {
 			struct hostport hp = { .port = 0 };
 			peer_entry_addr(&e[i], &hp);
 			config_format_hostport(&hp, self->addr, sizeof(self->addr));
@@ -829,10 +771,10 @@ static int survey_peers(const struct health *h, struct consul *c, const struct p
 		}
 	int found = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct candidate p;
-		if (strcmp(meta_get(&e[i], "run_id"), h->info.run_id) == 0 || !judge_peer(h, f, &e[i], &p))
+		struct peer_candidate p;
+		if (strcmp(peer_meta(&e[i], "run_id"), h->info.run_id) == 0 || !judge_peer(h, f, &e[i], &p))
 			continue;
-		if (!found || ranks_before(&p, best))
+		if (!found || peer_ranks_before(&p, best))
 			*best = p;
 		found = 1;
 	}
@@ -864,11 +806,11 @@ static int decide(struct health *h, struct consul *c)
 	static struct peer_flags f;
 	if (peer_flags_read(c, &h->cfg, &f) != CONSUL_OK)
 		return say(EXIT_UNAVAILABLE, "consul unreachable: %s", c->err);
-	if (f.maintenance)
+	if (f.maintenance && f.switchover[0] == '\0')
 		return say(EXIT_NO, "maintenance mode on: failover paused");
 	if (evaluate(h) == V_UNHEALTHY)
 		return say(EXIT_NO, "local redis unhealthy: %s", h->reason);
-	struct candidate self, best;
+	struct peer_candidate self, best;
 	memset(&best, 0, sizeof(best));
 	memset(&self, 0, sizeof(self));
 	config_format_hostport(&h->cfg.announce_addr, self.addr, sizeof(self.addr));
@@ -876,16 +818,21 @@ static int decide(struct health *h, struct consul *c)
 	int found = survey_peers(h, c, &f, &self, &best);
 	if (found < 0)
 		return say(EXIT_UNAVAILABLE, "consul unreachable: %s", c->err);
+	/* A planned switchover (resec-switchover) names the one node that may take the lock. */
+	if (f.switchover[0] != '\0' && strcmp(f.switchover, self.addr) == 0)
+		return say(0, "eligible: switchover to this node");
+	if (f.switchover[0] != '\0')
+		return say(EXIT_NO, "switchover to %s in progress", f.switchover);
 	if (self.priority == 0)
 		return say(EXIT_NO, "priority 0: this node is never promoted");
 	self.offset = rdb_info_offset(&h->info);
-	judge_stale(&h->cfg, &h->info, self.stale, sizeof(self.stale));
+	peer_stale(&h->cfg, &h->info, self.stale, sizeof(self.stale));
 	if (self.stale[0] != '\0') {
 		if (found)
 			return say(EXIT_NO, "local replica %s: deferring to %s", self.stale, best.addr);
 		return say(EXIT_NO, "no eligible replica: not promoting (local replica %s)", self.stale);
 	}
-	if (!found || ranks_before(&self, &best))
+	if (!found || peer_ranks_before(&self, &best))
 		return say(0, "eligible offset=%lld priority=%d", self.offset, self.priority);
 	/* The better peer may have to wait out a lock-delay too: give it that, plus two intervals. */
 	int64_t bound = 2 * h->cfg.healthcheck_interval_ms + h->cfg.lock_delay_ms, waited = free_for_ms();

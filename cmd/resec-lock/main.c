@@ -36,6 +36,8 @@ static const char usage[] =
 	"  --once            exit 69 when Consul is unreachable at start instead of retrying\n"
 	"  --gate CMD        while the key is free, acquire only after CMD (split on blanks, no shell)\n"
 	"                    exits 0; re-run on each change of the key or after 1s\n"
+	"A rewrite of the held key's value (same session) asks for a hand-over: prog is stopped,\n"
+	"then the key released without lock-delay (exit 75).\n"
 	"Exit: prog's status (128+signal when killed), 1 not acquired in time, 64 usage or a\n"
 	"key that is not a lock, 69 Consul unreachable (--once), 75 lock lost.";
 
@@ -96,6 +98,8 @@ struct shared {
 	int session_gone;         /* renew answered 404 */
 	int event_w;              /* workers write a byte here to wake the main thread */
 	const char *key;
+	const char *value;        /* the value we acquired the key with */
+	int handover;             /* the loss is a hand-over request: the key's value was changed */
 };
 
 struct worker {
@@ -346,6 +350,14 @@ static const char *key_loss_reason(const struct json_kv_entry *e, const char *se
 	return NULL;
 }
 
+/* 1 when someone rewrote the value of the key we hold: a request to hand the lock over
+ * (resec-switchover does it once the successor has caught up). */
+static int handover_requested(const struct json_kv_entry *e, const char *value)
+{
+	size_t len = e->value != NULL ? e->value_len : 0;
+	return len != strlen(value) || (len > 0 && memcmp(e->value, value, len) != 0);
+}
+
 static void *monitor_main(void *arg)
 {
 	struct worker *w = arg;
@@ -382,9 +394,16 @@ static void *monitor_main(void *arg)
 			continue;
 		}
 		const char *why = key_loss_reason(&e, id);
+		int handover = why == NULL && handover_requested(&e, sh->value);
 		char content[96];
 		snprintf(content, sizeof(content), "%s", e.session);
 		json_kv_entry_clear(&e);
+		if (handover) {
+			pthread_mutex_lock(&sh->mu);
+			sh->handover = 1;
+			pthread_mutex_unlock(&sh->mu);
+			why = "hand-over requested: the key's value was rewritten";
+		}
 		if (why != NULL) {
 			set_lost(sh, why);
 			return NULL;
@@ -486,6 +505,7 @@ static void setup(struct lock_state *s)
 	s->monitor.c = new_client(s->cfg);
 	consul_set_cancel_fd(s->mc, s->epfd);
 	s->sh.key = s->cfg->lock_key;
+	s->sh.value = s->value;
 	timing_derive(&s->sh.t, s->cfg->lock_ttl_ms, s->cfg->lock_delay_ms);
 	int64_t conn = s->sh.t.period_ms < 2000 ? s->sh.t.period_ms : 2000;
 	consul_set_timeouts(s->renewer.c, conn, s->sh.t.period_ms);
@@ -976,6 +996,7 @@ static void start_holding(struct lock_state *s)
 	pthread_mutex_lock(&s->sh.mu);
 	s->sh.holding = 1;
 	s->sh.lost = 0;
+	s->sh.handover = 0;
 	pthread_mutex_unlock(&s->sh.mu);
 	worker_poke(&s->renewer, 'w'); /* switch to the confirmation period */
 	if (worker_start(&s->monitor, &s->sh, monitor_main) < 0)
@@ -1062,8 +1083,12 @@ static int run_held(struct lock_state *s, char **argv)
 	int end = hold(s, &child, &sig, why, sizeof(why));
 	if (end == END_LOST) {
 		/* S3: signal first (proc_stop does at once); Consul comes after, and only briefly. */
-		log_error("lock lost, stopping the program", "reason", why, "signal",
-		          proc_signal_name(s->o->kill_signal));
+		if (s->sh.handover)
+			log_info("lock hand-over requested, stopping the program; then releasing", "signal",
+			         proc_signal_name(s->o->kill_signal));
+		else
+			log_error("lock lost, stopping the program", "reason", why, "signal",
+			          proc_signal_name(s->o->kill_signal));
 		/* The workers have nothing left to prove; stop their retries now. */
 		worker_poke(&s->renewer, 'q');
 		worker_poke(&s->monitor, 'q');

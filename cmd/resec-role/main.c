@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "redis.h"
@@ -25,20 +25,6 @@ struct role {
 	struct rdb_info info;
 	struct hostport target;   /* replica: the master to follow */
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
 
 /* Exit code for a Redis failure: configuration problems are 64, the rest 69. */
 static int exit_code(int kind)
@@ -192,20 +178,20 @@ static int do_replica(struct role *r)
 /* Run op, reconnecting and retrying while Redis answers LOADING. */
 static int with_retry(struct role *r, int (*op)(struct role *))
 {
-	long long deadline = now_ms() + r->cfg.healthcheck_timeout_ms * LOADING_RETRY_FACTOR;
-	long long backoff = 50;
+	int64_t deadline = clock_now_ms() + r->cfg.healthcheck_timeout_ms * LOADING_RETRY_FACTOR;
+	int64_t backoff = 50;
 	int told = 0;
 	for (;;) {
 		if (!rdb_connected(&r->conn) && rdb_connect(&r->conn) < 0)
 			return -1;
 		if (op(r) == 0)
 			return 0;
-		if (r->conn.err_kind != RDB_E_LOADING || now_ms() + backoff > deadline)
+		if (r->conn.err_kind != RDB_E_LOADING || clock_now_ms() + backoff > deadline)
 			return -1;
 		if (!told)
-			log_info("redis is loading its dataset; retrying", "until", log_int(deadline - now_ms()));
+			log_info("redis is loading its dataset; retrying", "until", log_int(deadline - clock_now_ms()));
 		told = 1;
-		sleep_ms(backoff);
+		clock_sleep_ms(backoff);
 		backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
 	}
 }

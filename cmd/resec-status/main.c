@@ -207,14 +207,6 @@ static void aggregate_checks(struct instance *in, const struct json_health_entry
 	in->passing = worst == 0;
 }
 
-static const char *meta_get(const struct json_health_entry *e, const char *key)
-{
-	for (size_t i = 0; i < e->nmeta; i++)
-		if (strcmp(e->meta_keys[i], key) == 0)
-			return e->meta_values[i];
-	return "";
-}
-
 static int has_tag(const struct json_health_entry *e, const char *tag)
 {
 	for (size_t i = 0; i < e->ntags; i++)
@@ -261,7 +253,7 @@ static int role_from_tags(const struct status *st, const struct json_health_entr
 		return RDB_ROLE_MASTER;
 	if (has_all_tags(e, st->cfg.slave_tags))
 		return RDB_ROLE_REPLICA;
-	return role_from_name(meta_get(e, "role"));
+	return role_from_name(peer_meta(e, "role"));
 }
 
 static int add_instance(struct status *st, const struct json_health_entry *e, int role)
@@ -280,9 +272,9 @@ static int add_instance(struct status *st, const struct json_health_entry *e, in
 	config_format_hostport(&in->hp, in->addr, sizeof(in->addr));
 	in->consul_role = role;
 	aggregate_checks(in, e);
-	snprintf(in->meta_role, sizeof(in->meta_role), "%s", meta_get(e, "role"));
-	snprintf(in->meta_offset, sizeof(in->meta_offset), "%s", meta_get(e, "offset"));
-	snprintf(in->meta_run_id, sizeof(in->meta_run_id), "%s", meta_get(e, "run_id"));
+	snprintf(in->meta_role, sizeof(in->meta_role), "%s", peer_meta(e, "role"));
+	snprintf(in->meta_offset, sizeof(in->meta_offset), "%s", peer_meta(e, "offset"));
+	snprintf(in->meta_run_id, sizeof(in->meta_run_id), "%s", peer_meta(e, "run_id"));
 	in->fenced = -1;
 	in->lag = -1;
 	return 0;

@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: MIT */
+/* resec-switchover: hand the master role to a caught-up replica without losing an acknowledged write. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "config.h"
+#include "consul.h"
+#include "json.h"
+#include "log.h"
+#include "peer.h"
+#include "redis.h"
+
+static const char usage[] =
+	"usage: resec-switchover [options] [--to HOST:PORT] [--timeout D]\n"
+	"  Moves the master role to a replica: fences the master's writes, waits until the target\n"
+	"  replica holds every write, then releases the lock so that only the target takes it.\n"
+	"  --to HOST:PORT    the replica to promote, its address as resec-status shows it\n"
+	"                    (default: the most up-to-date replica, then priority, then address)\n"
+	"  --timeout D       give up when the target has not caught up within D, or has not\n"
+	"                    taken over within D after the hand-over (default 10s); giving up\n"
+	"                    before the hand-over lifts the fence: nothing changed\n"
+	"exit: 0 switched over, 1 refused or given up, 64 bad usage, 69 Consul or Redis unreachable\n";
+
+enum { OPT_TO = 1, OPT_TIMEOUT };
+
+static const struct cli_option options[] = {
+	{ "to", 0, 1, OPT_TO },
+	{ "timeout", 0, 1, OPT_TIMEOUT },
+	{ NULL, 0, 0, 0 },
+};
+
+enum { MAX_NODES = 64, POLL_MS = 5, CONFIRM_POLL_MS = 20, DEFAULT_TIMEOUT_MS = 10000 };
+
+/* One passing instance of the master or replica service, and what its Redis says. */
+struct node {
+	char addr[300];
+	struct hostport hp;
+	int priority;
+	int redis_ok;
+	struct rdb_info info;
+	int fenced;
+};
+
+struct switchover {
+	struct resec_config cfg;
+	int64_t timeout_ms;
+	char to[300];                 /* --to, formatted; "" to pick the best */
+	struct consul *c;
+	struct peer_flags flags;
+	struct node nodes[MAX_NODES];
+	size_t n;
+	int master, target;           /* indexes into nodes, -1 none */
+	char holder[64];              /* the lock holder's session */
+	char lock_value[512];         /* the lock key's value */
+	uint64_t lock_flags;
+	uint64_t lock_modify_index;   /* check-and-set index of the hand-over request */
+	char key[600];                /* D/switchover */
+	char session[64];             /* ours, holding the switchover key */
+	struct rdb_conn mconn, tconn; /* master, target */
+	int64_t fenced_at;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int on_option(void *ctx, int id, const char *value, char *err, size_t errlen)
+{
+	struct switchover *s = ctx;
+	if (id == OPT_TIMEOUT) {
+		if (config_parse_duration(value, &s->timeout_ms) < 0 || s->timeout_ms <= 0) {
+			snprintf(err, errlen, "invalid --timeout \"%s\": want a duration > 0 such as 10s", value);
+			return -1;
+		}
+		return 0;
+	}
+	struct hostport hp;
+	if (config_parse_hostport(value, &hp) < 0 || hp.host[0] == '\0') {
+		snprintf(err, errlen, "invalid --to \"%s\": want HOST:PORT", value);
+		return -1;
+	}
+	config_format_hostport(&hp, s->to, sizeof(s->to));
+	return 0;
+}
+
+/* ---- the cluster as it is now ---- */
+
+static void add_node(struct switchover *s, const struct json_health_entry *e)
+{
+	struct node nd;
+	memset(&nd, 0, sizeof(nd));
+	peer_entry_addr(e, &nd.hp);
+	config_format_hostport(&nd.hp, nd.addr, sizeof(nd.addr));
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->nodes[i].addr, nd.addr) == 0)
+			return;
+	if (s->n >= MAX_NODES)
+		return;
+	nd.priority = peer_priority(&s->flags, nd.addr, peer_meta_priority(e, 100));
+	char err[256];
+	nd.fenced = -1;
+	nd.redis_ok = peer_probe(&s->cfg, &nd.hp, &nd.info, &nd.fenced, err, sizeof(err)) == 0;
+	if (!nd.redis_ok)
+		log_warn("cannot read a registered redis", "addr", nd.addr, "reason", err);
+	s->nodes[s->n++] = nd;
+}
+
+/* The passing instances of one service; -1 with the reason logged when Consul fails. */
+static int read_service(struct switchover *s, const char *name)
+{
+	struct json_health_entry *e = NULL;
+	size_t n = 0;
+	if (consul_health_service(s->c, name, NULL, 1, NULL, &e, &n) != CONSUL_OK) {
+		log_die_line("cannot read service %s: %s", name, s->c->err);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		add_node(s, &e[i]);
+	json_health_free(e, n);
+	return 0;
+}
+
+static int read_services(struct switchover *s)
+{
+	if (s->cfg.service_name[0] != '\0')
+		return read_service(s, s->cfg.service_name);
+	char name[300];
+	snprintf(name, sizeof(name), "%s-master", s->cfg.service_prefix);
+	if (read_service(s, name) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s-%s", s->cfg.service_prefix, s->cfg.replica_role_name);
+	return read_service(s, name);
+}
+
+/* The lock's holder session and value; exit code or 0. */
+static int read_lock(struct switchover *s)
+{
+	struct json_kv_entry kv;
+	int rc = consul_kv_get(s->c, s->cfg.lock_key, NULL, &kv);
+	if (rc != CONSUL_OK && rc != CONSUL_ABSENT) {
+		log_die_line("cannot read the lock %s: %s", s->cfg.lock_key, s->c->err);
+		return EXIT_UNAVAILABLE;
+	}
+	if (rc == CONSUL_ABSENT || kv.session[0] == '\0') {
+		if (rc == CONSUL_OK)
+			json_kv_entry_clear(&kv);
+		log_die_line("the lock %s is not held: there is no master to switch over from", s->cfg.lock_key);
+		return EXIT_NO;
+	}
+	snprintf(s->holder, sizeof(s->holder), "%s", kv.session);
+	size_t len = kv.value != NULL ? kv.value_len : 0;
+	snprintf(s->lock_value, sizeof(s->lock_value), "%.*s", (int)(len < 511 ? len : 511),
+	         kv.value != NULL ? (const char *)kv.value : "");
+	s->lock_flags = kv.flags;
+	s->lock_modify_index = kv.modify_index;
+	json_kv_entry_clear(&kv);
+	return 0;
+}
+
+/* The one Redis that is master and not fenced; exit code or 0. */
+static int find_master(struct switchover *s)
+{
+	s->master = -1;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct node *nd = &s->nodes[i];
+		if (!nd->redis_ok || nd->info.role != RDB_ROLE_MASTER || nd->fenced != 0)
+			continue;
+		if (s->master >= 0) {
+			log_die_line("two writable masters: %s and %s; not switching over", s->nodes[s->master].addr,
+			             nd->addr);
+			return EXIT_NO;
+		}
+		s->master = (int)i;
+	}
+	if (s->master < 0) {
+		log_die_line("no passing, writable master registered; not switching over");
+		return EXIT_NO;
+	}
+	struct hostport v;
+	const struct hostport *m = &s->nodes[s->master].hp;
+	if (config_parse_hostport(s->lock_value, &v) == 0 &&
+	    (v.port != m->port || (v.host[0] != '\0' && strcmp(v.host, m->host) != 0))) {
+		log_die_line("the lock holder (%s) is not the master %s; not switching over", s->lock_value,
+		             s->nodes[s->master].addr);
+		return EXIT_NO;
+	}
+	return 0;
+}
+
+/* Why the node cannot take over from the master, or NULL when it can. */
+static const char *unfit(const struct switchover *s, const struct node *nd, char *buf, size_t len)
+{
+	const struct node *m = &s->nodes[s->master];
+	if (!nd->redis_ok)
+		return "its redis does not answer";
+	if (nd->info.role != RDB_ROLE_REPLICA)
+		return "it is not a replica";
+	if (nd->info.master_port != m->hp.port || strcmp(nd->info.master_host, m->hp.host) != 0) {
+		snprintf(buf, len, "it replicates %s:%d, not the master %s", nd->info.master_host,
+		         nd->info.master_port, m->addr);
+		return buf;
+	}
+	if (!nd->info.link_up)
+		return "its link to the master is down";
+	if (nd->priority == 0)
+		return "its priority is 0 (never promoted)";
+	return NULL;
+}
+
+static int pick_target(struct switchover *s)
+{
+	char why[400];
+	s->target = -1;
+	struct peer_candidate best;
+	memset(&best, 0, sizeof(best));
+	for (size_t i = 0; i < s->n; i++) {
+		const struct node *nd = &s->nodes[i];
+		if ((int)i == s->master)
+			continue;
+		const char *bad = unfit(s, nd, why, sizeof(why));
+		if (s->to[0] != '\0' && strcmp(nd->addr, s->to) == 0) {
+			if (bad != NULL) {
+				log_die_line("cannot switch over to %s: %s", s->to, bad);
+				return EXIT_NO;
+			}
+			s->target = (int)i;
+			return 0;
+		}
+		struct peer_candidate p = { .offset = rdb_info_offset(&nd->info), .priority = nd->priority };
+		snprintf(p.addr, sizeof(p.addr), "%s", nd->addr);
+		if (s->to[0] == '\0' && bad == NULL && (s->target < 0 || peer_ranks_before(&p, &best))) {
+			best = p;
+			s->target = (int)i;
+		}
+	}
+	if (s->target >= 0)
+		return 0;
+	if (strcmp(s->to, s->nodes[s->master].addr) == 0)
+		log_die_line("cannot switch over to %s: it is the master already", s->to);
+	else if (s->to[0] != '\0')
+		log_die_line("cannot switch over to %s: not a passing instance of the replica service", s->to);
+	else
+		log_die_line("no replica can take over: none passes, follows the master with its link up and has priority > 0");
+	return EXIT_NO;
+}
+
+/* ---- the steps ---- */
+
+/* Claim D/switchover for the target with a session of ours: one switchover at a time, and the
+ * key disappears with the session should this program die. Exit code or 0. */
+static int claim(struct switchover *s)
+{
+	int64_t ttl = 2 * s->timeout_ms + 10000;
+	struct consul_session_opts o = { .name = "resec-switchover", .behavior = "delete",
+	                                 .ttl_ms = ttl > 86400000 ? 86400000 : ttl,
+	                                 .lock_delay_set = 1, .node_checks_set = 1 };
+	const char *to = s->nodes[s->target].addr;
+	int ok = 0;
+	if (consul_session_create(s->c, &o, s->session, sizeof(s->session)) != CONSUL_OK ||
+	    consul_kv_acquire(s->c, s->key, s->session, 0, to, strlen(to), &ok) != CONSUL_OK) {
+		log_die_line("cannot claim %s: %s", s->key, s->c->err);
+		return EXIT_UNAVAILABLE;
+	}
+	if (!ok) {
+		log_die_line("another switchover holds %s; not switching over", s->key);
+		return EXIT_NO;
+	}
+	return 0;
+}
+
+static void release_claim(struct switchover *s)
+{
+	if (s->session[0] != '\0' && consul_session_destroy(s->c, s->session) != CONSUL_OK)
+		log_warn("cannot remove the switchover key; it goes when its session expires", "key", s->key,
+		         "reason", s->c->err);
+	s->session[0] = '\0';
+}
+
+static int connect_node(struct switchover *s, struct rdb_conn *conn, const struct node *nd)
+{
+	struct rdb_opts o;
+	rdb_opts_from_config(&o, &s->cfg);
+	o.addr = nd->hp;
+	rdb_init(conn, &o);
+	return rdb_connect(conn);
+}
+
+static int fence_master(struct switchover *s)
+{
+	const struct node *m = &s->nodes[s->master];
+	if (connect_node(s, &s->mconn, m) < 0 || rdb_fence(&s->mconn) < 0) {
+		log_die_line("cannot fence the master %s: %s", m->addr, s->mconn.err);
+		return EXIT_UNAVAILABLE;
+	}
+	s->fenced_at = clock_now_ms();
+	log_info("master fenced: writes refused until the target takes over", "master", m->addr);
+	return 0;
+}
+
+static void unfence_master(struct switchover *s)
+{
+	if (rdb_unfence(&s->mconn) < 0)
+		log_error("cannot lift the fence of the master; its resec-role master does", "master",
+		          s->nodes[s->master].addr, "reason", s->mconn.err);
+	else
+		log_info("master unfenced: nothing changed", "master", s->nodes[s->master].addr);
+}
+
+/* Wait until the target's offset reaches the fenced master's. 0, or 1 with why set. */
+static int catch_up(struct switchover *s, char *why, size_t len)
+{
+	struct rdb_info mi, ti;
+	const struct node *t = &s->nodes[s->target];
+	if (rdb_info(&s->mconn, &mi) < 0) {
+		snprintf(why, len, "cannot read the master's offset: %s", s->mconn.err);
+		return 1;
+	}
+	int64_t deadline = clock_now_ms() + s->timeout_ms;
+	long long have = -1;
+	while (!interrupted && clock_now_ms() < deadline) {
+		if ((rdb_connected(&s->tconn) || connect_node(s, &s->tconn, t) == 0) && rdb_info(&s->tconn, &ti) == 0) {
+			have = ti.slave_repl_offset;
+			if (ti.role == RDB_ROLE_REPLICA && have >= mi.master_repl_offset) {
+				log_info("target caught up", "target", t->addr, "offset", log_int(have));
+				return 0;
+			}
+		} else {
+			rdb_close(&s->tconn);
+		}
+		clock_sleep_ms(POLL_MS);
+	}
+	snprintf(why, len, "%s: the target %s reached offset %lld of the master's %lld",
+	         interrupted ? "interrupted" : "timed out", t->addr, have, mi.master_repl_offset);
+	return 1;
+}
+
+/*
+ * Ask the holder to hand the lock over: rewrite the lock key's value, keeping its
+ * holder (check-and-set on the index we read, so a new holder is never asked). The
+ * holder's resec-lock sees it, its resec deregisters the master service, then
+ * releases the key (no lock-delay); only the target's gate passes. 0, or exit code.
+ */
+static int request_hand_over(struct switchover *s)
+{
+	char value[400];
+	snprintf(value, sizeof(value), "hand over to %s", s->nodes[s->target].addr);
+	int ok = 0;
+	if (consul_kv_put_cas(s->c, s->cfg.lock_key, s->lock_modify_index, s->lock_flags, value, strlen(value),
+	                      &ok) != CONSUL_OK) {
+		log_error("cannot ask the holder to hand the lock over", "reason", s->c->err);
+		return EXIT_UNAVAILABLE;
+	}
+	if (!ok) {
+		log_error("the lock changed during the switchover; the master stays fenced and the "
+		          "election decides");
+		return EXIT_NO;
+	}
+	log_info("hand-over requested", "key", s->cfg.lock_key, "target", s->nodes[s->target].addr);
+	return 0;
+}
+
+/*
+ * The hand-over request failed on the way: did it reach Consul? 0 when it did (go on),
+ * EXIT_UNAVAILABLE after lifting the fence when it did not; when nobody can tell, the
+ * master stays fenced (lifting it could make a second writable master).
+ */
+static int request_outcome(struct switchover *s)
+{
+	struct json_kv_entry kv;
+	if (consul_kv_get(s->c, s->cfg.lock_key, NULL, &kv) != CONSUL_OK) {
+		log_error("cannot tell whether the hand-over was requested; the master stays fenced "
+		          "(resec-role master on it lifts the fence)", "master", s->nodes[s->master].addr);
+		return EXIT_UNAVAILABLE;
+	}
+	size_t len = kv.value != NULL ? kv.value_len : 0;
+	int unchanged = strcmp(kv.session, s->holder) == 0 && len == strlen(s->lock_value) &&
+	                (len == 0 || memcmp(kv.value, s->lock_value, len) == 0);
+	json_kv_entry_clear(&kv);
+	if (!unchanged)
+		return 0;
+	unfence_master(s);
+	return EXIT_UNAVAILABLE;
+}
+
+/* 1 when the master service's only passing instance is the node (tag mode: Meta role "master"). */
+static int only_master_in_consul(struct switchover *s, const struct node *nd)
+{
+	char name[300];
+	int tagged = s->cfg.service_name[0] != '\0';
+	snprintf(name, sizeof(name), "%s", tagged ? s->cfg.service_name : "");
+	if (!tagged)
+		snprintf(name, sizeof(name), "%s-master", s->cfg.service_prefix);
+	struct json_health_entry *e = NULL;
+	size_t n = 0;
+	if (consul_health_service(s->c, name, NULL, 1, NULL, &e, &n) != CONSUL_OK)
+		return 0;
+	int masters = 0, ours = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (tagged && strcmp(peer_meta(&e[i], "role"), "master") != 0)
+			continue;
+		struct hostport hp = { .port = 0 };
+		peer_entry_addr(&e[i], &hp);
+		masters++;
+		ours += hp.port == nd->hp.port && strcmp(hp.host, nd->hp.host) == 0;
+	}
+	json_health_free(e, n);
+	return masters == 1 && ours == 1;
+}
+
+/* 1 when the target's Redis is a writable master and Consul names it the only master. */
+static int taken_over(struct switchover *s)
+{
+	struct rdb_info ti;
+	if (rdb_info(&s->tconn, &ti) < 0 || ti.role != RDB_ROLE_MASTER || rdb_fenced(&s->tconn) != 0)
+		return 0;
+	return only_master_in_consul(s, &s->nodes[s->target]);
+}
+
+static int await_target(struct switchover *s)
+{
+	int64_t deadline = clock_now_ms() + s->timeout_ms;
+	while (!interrupted && clock_now_ms() < deadline) {
+		if (taken_over(s))
+			return 0;
+		clock_sleep_ms(CONFIRM_POLL_MS);
+	}
+	log_error(interrupted ? "interrupted before the target took over; the election decides"
+	                      : "the target did not take over in time; the election decides",
+	          "target", s->nodes[s->target].addr, "timeout", log_int(s->timeout_ms));
+	return EXIT_NO;
+}
+
+/* Fence, catch up, claim the switchover key for the target, ask for the hand-over, confirm. */
+static int switch_over(struct switchover *s)
+{
+	int rc = fence_master(s);
+	if (rc != 0)
+		return rc;
+	char why[400];
+	if (catch_up(s, why, sizeof(why)) != 0) {
+		unfence_master(s);
+		log_die_line("switchover given up: %s", why);
+		return EXIT_NO;
+	}
+	/* Only now may the target be the one to take the lock: it holds every write. */
+	if (interrupted || (rc = claim(s)) != 0) {
+		unfence_master(s);
+		return rc != 0 ? rc : EXIT_NO;
+	}
+	if (interrupted) {
+		unfence_master(s);
+		return EXIT_NO;
+	}
+	rc = request_hand_over(s);
+	if (rc == EXIT_UNAVAILABLE)
+		rc = request_outcome(s);
+	if (rc != 0)
+		return rc;
+	if ((rc = await_target(s)) != 0)
+		return rc;
+	int64_t now = clock_now_ms();
+	printf("switched over from %s to %s: writes refused for %lldms\n", s->nodes[s->master].addr,
+	       s->nodes[s->target].addr, (long long)(now - s->fenced_at));
+	fflush(stdout);
+	return 0;
+}
+
+static int prepare(struct switchover *s)
+{
+	int rc;
+	if (peer_flags_read(s->c, &s->cfg, &s->flags) != CONSUL_OK) {
+		log_die_line("cannot read the election keys: %s", s->c->err);
+		return EXIT_UNAVAILABLE;
+	}
+	if (s->flags.switchover[0] != '\0') {
+		log_die_line("a switchover to %s is in progress (%s); not switching over", s->flags.switchover, s->key);
+		return EXIT_NO;
+	}
+	if ((rc = read_lock(s)) != 0)
+		return rc;
+	if (read_services(s) < 0)
+		return EXIT_UNAVAILABLE;
+	if ((rc = find_master(s)) != 0 || (rc = pick_target(s)) != 0)
+		return rc;
+	log_info("switching over", "from", s->nodes[s->master].addr, "to", s->nodes[s->target].addr,
+	         "target_offset", log_int(rdb_info_offset(&s->nodes[s->target].info)));
+	return 0;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static struct switchover s = { .timeout_ms = DEFAULT_TIMEOUT_MS, .master = -1, .target = -1 };
+	int first = config_main(&s.cfg, "resec-switchover", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &s);
+	if (first < argc) {
+		log_die_line("unexpected argument \"%s\"", argv[first]);
+		return EXIT_USAGE;
+	}
+	char err[256] = "";
+	s.c = consul_new(&s.cfg, err, sizeof(err));
+	if (s.c == NULL) {
+		log_die_line("cannot set up the Consul client: %s", err);
+		return EXIT_USAGE;
+	}
+	setup_signals();
+	peer_key(&s.cfg, "switchover", s.key, sizeof(s.key));
+	int rc = prepare(&s);
+	if (rc == 0)
+		rc = switch_over(&s);
+	release_claim(&s);
+	rdb_close(&s.mconn);
+	rdb_close(&s.tconn);
+	consul_free(s.c);
+	return rc;
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# resec-switchover end to end (docs/resec-switchover.md): three nodes on
+# loopback as in resec.bats, a write load that follows the master, and the
+# S1/S2 check over the whole event log at the end of every test.
+
+load test_helper
+load cluster_helper
+
+setup() {
+	command -v jq >/dev/null || skip "jq is needed"
+	emu_requires_control
+	: "${RESEC_SWITCHOVER:=$RESEC_BUILD/bin/resec-switchover}"
+}
+
+teardown() {
+	cluster_teardown
+}
+
+switchover() {
+	"$RESEC_SWITCHOVER" --consul-http-addr "$OBS_ADDR" --healthcheck-timeout 1s "$@"
+}
+
+lock_session() {
+	curl -sf --max-time 5 "http://$OBS_ADDR/v1/kv/resec/.lock" | jq -r '.[0].Session // ""'
+}
+
+min_replicas() {
+	rcli "$(redis_port "$1")" config get min-replicas-to-write | tail -n 1
+}
+
+start_load() {
+	python3 "$RESEC_ROOT/tests/acked.py" write "$OBS_ADDR" redis-master "$BATS_TEST_TMPDIR/acked" &
+	LOAD_PID=$!
+	track_pid "$LOAD_PID"
+	wait_for "acknowledged writes" 10 test -s "$BATS_TEST_TMPDIR/acked"
+}
+
+stop_load() {
+	kill -TERM "$LOAD_PID"
+	wait "$LOAD_PID" || true
+}
+
+@test "switchover to the best replica under a write load: no acknowledged write lost" {
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	start_load
+	for round in 1 2 3; do
+		m=$(master_node)
+		run -0 --separate-stderr switchover
+		echo "round $round: $output" >&3
+		[[ "$output" == "switched over from 127.0.0.1:$(redis_port "$m") to 127.0.0.1:"*": writes refused for "*ms ]]
+		n=$(master_node)
+		[ "$n" != "$m" ]
+		[ "$(min_replicas "$n")" = 0 ]
+		wait_for "a settled cluster" 30 cluster_settled
+	done
+	stop_load
+	run -0 python3 "$RESEC_ROOT/tests/acked.py" check "$(redis_port "$(master_node)")" "$BATS_TEST_TMPDIR/acked"
+	echo "$output" >&3
+	# The switchover key is gone once it is done.
+	run curl -s -o /dev/null -w '%{http_code}' "http://$OBS_ADDR/v1/kv/resec/switchover"
+	[ "$output" = 404 ]
+}
+
+@test "switchover --to a named replica; the old master follows it" {
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	for t in 1 2 3; do [ "$t" = "$m" ] || to=$t; done
+	run -0 --separate-stderr switchover --to "127.0.0.1:$(redis_port "$to")"
+	[ "$(master_node)" = "$to" ]
+	wait_for "the old master to follow" 30 replicates "$m" "$(redis_port "$to")"
+	grep -q 'switchover to .* in progress' "$BATS_TEST_TMPDIR"/resec[123].log
+}
+
+@test "a target that does not catch up: given up, the master unfenced, nothing changed" {
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	for t in 1 2 3; do [ "$t" = "$m" ] || to=$t; done
+	session=$(lock_session)
+	# CLIENT PAUSE WRITE on a replica holds its replication stream back while
+	# it still answers INFO: its offset stays behind the master's.
+	rcli "$(redis_port "$to")" client pause 20000 write >/dev/null
+	rcli "$mport" set behind 1 >/dev/null
+	run -1 --separate-stderr switchover --to "127.0.0.1:$(redis_port "$to")" --timeout 1s
+	rcli "$(redis_port "$to")" client unpause >/dev/null
+	[[ "$stderr" == *"switchover given up: timed out: the target 127.0.0.1:$(redis_port "$to") reached offset"* ]]
+	[ "$(master_node)" = "$m" ]
+	[ "$(lock_session)" = "$session" ]
+	[ "$(min_replicas "$m")" = 0 ]
+	[ "$(rcli "$mport" set after 1)" = OK ]
+	run curl -s -o /dev/null -w '%{http_code}' "http://$OBS_ADDR/v1/kv/resec/switchover"
+	[ "$output" = 404 ]
+}
+
+@test "refusals: bad flags, unknown target, priority 0, maintenance, a switchover in progress" {
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	for t in 1 2 3; do [ "$t" = "$m" ] || to=$t; done
+	run -64 switchover --timeout 0s
+	[[ "$output" == *'invalid --timeout "0s"'* ]]
+	run -64 switchover --to nonsense
+	[[ "$output" == *'invalid --to "nonsense"'* ]]
+	run -64 switchover extra
+	run -1 switchover --to 127.0.0.1:1
+	[[ "$output" == *"cannot switch over to 127.0.0.1:1: not a passing instance of the replica service"* ]]
+	run -1 switchover --to "127.0.0.1:$(redis_port "$m")"
+	[[ "$output" == *"it is the master already"* ]]
+	curl -sf -X PUT --data 0 "http://$OBS_ADDR/v1/kv/resec/priority/127.0.0.1:$(redis_port "$to")" >/dev/null
+	run -1 switchover --to "127.0.0.1:$(redis_port "$to")"
+	[[ "$output" == *"its priority is 0 (never promoted)"* ]]
+	curl -sf -X PUT --data "127.0.0.1:9" "http://$OBS_ADDR/v1/kv/resec/switchover" >/dev/null
+	run -1 switchover
+	[[ "$output" == *"a switchover to 127.0.0.1:9 is in progress"* ]]
+	curl -sf -X DELETE "http://$OBS_ADDR/v1/kv/resec/switchover" >/dev/null
+	run -69 "$RESEC_SWITCHOVER" --consul-http-addr "127.0.0.1:$(free_port)"
+	[ "$(master_node)" = "$m" ]
+	[ "$(min_replicas "$m")" = 0 ]
+}
+
+@test "maintenance mode: a planned switchover still goes through, the pause stays" {
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	curl -sf -X PUT --data on "http://$OBS_ADDR/v1/kv/resec/maintenance" >/dev/null
+	run -0 --separate-stderr switchover
+	n=$(master_node)
+	[ "$n" != "$m" ]
+	# Automatic failover is still paused: the new master's death is not repaired.
+	v="REDIS_PID_n$n"
+	kill -KILL "${!v}"
+	wait_for "the master service to go" 10 test -z "$(consul_master)"
+	no_master_for 3
+}
