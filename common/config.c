@@ -24,6 +24,7 @@ enum kind {
 	K_FORMAT,
 	K_ROLE_NAME,
 	K_INT,       /* a whole number between min_ms and max_ms */
+	K_BYTES,     /* a byte count, with K, M or G suffixes (long long) */
 };
 
 struct setting {
@@ -53,6 +54,7 @@ static const struct setting settings[] = {
 	{ "REDIS_USERNAME", "redis-username", K_STRING, F(redis_username), 0, 0 },
 	{ "REDIS_PASSWORD", "redis-password", K_SECRET, F(redis_password), 0, 0 },
 	{ "REDIS_PRIORITY", "redis-priority", K_INT, F(redis_priority), 0, 1000000000 },
+	{ "REDIS_MAX_LAG", "redis-max-lag", K_BYTES, F(redis_max_lag), 0, 0 },
 	{ "LOG_LEVEL", "log-level", K_LEVEL, F(log_level), 0, 0 },
 	{ "LOG_FORMAT", "log-format", K_FORMAT, F(log_format), 0, 0 },
 	{ "CONSUL_SERVICE_NAME", "consul-service-name", K_STRING, F(service_name), 0, 0 },
@@ -82,6 +84,8 @@ const char config_shared_usage[] =
 	"  --redis-username NAME         REDIS_USERNAME (ACL user)\n"
 	"  --redis-password PASS         REDIS_PASSWORD (prefer the environment)\n"
 	"  --redis-priority N            REDIS_PRIORITY (100; 0 never promoted, higher wins ties)\n"
+	"  --redis-max-lag BYTES         REDIS_MAX_LAG (10MiB; 0 no limit): a replica further behind\n"
+	"                                does not contend, and resec-status reports it\n"
 	"  --announce-addr [HOST]:PORT   ANNOUNCE_ADDR (REDIS_ADDR's port on loopback)\n"
 	"  --consul-service-prefix P     CONSUL_SERVICE_PREFIX (redis)\n"
 	"  --consul-service-name N       CONSUL_SERVICE_NAME (tag mode when set)\n"
@@ -116,6 +120,7 @@ void config_defaults(struct resec_config *c)
 	c->healthcheck_interval_ms = 5000;
 	c->healthcheck_timeout_ms = 2000;
 	c->redis_priority = 100;
+	c->redis_max_lag = 10LL * 1024 * 1024;
 	snprintf(c->redis_addr.host, sizeof(c->redis_addr.host), "127.0.0.1");
 	c->redis_addr.port = 6379;
 	c->log_level = LOG_INFO;
@@ -261,6 +266,12 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 		*(int *)(void *)field = (int)n;
 		return 0;
 	}
+	case K_BYTES:
+		if (config_parse_bytes(value, (long long *)(void *)field) < 0) {
+			snprintf(reason, rlen, "want bytes such as 1048576 or 10MiB");
+			return -1;
+		}
+		return 0;
 	}
 	return -1;
 }
@@ -652,6 +663,9 @@ static void format_setting(const struct resec_config *c, const struct setting *s
 		return;
 	case K_INT:
 		snprintf(buf, len, "%d", *(const int *)(const void *)field);
+		return;
+	case K_BYTES:
+		snprintf(buf, len, "%lld", *(const long long *)(const void *)field);
 		return;
 	}
 	buf[0] = '\0';

@@ -31,6 +31,7 @@ struct resec_config {
 	char redis_username[128];        /* REDIS_USERNAME */
 	struct secret redis_password;    /* REDIS_PASSWORD */
 	int redis_priority;              /* REDIS_PRIORITY: 0 never promoted, higher preferred */
+	long long redis_max_lag;         /* REDIS_MAX_LAG: bytes a replica may be behind; 0 no limit */
 	int log_level;                   /* LOG_LEVEL, an enum log_level */
 	int log_format;                  /* LOG_FORMAT, an enum log_format */
 	char service_name[128];          /* CONSUL_SERVICE_NAME: tag mode when set */
@@ -125,6 +126,10 @@ int config_parse_hostport(const char *s, struct hostport *hp);
 
 /* Format as host:port, bracketing IPv6 hosts. */
 void config_format_hostport(const struct hostport *hp, char *buf, size_t len);
+
+/* Bytes: digits with an optional K, M or G (1024-based), optionally followed by iB or B
+ * ("1048576", "10MiB", "512K"); 0, or -1 when malformed or too large. */
+int config_parse_bytes(const char *s, long long *out);
 
 /* Go strconv.ParseBool; returns 0/1, or -1 when unparsable. */
 int config_parse_bool(const char *s);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* config_values: parsers and formatters for durations, addresses and booleans. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -217,4 +219,33 @@ int config_parse_bool(const char *s)
 			return 0;
 	}
 	return -1;
+}
+
+int config_parse_bytes(const char *s, long long *out)
+{
+	char *end = NULL;
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	unsigned long long mult = 1;
+	if (*end == 'K' || *end == 'k')
+		mult = 1024ULL;
+	else if (*end == 'M')
+		mult = 1024ULL * 1024;
+	else if (*end == 'G')
+		mult = 1024ULL * 1024 * 1024;
+	if (mult > 1) {
+		end++;
+		if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+			end += strlen(end);
+	} else if (strcmp(end, "B") == 0) {
+		end++;
+	}
+	if (*end != '\0' || v > (unsigned long long)INT64_MAX / mult)
+		return -1;
+	*out = (long long)(v * mult);
+	return 0;
 }

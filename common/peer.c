@@ -16,8 +16,8 @@ void peer_key(const struct resec_config *cfg, const char *name, char *buf, size_
 		snprintf(buf, len, "%.*s/%s", (int)(slash - cfg->lock_key), cfg->lock_key, name);
 }
 
-/* A whole number ≥ 0 in the first len bytes of v, or -1. */
-static int parse_priority(const unsigned char *v, size_t len)
+/* A whole number from 0 to max in the first len bytes of v (blanks may follow), or -1. */
+static long long parse_count(const unsigned char *v, size_t len, long long max)
 {
 	char buf[32];
 	if (v == NULL || len == 0 || len >= sizeof(buf))
@@ -26,12 +26,12 @@ static int parse_priority(const unsigned char *v, size_t len)
 	buf[len] = '\0';
 	char *end = NULL;
 	errno = 0;
-	long n = strtol(buf, &end, 10);
+	long long n = strtoll(buf, &end, 10);
 	while (end != NULL && (*end == '\n' || *end == ' ' || *end == '\r'))
 		end++;
-	if (buf[0] < '0' || buf[0] > '9' || end == NULL || *end != '\0' || errno != 0 || n > 1000000000)
+	if (buf[0] < '0' || buf[0] > '9' || end == NULL || *end != '\0' || errno != 0 || n > max)
 		return -1;
-	return (int)n;
+	return n;
 }
 
 /* The switchover key's value: HOST:PORT without surrounding blanks. */
@@ -45,9 +45,14 @@ static void set_switchover(struct peer_flags *f, const struct json_kv_entry *e)
 		snprintf(f->switchover, sizeof(f->switchover), "%.*s", (int)len, v != NULL ? v : "");
 }
 
-static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const char *maint,
-                      const char *switchover, const char *prio_prefix)
+/* The names of the election keys under D, built once per read. */
+struct flag_keys {
+	char maint[600], switchover[600], offset[600], prio[600];
+};
+
+static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const struct flag_keys *k)
 {
+	const char *maint = k->maint, *switchover = k->switchover, *prio_prefix = k->prio;
 	size_t pl = strlen(prio_prefix);
 	if (strcmp(e->key, maint) == 0) {
 		f->maintenance = e->value != NULL && e->value_len > 0;
@@ -57,9 +62,13 @@ static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const
 		set_switchover(f, e);
 		return;
 	}
+	if (strcmp(e->key, k->offset) == 0) {
+		f->master_offset = parse_count(e->value, e->value_len, 0x7fffffffffffffffLL);
+		return;
+	}
 	if (strncmp(e->key, prio_prefix, pl) != 0 || e->key[pl] == '\0' || f->n >= PEER_MAX_OVERRIDES)
 		return;
-	int p = parse_priority(e->value, e->value_len);
+	int p = (int)parse_count(e->value, e->value_len, 1000000000);
 	if (p < 0)
 		return;
 	snprintf(f->addr[f->n], sizeof(f->addr[0]), "%s", e->key + pl);
@@ -90,11 +99,14 @@ static int escape_key(const char *key, char *buf, size_t len)
 int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct peer_flags *f)
 {
 	memset(f, 0, sizeof(*f));
-	char dir[600], maint[600], prio[600], switchover[600];
+	f->master_offset = -1;
+	char dir[600];
+	static struct flag_keys k;
 	peer_key(cfg, "", dir, sizeof(dir));
-	peer_key(cfg, "maintenance", maint, sizeof(maint));
-	peer_key(cfg, "switchover", switchover, sizeof(switchover));
-	peer_key(cfg, "priority/", prio, sizeof(prio));
+	peer_key(cfg, "maintenance", k.maint, sizeof(k.maint));
+	peer_key(cfg, "switchover", k.switchover, sizeof(k.switchover));
+	peer_key(cfg, "master-offset", k.offset, sizeof(k.offset));
+	peer_key(cfg, "priority/", k.prio, sizeof(k.prio));
 	char path[1300];
 	if (escape_key(dir, path, sizeof(path)) < 0) {
 		snprintf(c->err, sizeof(c->err), "cannot escape the key %.200s", dir);
@@ -111,9 +123,17 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 		return CONSUL_ERR;
 	}
 	for (size_t i = 0; i < n; i++)
-		flags_add(f, &e[i], maint, switchover, prio);
+		flags_add(f, &e[i], &k);
 	json_kv_free(e, n);
 	return CONSUL_OK;
+}
+
+int peer_publish_offset(struct consul *c, const struct resec_config *cfg, long long offset)
+{
+	char key[600], value[32];
+	peer_key(cfg, "master-offset", key, sizeof(key));
+	int n = snprintf(value, sizeof(value), "%lld", offset);
+	return consul_kv_put(c, key, 0, value, (size_t)n);
 }
 
 int peer_priority(const struct peer_flags *f, const char *addr, int dflt)
@@ -133,10 +153,19 @@ int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidat
 	return strcmp(a->addr, b->addr) < 0;
 }
 
-void peer_stale(const struct resec_config *cfg, const struct rdb_info *in, char *why, size_t len)
+void peer_stale(const struct resec_config *cfg, const struct peer_flags *f, const struct rdb_info *in,
+                char *why, size_t len)
 {
 	why[0] = '\0';
-	if (in->role != RDB_ROLE_REPLICA || in->link_up)
+	if (in->role != RDB_ROLE_REPLICA)
+		return;
+	long long behind = f->master_offset - rdb_info_offset(in);
+	if (f->master_offset >= 0 && cfg->redis_max_lag > 0 && behind > cfg->redis_max_lag) {
+		snprintf(why, len, "%lld bytes behind the offset the master published (%lld; REDIS_MAX_LAG %lld)",
+		         behind, f->master_offset, cfg->redis_max_lag);
+		return;
+	}
+	if (in->link_up)
 		return;
 	long long limit_s = 2 * cfg->lock_ttl_ms / 1000;
 	if (in->sync_in_progress)

@@ -16,6 +16,8 @@
  *   D/maintenance          any non-empty value: failover paused cluster-wide
  *   D/priority/HOST:PORT   a whole number overriding REDIS_PRIORITY of the
  *                          node whose announce address is HOST:PORT
+ *   D/master-offset        the master's replication offset, written by its resec-health
+ *                          run every ten intervals: how far replicas must have come
  *   D/switchover           HOST:PORT: a planned switchover (resec-switchover) hands
  *                          the free lock to that node only; held by the tool's session
  */
@@ -29,6 +31,7 @@ struct peer_flags {
 	char addr[PEER_MAX_OVERRIDES][300];       /* HOST:PORT of each override */
 	int priority[PEER_MAX_OVERRIDES];
 	char switchover[300];                     /* D/switchover: the one node that may take the lock, or "" */
+	long long master_offset;                  /* D/master-offset, -1 when absent or malformed */
 };
 
 /* One node that could be promoted: what its Redis says and how it ranks. */
@@ -53,9 +56,14 @@ int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidat
 
 /*
  * Why a replica's data may be behind, into why ("" when it is not): never synced,
- * syncing, or its link down longer than 2 × CONSUL_LOCK_TTL. A master is never stale.
+ * syncing, its link down longer than 2 × CONSUL_LOCK_TTL, or its offset more than
+ * REDIS_MAX_LAG behind the offset the master last published. A master is never stale.
  */
-void peer_stale(const struct resec_config *cfg, const struct rdb_info *in, char *why, size_t len);
+void peer_stale(const struct resec_config *cfg, const struct peer_flags *f, const struct rdb_info *in,
+                char *why, size_t len);
+
+/* Publish the master's replication offset in D/master-offset (one KV write); a CONSUL_* code. */
+int peer_publish_offset(struct consul *c, const struct resec_config *cfg, long long offset);
 
 /* The value of a health entry's Service.Meta key, "" when absent. */
 const char *peer_meta(const struct json_health_entry *e, const char *key);

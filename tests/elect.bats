@@ -130,3 +130,33 @@ replicas_by_addr() {
 	done
 	[ "$won" -eq 3 ]
 }
+
+kv_get() { curl -sf --max-time 5 "http://$OBS_ADDR/v1/kv/$1?raw"; }
+
+# offset_published_at_least N: the master published an offset of N or more.
+offset_published_at_least() {
+	local v
+	v=$(kv_get resec/master-offset) && [ "$v" -ge "$1" ]
+}
+
+@test "replicas further than REDIS_MAX_LAG behind the published offset never contend; none left is reported" {
+	elect_start REDIS_MAX_LAG=1KiB REDIS_MAX_LAG=1KiB REDIS_MAX_LAG=1KiB
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	wait_for "the master's offset published" 15 offset_published_at_least 1
+	# Both replicas stop following (a dead address) while the master takes 20 KiB.
+	for i in $(replicas_by_addr "$m"); do
+		rcli "$(redis_port "$i")" replicaof 127.0.0.1 1 >/dev/null
+	done
+	rcli "$mport" set big "$(head -c 20480 /dev/zero | tr '\0' x)" >/dev/null
+	want=$(rcli "$mport" info replication | tr -d '\r' | sed -n 's/^master_repl_offset://p')
+	wait_for "the master to publish $want" 20 offset_published_at_least "$want"
+	kill_redis "$m"
+	wait_for "the master service to go" 10 test -z "$(consul_master)"
+	no_master_for 5
+	grep -q 'no eligible replica: not promoting (local replica .* bytes behind the offset the master published' \
+		"$BATS_TEST_TMPDIR"/resec[123].log
+	# The operator accepts the loss: without the published offset the election goes on.
+	kv_del resec/master-offset
+	wait_for "a new master" 20 has_master_other_than "$mport"
+}

@@ -141,18 +141,18 @@ healthy() {
 	grep -qx "resec_failovers_total 1" <<<"$output"
 }
 
-@test "replica lag over --max-lag: exit 1; under the default: exit 0" {
+@test "replica lag over --redis-max-lag: exit 1; under the default: exit 0" {
 	healthy
 	# A paused replica stops applying its master's stream but answers INFO.
 	rcli "$REDIS_PORT_b" client pause 60000 WRITE >/dev/null
 	head -c 300000 /dev/zero | tr '\0' x | rcli "$REDIS_PORT_a" -x set big >/dev/null
 	wait_for "replica c to apply the write" 10 caught_up "$REDIS_PORT_a" "$REDIS_PORT_c"
 	run -0 "$RESEC_STATUS"
-	run -1 "$RESEC_STATUS" --max-lag 100KiB
+	run -1 "$RESEC_STATUS" --redis-max-lag 100KiB
 	echo "$output"
 	[[ "$output" =~ problem:\ passing\ replica\ node2\ 127\.0\.0\.1:$REDIS_PORT_b\ lags\ [0-9]+\ bytes\ behind\ its\ master\ \(max\ 102400\) ]]
 	[[ "$output" != *"replica node3"*lags* ]]
-	run -1 "$RESEC_STATUS" --max-lag 100KiB --json
+	run -1 "$RESEC_STATUS" --redis-max-lag 100KiB --json
 	jq -e '.instances[] | select(.node == "node2") | .lag_bytes > 300000' <<<"$output"
 	jq -e '.instances[] | select(.node == "node3") | .lag_bytes == 0' <<<"$output"
 	rcli "$REDIS_PORT_b" client unpause >/dev/null
@@ -280,8 +280,8 @@ healthy() {
 @test "bad usage: exit 64" {
 	run -64 --separate-stderr "$RESEC_STATUS" --json --prom
 	[[ "$stderr" == *"--json and --prom"* ]]
-	run -64 --separate-stderr "$RESEC_STATUS" --max-lag 10x
-	[[ "$stderr" == *"--max-lag"* ]]
+	run -64 --separate-stderr "$RESEC_STATUS" --redis-max-lag 10x
+	[[ "$stderr" == *"--redis-max-lag"* ]]
 	run -64 --separate-stderr "$RESEC_STATUS" extra
 	[[ "$stderr" == *'"extra"'* ]]
 	run -64 --separate-stderr "$RESEC_STATUS" --no-such-flag

@@ -649,15 +649,24 @@ static void runner_free(struct runner *r)
 /* Log maintenance mode when it changes. One KV read every ten intervals: a read
  * per interval would add 0.2 server requests/s per node to an idle cluster, more
  * than everything else resec does (skipped while Consul is down). */
-static void watch_maintenance(struct runner *r)
+/*
+ * Every ten intervals: the master publishes its replication offset (replicas far
+ * behind it do not contend, docs/election.md), and every node reads the
+ * maintenance flag and logs its changes.
+ */
+static void watch_cluster_keys(struct runner *r)
 {
 	static struct peer_flags f;
 	int64_t now = clock_now_ms();
 	if (now < r->maintenance_next)
 		return;
 	r->maintenance_next = now + 10 * r->h->cfg.healthcheck_interval_ms;
-	if (r->consul_down || now < r->consul_retry_at ||
-	    peer_flags_read(r->consul, &r->h->cfg, &f) != CONSUL_OK || f.maintenance == r->maintenance)
+	if (r->consul_down || now < r->consul_retry_at)
+		return;
+	if (r->h->want_role == RDB_ROLE_MASTER && r->last_verdict == V_HEALTHY &&
+	    peer_publish_offset(r->consul, &r->h->cfg, rdb_info_offset(&r->h->info)) != CONSUL_OK)
+		log_warn("cannot publish the master's offset", "reason", r->consul->err);
+	if (peer_flags_read(r->consul, &r->h->cfg, &f) != CONSUL_OK || f.maintenance == r->maintenance)
 		return;
 	r->maintenance = f.maintenance;
 	if (f.maintenance)
@@ -681,7 +690,7 @@ static int run_loop(struct runner *r)
 				return die_unhealthy(r);
 			log_transition(r, v);
 			heartbeat(r, v, next + h->cfg.healthcheck_interval_ms);
-			watch_maintenance(r);
+			watch_cluster_keys(r);
 			next += h->cfg.healthcheck_interval_ms;
 			now = clock_now_ms();
 			if (next <= now)
@@ -742,7 +751,7 @@ static int judge_peer(const struct health *h, const struct peer_flags *f, const 
 	if (p->priority == 0 || peer_probe(&h->cfg, &hp, &info, NULL, err, sizeof(err)) < 0 ||
 	    strcmp(info.run_id, h->info.run_id) == 0)
 		return 0;
-	peer_stale(&h->cfg, &info, p->stale, sizeof(p->stale));
+	peer_stale(&h->cfg, f, &info, p->stale, sizeof(p->stale));
 	p->offset = rdb_info_offset(&info);
 	return p->stale[0] == '\0';
 }
@@ -826,7 +835,7 @@ static int decide(struct health *h, struct consul *c)
 	if (self.priority == 0)
 		return say(EXIT_NO, "priority 0: this node is never promoted");
 	self.offset = rdb_info_offset(&h->info);
-	peer_stale(&h->cfg, &h->info, self.stale, sizeof(self.stale));
+	peer_stale(&h->cfg, &f, &h->info, self.stale, sizeof(self.stale));
 	if (self.stale[0] != '\0') {
 		if (found)
 			return say(EXIT_NO, "local replica %s: deferring to %s", self.stale, best.addr);

@@ -16,28 +16,27 @@
 #include "redis.h"
 
 static const char usage[] =
-	"usage: resec-status [options] [--json | --prom] [--max-lag BYTES] [--state FILE]\n"
+	"usage: resec-status [options] [--json | --prom] [--state FILE]\n"
 	"  (no flag)         print the cluster as a table: node, address, role in Consul and in Redis,\n"
 	"                    lock holder, check status, offset, lag, link, fenced; then the problems\n"
 	"  --json            print one JSON object instead (status, problems, lock, instances)\n"
 	"  --prom            print Prometheus text format instead (for a node_exporter textfile)\n"
-	"  --max-lag BYTES   a passing replica further behind its master is a problem\n"
-	"                    (default 10MiB; suffixes K, M, G, optionally followed by iB or B, are 1024-based)\n"
+	"  --redis-max-lag BYTES  (REDIS_MAX_LAG, 10MiB) a passing replica further behind its master\n"
+	"                    is a problem (suffixes K, M, G, optionally followed by iB or B, are 1024-based)\n"
 	"  --state FILE      remember the lock's LockIndex in FILE to date failovers across runs\n"
 	"exit: 0 healthy, 1 unhealthy, 64 bad usage, 69 Consul unreachable\n";
 
-enum { OPT_JSON = 1, OPT_PROM, OPT_MAX_LAG, OPT_STATE };
+enum { OPT_JSON = 1, OPT_PROM, OPT_STATE };
 enum { OUT_TABLE = 0, OUT_JSON, OUT_PROM };
 
 static const struct cli_option options[] = {
 	{ "json", 0, 0, OPT_JSON },
 	{ "prom", 0, 0, OPT_PROM },
-	{ "max-lag", 0, 1, OPT_MAX_LAG },
 	{ "state", 0, 1, OPT_STATE },
 	{ NULL, 0, 0, 0 },
 };
 
-enum { DEFAULT_MAX_LAG = 10 * 1024 * 1024, MAX_NOTES = 64 };
+enum { MAX_NOTES = 64 };
 
 /* One registered instance of the master or replica service, and what its Redis says. */
 struct instance {
@@ -75,7 +74,6 @@ struct lock_state {
 struct status {
 	struct resec_config cfg;
 	int mode;
-	long long max_lag;
 	char state_file[512];
 	struct consul *consul;
 	struct instance *inst;
@@ -93,36 +91,6 @@ struct status {
 	char consul_err[1024];       /* set when Consul could not be read */
 };
 
-/* Parse BYTES: digits with an optional K, M or G (1024-based), optionally followed by iB or B. */
-static int parse_bytes(const char *s, long long *out)
-{
-	char *end = NULL;
-	if (s[0] < '0' || s[0] > '9')
-		return -1;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	unsigned long long mult = 1;
-	if (*end == 'K' || *end == 'k')
-		mult = 1024ULL;
-	else if (*end == 'M')
-		mult = 1024ULL * 1024;
-	else if (*end == 'G')
-		mult = 1024ULL * 1024 * 1024;
-	if (mult > 1) {
-		end++;
-		if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
-			end += strlen(end);
-	} else if (strcmp(end, "B") == 0) {
-		end++;
-	}
-	if (*end != '\0' || v > (unsigned long long)INT64_MAX / mult)
-		return -1;
-	*out = (long long)(v * mult);
-	return 0;
-}
-
 static int on_option(void *ctx, int id, const char *value, char *err, size_t errlen)
 {
 	struct status *st = ctx;
@@ -137,12 +105,6 @@ static int on_option(void *ctx, int id, const char *value, char *err, size_t err
 		st->mode = m;
 		return 0;
 	}
-	case OPT_MAX_LAG:
-		if (parse_bytes(value, &st->max_lag) < 0) {
-			snprintf(err, errlen, "bad value for --max-lag: \"%s\" (want bytes like 1048576 or 10MiB)", value);
-			return -1;
-		}
-		return 0;
 	default:
 		if (value[0] == '\0' || snprintf(st->state_file, sizeof(st->state_file), "%s", value) >=
 		    (int)sizeof(st->state_file)) {
@@ -476,9 +438,9 @@ static void judge_replica(struct status *st, const struct instance *in)
 	}
 	if (!in->info.link_up)
 		add_problem(st, "passing replica %s %s: link to its master is down", in->node, in->addr);
-	if (in->lag > st->max_lag)
+	if (st->cfg.redis_max_lag > 0 && in->lag > st->cfg.redis_max_lag)
 		add_problem(st, "passing replica %s %s lags %lld bytes behind its master (max %lld)", in->node, in->addr,
-		            in->lag, st->max_lag);
+		            in->lag, st->cfg.redis_max_lag);
 	/* Addresses may be spelled differently (names, IPs): a hint, not a verdict. */
 	const struct instance *m = st->master >= 0 ? &st->inst[st->master] : NULL;
 	if (m != NULL && !same_addr(m, in->info.master_host, in->info.master_port))
@@ -836,7 +798,7 @@ static void print_json(const struct status *st)
 		json_kv_str(&b, "error", st->consul_err, 1);
 	if (st->consul_err[0] == '\0') {
 		json_kv_int(&b, "masters_passing", st->masters_passing, 0);
-		json_kv_int(&b, "max_lag_bytes", st->max_lag, 0);
+		json_kv_int(&b, "max_lag_bytes", st->cfg.redis_max_lag, 0);
 		json_kv_int(&b, "failovers_total", st->failovers, 1);
 		json_kv_int(&b, "last_failover_timestamp_seconds", st->last_failover > 0 ? st->last_failover : -1, 1);
 		json_lock(&b, st);
@@ -985,7 +947,7 @@ static int read_consul(struct status *st)
 
 int main(int argc, char **argv)
 {
-	static struct status st = { .max_lag = DEFAULT_MAX_LAG };
+	static struct status st;
 	int first = config_main(&st.cfg, "resec-status", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &st);
 	if (first < argc) {
 		log_die_line("unexpected argument: \"%s\"", argv[first]);

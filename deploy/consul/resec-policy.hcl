@@ -8,6 +8,17 @@ key "resec/.lock" {
   policy = "write"
 }
 
+# The election keys beside the lock (docs/election.md): every node reads them
+# (maintenance, priority overrides, a switchover); the master publishes its
+# replication offset. Without the read, a real Consul filters them out of the
+# recursive read and maintenance mode would go unseen.
+key_prefix "resec/" {
+  policy = "read"
+}
+key "resec/master-offset" {
+  policy = "write"
+}
+
 # resec-lock: create, renew and destroy its session on this node.
 session_prefix "" {
   policy = "write"

@@ -27,7 +27,7 @@ static const char *const all_vars[] = {
 	"ANNOUNCE_ADDR", "CONSUL_SERVICE_PREFIX", "CONSUL_LOCK_KEY",
 	"CONSUL_DEREGISTER_SERVICE_AFTER", "CONSUL_LOCK_TTL", "CONSUL_LOCK_DELAY",
 	"CONSUL_LOCK_SESSION_NAME", "HEALTHCHECK_INTERVAL", "HEALTHCHECK_TIMEOUT",
-	"REDIS_ADDR", "REDIS_USERNAME", "REDIS_PASSWORD", "LOG_LEVEL", "LOG_FORMAT",
+	"REDIS_ADDR", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_PRIORITY", "REDIS_MAX_LAG", "LOG_LEVEL", "LOG_FORMAT",
 	"CONSUL_SERVICE_NAME", "MASTER_TAGS", "SLAVE_TAGS", "CONSUL_REPLICA_ROLE_NAME",
 	"CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "CONSUL_HTTP_AUTH",
 	"CONSUL_HTTP_SSL", "CONSUL_HTTP_SSL_VERIFY", "CONSUL_CACERT", "CONSUL_CAPATH",
@@ -428,6 +428,28 @@ static void test_bools(void)
 		      "CONSUL_HTTP_SSL_VERIFY=%s: verification off with a warning", verify_junk[i]);
 	check(good("CONSUL_HTTP_SSL_VERIFY", "") && good_cfg.consul_ssl_verify == 1 && good_cfg.warning[0] == '\0',
 	      "empty CONSUL_HTTP_SSL_VERIFY reads as unset");
+}
+
+static void test_bytes(void)
+{
+	static const struct { const char *s; long long n; } ok_cases[] = {
+		{ "0", 0 }, { "1048576", 1048576 }, { "1K", 1024 }, { "512k", 524288 }, { "10MiB", 10485760 },
+		{ "10MB", 10485760 }, { "1G", 1073741824 }, { "2GiB", 2147483648LL }, { "7B", 7 },
+	};
+	static const char *const junk[] = { "", "-1", "+5", " 5", "5 ", "1.5M", "10x", "MiB", "1T", "5KiBB",
+		                            "99999999999999999999", "9999999999999G" };
+	for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
+		long long n = -1;
+		check(config_parse_bytes(ok_cases[i].s, &n) == 0 && n == ok_cases[i].n, "bytes \"%s\" = %lld",
+		      ok_cases[i].s, ok_cases[i].n);
+	}
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		long long n = 0;
+		check(config_parse_bytes(junk[i], &n) == -1, "bytes \"%s\" is an error", junk[i]);
+	}
+	check(good("REDIS_MAX_LAG", "1MiB") && good_cfg.redis_max_lag == 1048576, "REDIS_MAX_LAG=1MiB");
+	bad("REDIS_MAX_LAG", "lots");
+	bad("REDIS_MAX_LAG", "-1");
 }
 
 /* ---- durations ---- */
@@ -945,6 +967,7 @@ int main(void)
 	test_bad_addresses();
 	test_bad_names();
 	test_bools();
+	test_bytes();
 	test_durations();
 	test_hostport();
 	test_announce_and_key();
