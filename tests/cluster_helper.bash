@@ -95,6 +95,11 @@ master_node() {
 	return 1
 }
 
+# no_master: no master passes now (for wait_for: it asks Consul at each try).
+no_master() {
+	[ -z "$(consul_master)" ]
+}
+
 # no_master_for SECONDS: no master passes during the whole time.
 no_master_for() {
 	local end=$((SECONDS + $1))

@@ -63,7 +63,7 @@ replicas_by_addr() {
 	run -0 --separate-stderr resec-status --consul-http-addr "$OBS_ADDR"
 	[[ "$output" == *$'\nmaintenance: on (failover paused)\n'* ]]
 	kill_redis "$m"
-	wait_for "the master service to go" 10 test -z "$(consul_master)"
+	wait_for "the master service to go" 10 no_master
 	no_master_for 5
 	grep -q 'not contending for the lock.*maintenance mode on' "$BATS_TEST_TMPDIR"/resec[123].log
 	kv_del resec/maintenance
@@ -79,7 +79,7 @@ replicas_by_addr() {
 	n=$(master_node)
 	[ "$n" != 3 ]
 	kill_redis "$n"
-	wait_for "the master service to go" 10 test -z "$(consul_master)"
+	wait_for "the master service to go" 10 no_master
 	no_master_for 5
 	grep -q 'not contending for the lock.*priority 0' "$BATS_TEST_TMPDIR/resec3.log"
 	run -0 "$RESEC_ROLE" --redis-addr "127.0.0.1:$(redis_port 3)" show
@@ -152,7 +152,7 @@ offset_published_at_least() {
 	want=$(rcli "$mport" info replication | tr -d '\r' | sed -n 's/^master_repl_offset://p')
 	wait_for "the master to publish $want" 20 offset_published_at_least "$want"
 	kill_redis "$m"
-	wait_for "the master service to go" 10 test -z "$(consul_master)"
+	wait_for "the master service to go" 10 no_master
 	no_master_for 5
 	grep -q 'no eligible replica: not promoting (local replica .* bytes behind the offset the master published' \
 		"$BATS_TEST_TMPDIR"/resec[123].log

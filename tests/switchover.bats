@@ -133,6 +133,6 @@ stop_load() {
 	# Automatic failover is still paused: the new master's death is not repaired.
 	v="REDIS_PID_n$n"
 	kill -KILL "${!v}"
-	wait_for "the master service to go" 10 test -z "$(consul_master)"
+	wait_for "the master service to go" 10 no_master
 	no_master_for 3
 }
