@@ -967,6 +967,30 @@ int consul_session_info(struct consul *c, const char *id, const struct consul_qu
 	return first_session(c, "GET /v1/session/info", out);
 }
 
+int consul_session_node(struct consul *c, const char *node, struct json_session **out, size_t *n)
+{
+	struct json_buf path = {0}, q = {0};
+	char e[128];
+
+	*out = NULL;
+	*n = 0;
+	if (node == NULL || node[0] == '\0') {
+		seterr(c, "consul: GET /v1/session/node/: missing node");
+		return CONSUL_ERR;
+	}
+	build_path(&path, "/v1/session/node/", node, 0);
+	int rc = call(c, "GET", &path, &q, NULL, 0, 0, 0);
+	if (rc != CONSUL_OK)
+		return rc;
+	if (!is_2xx(c))
+		return CONSUL_ERR;
+	if (json_decode_sessions(c->body, c->body_len, out, n, e, sizeof e) != 0) {
+		seterr(c, "consul: GET /v1/session/node: %s", e);
+		return CONSUL_ERR;
+	}
+	return CONSUL_OK;
+}
+
 /* ---- KV ---- */
 
 static int kv_path(struct consul *c, struct json_buf *path, const char *key, const char *method)

@@ -131,6 +131,9 @@ int consul_session_destroy(struct consul *c, const char *id);
 int consul_session_info(struct consul *c, const char *id, const struct consul_query *q,
                         struct json_session *out);
 
+/* GET /v1/session/node/:node: every session of that node into a malloc'd array (free()). */
+int consul_session_node(struct consul *c, const char *node, struct json_session **out, size_t *n);
+
 /* GET /v1/kv/:key (leading slashes stripped), blocking per q; CONSUL_ABSENT when absent; clear out with json_kv_entry_clear. */
 int consul_kv_get(struct consul *c, const char *key, const struct consul_query *q,
                   struct json_kv_entry *out);

@@ -110,6 +110,9 @@ stop_load() {
 	[[ "$output" == *"cannot switch over to 127.0.0.1:1: not a passing instance of the replica service"* ]]
 	run -1 switchover --to "127.0.0.1:$(redis_port "$m")"
 	[[ "$output" == *"it is the master already"* ]]
+	# The target's resec must be waiting for the lock: a session of that name on its node.
+	run -1 switchover --to "127.0.0.1:$(redis_port "$to")" --consul-lock-session-name nobody
+	[[ "$output" == *"its resec is not waiting for the lock yet (no \"nobody\" session"* ]]
 	curl -sf -X PUT --data 0 "http://$OBS_ADDR/v1/kv/resec/priority/127.0.0.1:$(redis_port "$to")" >/dev/null
 	run -1 switchover --to "127.0.0.1:$(redis_port "$to")"
 	[[ "$output" == *"its priority is 0 (never promoted)"* ]]

@@ -36,6 +36,7 @@ enum { MAX_NODES = 64, POLL_MS = 5, CONFIRM_POLL_MS = 20, DEFAULT_TIMEOUT_MS = 1
 
 /* One passing instance of the master or replica service, and what its Redis says. */
 struct node {
+	char consul_node[256];        /* the Consul node it is registered on */
 	char addr[300];
 	struct hostport hp;
 	int priority;
@@ -103,6 +104,7 @@ static void add_node(struct switchover *s, const struct json_health_entry *e)
 			return;
 	if (s->n >= MAX_NODES)
 		return;
+	snprintf(nd.consul_node, sizeof(nd.consul_node), "%s", e->node);
 	nd.priority = peer_priority(&s->flags, nd.addr, peer_meta_priority(e, 100));
 	char err[256];
 	nd.fenced = -1;
@@ -248,6 +250,32 @@ static int pick_target(struct switchover *s)
 		log_die_line("cannot switch over to %s: not a passing instance of the replica service", s->to);
 	else
 		log_die_line("no replica can take over: none passes, follows the master with its link up and has priority > 0");
+	return EXIT_NO;
+}
+
+/*
+ * The target's resec-lock must be waiting for the lock (a session named
+ * CONSUL_LOCK_SESSION_NAME on its node): a resec that just started holds back
+ * for two intervals, and the master would stay fenced meanwhile. Exit code or 0.
+ */
+static int target_contends(struct switchover *s)
+{
+	const struct node *t = &s->nodes[s->target];
+	struct json_session *ss = NULL;
+	size_t n = 0;
+	if (consul_session_node(s->c, t->consul_node, &ss, &n) != CONSUL_OK) {
+		log_die_line("cannot read the sessions of node %s: %s", t->consul_node, s->c->err);
+		return EXIT_UNAVAILABLE;
+	}
+	int waiting = 0;
+	for (size_t i = 0; i < n; i++)
+		waiting |= strcmp(ss[i].name, s->cfg.lock_session_name) == 0;
+	free(ss);
+	if (waiting)
+		return 0;
+	log_die_line("cannot switch over to %s: its resec is not waiting for the lock yet (no \"%s\" session "
+	             "on node %s: just started, or not running); try again shortly", t->addr,
+	             s->cfg.lock_session_name, t->consul_node);
 	return EXIT_NO;
 }
 
@@ -487,7 +515,7 @@ static int prepare(struct switchover *s)
 		return rc;
 	if (read_services(s) < 0)
 		return EXIT_UNAVAILABLE;
-	if ((rc = find_master(s)) != 0 || (rc = pick_target(s)) != 0)
+	if ((rc = find_master(s)) != 0 || (rc = pick_target(s)) != 0 || (rc = target_contends(s)) != 0)
 		return rc;
 	log_info("switching over", "from", s->nodes[s->master].addr, "to", s->nodes[s->target].addr,
 	         "target_offset", log_int(rdb_info_offset(&s->nodes[s->target].info)));
