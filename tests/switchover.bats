@@ -119,6 +119,10 @@ stop_load() {
 	curl -sf -X PUT --data "127.0.0.1:9" "http://$OBS_ADDR/v1/kv/resec/switchover" >/dev/null
 	run -1 switchover
 	[[ "$output" == *"a switchover to 127.0.0.1:9 is in progress"* ]]
+	# resec-status shows it (a warning, not a problem) and the master's published offset.
+	run -0 --separate-stderr "$RESEC_BUILD/bin/resec-status" --consul-http-addr "$OBS_ADDR" --json
+	[ "$(jq -r .switchover_to <<<"$output")" = 127.0.0.1:9 ]
+	jq -e '.master_offset_published >= 0' <<<"$output" >/dev/null
 	curl -sf -X DELETE "http://$OBS_ADDR/v1/kv/resec/switchover" >/dev/null
 	run -69 "$RESEC_SWITCHOVER" --consul-http-addr "127.0.0.1:$(free_port)"
 	[ "$(master_node)" = "$m" ]

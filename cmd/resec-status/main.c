@@ -86,6 +86,8 @@ struct status {
 	char warnings[MAX_NOTES][400];
 	size_t nwarnings;
 	int maintenance;             /* the maintenance key is set: failover paused */
+	char switchover[300];        /* a planned switchover to this address is in progress, or "" */
+	long long master_offset;     /* the offset the master last published, -1 none */
 	long long failovers;         /* -1 unknown */
 	long long last_failover;     /* Unix seconds, 0 unknown */
 	char consul_err[1024];       /* set when Consul could not be read */
@@ -666,6 +668,10 @@ static void print_table(const struct status *st)
 	else
 		printf("lock %s: %s\n", st->cfg.lock_key, l->present ? "not held" : "absent");
 	printf("maintenance: %s\n", st->maintenance ? "on (failover paused)" : "off");
+	if (st->switchover[0] != '\0')
+		printf("switchover: to %s in progress\n", st->switchover);
+	if (st->master_offset >= 0)
+		printf("master offset published: %lld\n", st->master_offset);
 	if (st->failovers >= 0) {
 		char when[64];
 		format_time(st->last_failover, when, sizeof(when));
@@ -803,6 +809,11 @@ static void print_json(const struct status *st)
 		json_kv_int(&b, "last_failover_timestamp_seconds", st->last_failover > 0 ? st->last_failover : -1, 1);
 		json_lock(&b, st);
 		json_kv_bool(&b, "maintenance", st->maintenance);
+		if (st->switchover[0] != '\0')
+			json_kv_str(&b, "switchover_to", st->switchover, 1);
+		else
+			json_buf_raw(&b, ",\"switchover_to\":null");
+		json_kv_int(&b, "master_offset_published", st->master_offset, 1);
 		json_buf_raw(&b, ",\"instances\":[");
 		for (size_t i = 0; i < st->n; i++) {
 			if (i > 0)
@@ -916,7 +927,7 @@ static int output(const struct status *st)
 	return st->nproblems == 0 ? 0 : EXIT_NO;
 }
 
-/* Maintenance mode: the key beside the lock key. */
+/* The election keys beside the lock key: maintenance, a switchover, the master's published offset. */
 static int read_flags(struct status *st)
 {
 	static struct peer_flags f;
@@ -925,8 +936,12 @@ static int read_flags(struct status *st)
 		return -1;
 	}
 	st->maintenance = f.maintenance;
+	snprintf(st->switchover, sizeof(st->switchover), "%s", f.switchover);
+	st->master_offset = f.master_offset;
 	if (f.maintenance)
 		add_warning(st, "maintenance mode on: automatic failover paused");
+	if (f.switchover[0] != '\0')
+		add_warning(st, "a planned switchover to %s is in progress", f.switchover);
 	return 0;
 }
 
@@ -947,7 +962,7 @@ static int read_consul(struct status *st)
 
 int main(int argc, char **argv)
 {
-	static struct status st;
+	static struct status st = { .master_offset = -1 };
 	int first = config_main(&st.cfg, "resec-status", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &st);
 	if (first < argc) {
 		log_die_line("unexpected argument: \"%s\"", argv[first]);
