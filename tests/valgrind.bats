@@ -4,6 +4,11 @@
 # on the plain build (ASan and valgrind do not mix): no error, no leak.
 
 load test_helper
+load cluster_helper
+
+teardown() {
+	cluster_teardown
+}
 
 setup() {
 	command -v valgrind >/dev/null || skip "valgrind not installed"
@@ -59,4 +64,17 @@ vg() {
 	[ "$VG_STATUS" -eq 0 ]
 	vg status "$PLAIN/resec-status"
 	[ "$VG_STATUS" -eq 1 ] # no master: an unhealthy cluster
+}
+
+@test "valgrind: resec-switchover hands the master over; a refusal" {
+	command -v jq >/dev/null || skip "jq is needed"
+	emu_requires_control
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	vg refused "$PLAIN/resec-switchover" --consul-http-addr "$OBS_ADDR" --to 127.0.0.1:1
+	[ "$VG_STATUS" -eq 1 ]
+	vg switchover "$PLAIN/resec-switchover" --consul-http-addr "$OBS_ADDR" --timeout 30s
+	[ "$VG_STATUS" -eq 0 ]
+	[ "$(master_node)" != "$m" ]
 }
