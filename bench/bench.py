@@ -363,7 +363,10 @@ def cmd_ranked(a):
         "acked_at_lag": acked_at_lag, "acked_before_kill": acked_before_kill,
         "acked_last": w.acked, "writer_stopped_by": w.error,
         "replica_seq_best": max(seqs.values()), "new_master_seq": new_seq,
-        "lost_acked": None if new_seq is None else w.acked - new_seq,
+        # Acknowledged by the old master, not on the new one / on the new one
+        # although its acknowledgement was still in flight at the kill.
+        "lost_acked": None if new_seq is None else max(0, w.acked - new_seq),
+        "unacked_kept": None if new_seq is None else max(0, new_seq - w.acked),
         "lost_by_choice": None if new_seq is None else max(0, max(seqs.values()) - new_seq)})
     print(json.dumps(res))
 
