@@ -216,15 +216,20 @@ def cmd_failover(a):
     t0 = time.monotonic()
     for act in a.action:
         do_action(act)
+    print(json.dumps(await_master(look, a.old, t0, a.timeout)))
+
+
+def await_master(look, old, t0, timeout):
+    """Poll until the lookup names a master other than old and SET there succeeds."""
     t_lookup = t_write = None
     new = None
     errors = {}
     wconn = {}
-    deadline = t0 + a.timeout
+    deadline = t0 + timeout
     while time.monotonic() < deadline:
         m = look.master()
         now = time.monotonic()
-        if m and m != a.old:
+        if m and m != old:
             if t_lookup is None:
                 t_lookup, new = now - t0, m
             try:
@@ -241,13 +246,129 @@ def cmd_failover(a):
                 if c:
                     c.close()
         time.sleep(POLL_S)
-    print(json.dumps({"lookup_s": rnd(t_lookup), "write_s": rnd(t_write), "new": new,
-                      "old": a.old, "write_errors": errors,
-                      "timeout": t_write is None}))
+    for c in wconn.values():
+        c.close()
+    return {"lookup_s": rnd(t_lookup), "write_s": rnd(t_write), "new": new,
+            "old": old, "write_errors": errors, "timeout": t_write is None}
 
 
 def rnd(x):
     return None if x is None else round(x, 4)
+
+
+# ------------------------------------------------------------------ ranked
+
+def repl_state(port):
+    """INFO replication of a replica and its bench:seq, as resec-health reads
+    the offset (slave_repl_offset on a replica, else master_repl_offset)."""
+    r = Redis("127.0.0.1", port, 0.5)
+    try:
+        info = parse_info(r.cmd("INFO", "replication"))
+        seq = r.cmd("GET", "bench:seq")
+    finally:
+        r.close()
+    mro = int(info.get("master_repl_offset", -1))
+    sro = int(info.get("slave_repl_offset", -1))
+    off = sro if info.get("role") == "slave" and sro >= 0 else mro
+    return {"role": info.get("role"), "master_port": info.get("master_port"),
+            "link": info.get("master_link_status"), "offset": off,
+            "master_repl_offset": mro, "slave_repl_offset": sro,
+            "seq": int(seq) if seq is not None else 0}
+
+
+class Writer:
+    """SET bench:seq 1, 2, 3... on one connection, as fast as the master
+    answers, until a write fails; acked is the last value the master answered OK."""
+
+    def __init__(self, port):
+        import threading
+        self.conn = Redis("127.0.0.1", port, 2.0)
+        self.acked = 0
+        self.error = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        i = 0
+        try:
+            while True:
+                i += 1
+                self.conn.cmd("SET", "bench:seq", str(i))
+                self.acked = i
+        except (OSError, RedisError) as e:
+            self.error = str(e).split(" ")[0] or type(e).__name__
+        self.conn.close()
+
+
+def cmd_ranked(a):
+    """One forced failover with writes in flight: optionally make one replica
+    lag (REPLICAOF a dead address), kill -9 the master, read both replicas'
+    frozen offsets before any promotion, wait for the new master, and check
+    that it is the most advanced replica and holds every write any replica held."""
+    ports = [int(p) for p in a.replicas.split(",")]
+    by_addr = sorted(ports, key=lambda p: "127.0.0.1:%d" % p)   # resec's tie-break: strcmp
+    lag = {"low": by_addr[0], "high": by_addr[1]}.get(a.lag)
+    look = make_lookup(a.lookup, a.service)
+    mport = int(a.old.rsplit(":", 1)[1])
+    ctl = Redis("127.0.0.1", mport, 2.0)
+    ctl.cmd("SET", "bench:sync", "1")
+    synced = ctl.cmd("WAIT", "2", "2000")
+    w = Writer(mport)
+    time.sleep(a.before)
+    acked_at_lag = None
+    if lag:
+        redis_once(lag, "REPLICAOF", "127.0.0.1", "1")
+        acked_at_lag = w.acked
+    time.sleep(a.run)
+    # Still lagging at the kill? (resec or Sentinel could have re-pointed it.)
+    lag_port_at_kill = parse_info(redis_once(lag, "INFO", "replication")).get("master_port") if lag else None
+    acked_before_kill = w.acked
+    ctl.close()
+    t0 = time.monotonic()
+    os.kill(a.kill, signal.SIGKILL)
+    # Frozen once the dead master's stream is consumed: wait for both links to
+    # be down (a few ms), then read; the role must still be slave.
+    deadline = t0 + 2.0
+    while True:
+        st = {p: repl_state(p) for p in ports}
+        if all(v["link"] != "up" for v in st.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.002)
+    read_s = time.monotonic() - t0
+    w.thread.join(5)
+    res = await_master(look, a.old, t0, a.timeout)
+    new_seq = None
+    if res["new"]:
+        try:
+            v = redis_once(int(res["new"].rsplit(":", 1)[1]), "GET", "bench:seq")
+            new_seq = int(v) if v is not None else 0
+        except (OSError, RedisError, ValueError):
+            pass
+    offs = {p: v["offset"] for p, v in st.items()}
+    seqs = {p: v["seq"] for p, v in st.items()}
+    best = max(offs.values())
+    ahead = None if len(set(offs.values())) == 1 else max(offs, key=offs.get)
+    new_port = int(res["new"].rsplit(":", 1)[1]) if res["new"] else None
+    promoted = new_port if new_port in ports else None
+    res.update({
+        "kind": a.lag, "lagging": lag, "lag_master_port_at_kill": lag_port_at_kill,
+        "replicas_by_addr": by_addr, "synced_before": synced,
+        "replicas": {str(p): v for p, v in st.items()}, "read_s": rnd(read_s),
+        "read_before_promotion": all(v["role"] == "slave" for v in st.values()),
+        "links_down_at_read": all(v["link"] != "up" for v in st.values()),
+        "one_ahead": ahead is not None, "ahead": ahead,
+        "offset_gap": max(offs.values()) - min(offs.values()),
+        "promoted": promoted,
+        "promoted_most_advanced": promoted is not None and offs[promoted] == best,
+        "acked_at_lag": acked_at_lag, "acked_before_kill": acked_before_kill,
+        "acked_last": w.acked, "writer_stopped_by": w.error,
+        "replica_seq_best": max(seqs.values()), "new_master_seq": new_seq,
+        # Acknowledged by the old master, not on the new one / on the new one
+        # although its acknowledgement was still in flight at the kill.
+        "lost_acked": None if new_seq is None else max(0, w.acked - new_seq),
+        "unacked_kept": None if new_seq is None else max(0, new_seq - w.acked),
+        "lost_by_choice": None if new_seq is None else max(0, max(seqs.values()) - new_seq)})
+    print(json.dumps(res))
 
 
 # ------------------------------------------------------------------ window
@@ -615,7 +736,29 @@ def summary(xs):
 METRICS = ("lookup_s", "write_s", "window_s", "accepted_writes", "up_s", "replica_s",
            "rss_kb", "pss_kb", "uss_kb", "cpu_pct", "procs", "redis_cmds_per_s",
            "consul_server_per_s", "consul_agent_per_s",
-           "consul_server_per_s_per_node", "consul_agent_per_s_per_node")
+           "consul_server_per_s_per_node", "consul_agent_per_s_per_node",
+           "read_s", "offset_gap", "lost_acked", "lost_by_choice")
+
+
+def ranked_stats(trials):
+    """Counts of the ranked scenario: trials where one replica was ahead, and of
+    those how many promoted it; ties; writes lost by the choice of replica."""
+    ok = [t for t in trials if not t.get("timeout") and t.get("read_before_promotion")
+          and t.get("links_down_at_read") and t.get("synced_before") == 2]
+    ahead = [t for t in ok if t["one_ahead"]]
+    lagging = [t for t in trials if t.get("lagging")]
+    return {"trials": len(trials), "valid": len(ok),
+            "invalid": len(trials) - len(ok),
+            "one_ahead": len(ahead),
+            "ahead_promoted_most_advanced": sum(1 for t in ahead if t["promoted_most_advanced"]),
+            "tied": len(ok) - len(ahead),
+            "tied_promoted_lower_address": sum(
+                1 for t in ok if not t["one_ahead"] and t["promoted"] == t["replicas_by_addr"][0]),
+            "lagging_trials": len(lagging),
+            "lagging_still_lagging_at_kill": sum(1 for t in lagging if t.get("lag_master_port_at_kill") == "1"),
+            "natural_one_ahead": sum(1 for t in ahead if not t.get("lagging")),
+            "lost_by_choice_trials": sum(1 for t in ok if t.get("lost_by_choice")),
+            "lost_acked_trials": sum(1 for t in ok if t.get("lost_acked"))}
 
 
 def cmd_summarize(a):
@@ -638,6 +781,8 @@ def cmd_summarize(a):
                 st[m] = summary(vals)
         s["stats"] = st
         s["timeouts"] = sum(1 for t in s["trials"] if t.get("timeout"))
+        if any("one_ahead" in t for t in s["trials"]):
+            s["ranked"] = ranked_stats(s["trials"])
     out = dict(meta, scenario=a.name, systems=systems)
     print(json.dumps(out, indent=1))
 
@@ -657,6 +802,12 @@ def cmd_table(a):
                     print("  %-26s %-16s n=%-3d median %-8s p90 %-8s max %-8s%s" % (
                         sysname, m, st["n"], fmt(st["median"]), fmt(st["p90"]), fmt(st["max"]),
                         "  (%d timed out)" % s["timeouts"] if s.get("timeouts") else ""))
+            rk = s.get("ranked")
+            if rk:
+                print("  %-26s %d trials (%d valid): one replica ahead in %d, the most advanced "
+                      "promoted in %d of those; tied %d; writes lost by the choice in %d trials"
+                      % (sysname, rk["trials"], rk["valid"], rk["one_ahead"],
+                         rk["ahead_promoted_most_advanced"], rk["tied"], rk["lost_by_choice_trials"]))
 
 
 def cmd_plotdata(a):
@@ -687,6 +838,16 @@ def main(argv):
     f.add_argument("--old", required=True)
     f.add_argument("--action", action="append", default=[])
     f.add_argument("--timeout", type=float, default=60)
+    rk = sub.add_parser("ranked")
+    rk.add_argument("--lookup", required=True)
+    rk.add_argument("--service", default="redis-master")
+    rk.add_argument("--old", required=True)
+    rk.add_argument("--kill", type=int, required=True)
+    rk.add_argument("--replicas", required=True)
+    rk.add_argument("--lag", choices=("low", "high", "none"), default="none")
+    rk.add_argument("--before", type=float, default=0.1)
+    rk.add_argument("--run", type=float, default=0.3)
+    rk.add_argument("--timeout", type=float, default=60)
     w = sub.add_parser("window")
     w.add_argument("--port", type=int, required=True)
     w.add_argument("--pidfile", required=True)
@@ -724,7 +885,7 @@ def main(argv):
     pd.add_argument("labels")
     pd.add_argument("files", nargs="+")
     a = p.parse_args(argv)
-    fn = {"failover": cmd_failover, "window": cmd_window, "footprint": cmd_footprint,
+    fn = {"failover": cmd_failover, "ranked": cmd_ranked, "window": cmd_window, "footprint": cmd_footprint,
           "settled-sentinel": cmd_settled_sentinel, "settled-consul": cmd_settled_consul, "killall": cmd_killall,
           "summarize": cmd_summarize, "table": cmd_table, "plotdata": cmd_plotdata}[a.cmd]
     return fn(a) or 0
