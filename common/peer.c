@@ -7,6 +7,14 @@
 
 #include "peer.h"
 
+void peer_service_name(const struct resec_config *cfg, int master, char *buf, size_t len)
+{
+	if (cfg->service_name[0] != '\0')
+		snprintf(buf, len, "%s", cfg->service_name);
+	else
+		snprintf(buf, len, "%s-%s", cfg->service_prefix, master ? "master" : cfg->replica_role_name);
+}
+
 void peer_key(const struct resec_config *cfg, const char *name, char *buf, size_t len)
 {
 	const char *slash = strrchr(cfg->lock_key, '/');

@@ -42,6 +42,10 @@ struct peer_candidate {
 	char stale[200];            /* why its data may be behind ("" when usable) */
 };
 
+/* The Consul service of a role: CONSUL_SERVICE_NAME in tag mode, else PREFIX-master or
+ * PREFIX-CONSUL_REPLICA_ROLE_NAME. */
+void peer_service_name(const struct resec_config *cfg, int master, char *buf, size_t len);
+
 /* The key D/name for the lock key of cfg ("name" alone when the lock key has no directory). */
 void peer_key(const struct resec_config *cfg, const char *name, char *buf, size_t len);
 

@@ -765,11 +765,10 @@ static int survey_peers(const struct health *h, struct consul *c, const struct p
                         struct peer_candidate *self, struct peer_candidate *best)
 {
 	char name[300];
-	snprintf(name, sizeof(name), "%s-%s", h->cfg.service_prefix, h->cfg.replica_role_name);
+	peer_service_name(&h->cfg, 0, name, sizeof(name));
 	struct json_health_entry *e = NULL;
 	size_t n = 0;
-	if (consul_health_service(c, h->cfg.service_name[0] ? h->cfg.service_name : name, NULL, 0, NULL,
-	                          &e, &n) != CONSUL_OK)
+	if (consul_health_service(c, name, NULL, 0, NULL, &e, &n) != CONSUL_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(peer_meta(&e[i], "run_id"), h->info.run_id) == 0) {

@@ -264,14 +264,13 @@ static int read_service(struct status *st, const char *name, int role)
 
 static int read_services(struct status *st)
 {
-	const struct resec_config *c = &st->cfg;
-	if (c->service_name[0] != '\0')
-		return read_service(st, c->service_name, -1);
 	char name[300];
-	snprintf(name, sizeof(name), "%s-master", c->service_prefix);
+	peer_service_name(&st->cfg, 1, name, sizeof(name));
+	if (st->cfg.service_name[0] != '\0')
+		return read_service(st, name, -1);
 	if (read_service(st, name, RDB_ROLE_MASTER) < 0)
 		return -1;
-	snprintf(name, sizeof(name), "%s-%s", c->service_prefix, c->replica_role_name);
+	peer_service_name(&st->cfg, 0, name, sizeof(name));
 	return read_service(st, name, RDB_ROLE_REPLICA);
 }
 

@@ -129,16 +129,15 @@ static int read_service(struct switchover *s, const char *name)
 	return 0;
 }
 
+/* Both role services (one in tag mode). */
 static int read_services(struct switchover *s)
 {
-	if (s->cfg.service_name[0] != '\0')
-		return read_service(s, s->cfg.service_name);
-	char name[300];
-	snprintf(name, sizeof(name), "%s-master", s->cfg.service_prefix);
-	if (read_service(s, name) < 0)
+	char master[300], replica[300];
+	peer_service_name(&s->cfg, 1, master, sizeof(master));
+	peer_service_name(&s->cfg, 0, replica, sizeof(replica));
+	if (read_service(s, master) < 0)
 		return -1;
-	snprintf(name, sizeof(name), "%s-%s", s->cfg.service_prefix, s->cfg.replica_role_name);
-	return read_service(s, name);
+	return strcmp(master, replica) == 0 ? 0 : read_service(s, replica);
 }
 
 /* The lock's holder session and value; exit code or 0. */
@@ -422,9 +421,7 @@ static int only_master_in_consul(struct switchover *s, const struct node *nd)
 {
 	char name[300];
 	int tagged = s->cfg.service_name[0] != '\0';
-	snprintf(name, sizeof(name), "%s", tagged ? s->cfg.service_name : "");
-	if (!tagged)
-		snprintf(name, sizeof(name), "%s-master", s->cfg.service_prefix);
+	peer_service_name(&s->cfg, 1, name, sizeof(name));
 	struct json_health_entry *e = NULL;
 	size_t n = 0;
 	if (consul_health_service(s->c, name, NULL, 1, NULL, &e, &n) != CONSUL_OK)
