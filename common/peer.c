@@ -60,13 +60,12 @@ struct flag_keys {
 
 static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const struct flag_keys *k)
 {
-	const char *maint = k->maint, *switchover = k->switchover, *prio_prefix = k->prio;
-	size_t pl = strlen(prio_prefix);
-	if (strcmp(e->key, maint) == 0) {
+	size_t pl = strlen(k->prio);
+	if (strcmp(e->key, k->maint) == 0) {
 		f->maintenance = e->value != NULL && e->value_len > 0;
 		return;
 	}
-	if (strcmp(e->key, switchover) == 0) {
+	if (strcmp(e->key, k->switchover) == 0) {
 		set_switchover(f, e);
 		return;
 	}
@@ -74,7 +73,7 @@ static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const
 		f->master_offset = parse_count(e->value, e->value_len, 0x7fffffffffffffffLL);
 		return;
 	}
-	if (strncmp(e->key, prio_prefix, pl) != 0 || e->key[pl] == '\0' || f->n >= PEER_MAX_OVERRIDES)
+	if (strncmp(e->key, k->prio, pl) != 0 || e->key[pl] == '\0' || f->n >= PEER_MAX_OVERRIDES)
 		return;
 	int p = (int)parse_count(e->value, e->value_len, 1000000000);
 	if (p < 0)
