@@ -17,20 +17,14 @@ import sys
 import time
 import urllib.request
 
+from writer import command  # the RESP encoder; tests/ is on sys.path when run as a script
+
 stopping = False
 
 
 def on_stop(_sig, _frame):
     global stopping
     stopping = True
-
-
-def command(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a.encode() if isinstance(a, str) else a
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
 
 
 def master(consul, service):
