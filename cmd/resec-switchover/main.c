@@ -32,7 +32,7 @@ static const struct cli_option options[] = {
 	{ NULL, 0, 0, 0 },
 };
 
-enum { MAX_NODES = 64, POLL_MS = 5, CONFIRM_POLL_MS = 20, DEFAULT_TIMEOUT_MS = 10000 };
+enum { MAX_NODES = 64, POLL_MS = 5, DEFAULT_TIMEOUT_MS = 10000 };
 
 /* One passing instance of the master or replica service, and what its Redis says. */
 struct node {
@@ -416,16 +416,24 @@ static int request_outcome(struct switchover *s)
 	return EXIT_UNAVAILABLE;
 }
 
-/* 1 when the master service's only passing instance is the node (tag mode: Meta role "master"). */
-static int only_master_in_consul(struct switchover *s, const struct node *nd)
+/*
+ * 1 when the master service's only passing instance is the node (tag mode: Meta role
+ * "master"), 0 when not, -1 when Consul did not answer. A blocking query from *index
+ * (0: at once) for at most wait_ms; *index gets the answer's index.
+ */
+static int only_master_in_consul(struct switchover *s, const struct node *nd, uint64_t *index, int64_t wait_ms)
 {
 	char name[300];
 	int tagged = s->cfg.service_name[0] != '\0';
 	peer_service_name(&s->cfg, 1, name, sizeof(name));
 	struct json_health_entry *e = NULL;
 	size_t n = 0;
-	if (consul_health_service(s->c, name, NULL, 1, NULL, &e, &n) != CONSUL_OK)
-		return 0;
+	struct consul_query q = { .index = *index, .wait_ms = wait_ms };
+	if (consul_health_service(s->c, name, NULL, 1, &q, &e, &n) != CONSUL_OK) {
+		*index = 0;
+		return -1;
+	}
+	*index = s->c->index < *index ? 0 : s->c->index;
 	int masters = 0, ours = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (tagged && strcmp(peer_meta(&e[i], "role"), "master") != 0)
@@ -439,22 +447,29 @@ static int only_master_in_consul(struct switchover *s, const struct node *nd)
 	return masters == 1 && ours == 1;
 }
 
-/* 1 when the target's Redis is a writable master and Consul names it the only master. */
-static int taken_over(struct switchover *s)
+/* 1 when the target's Redis is a writable master. */
+static int target_is_master(struct switchover *s)
 {
 	struct rdb_info ti;
-	if (rdb_info(&s->tconn, &ti) < 0 || ti.role != RDB_ROLE_MASTER || rdb_fenced(&s->tconn) != 0)
-		return 0;
-	return only_master_in_consul(s, &s->nodes[s->target]);
+	return rdb_info(&s->tconn, &ti) == 0 && ti.role == RDB_ROLE_MASTER && rdb_fenced(&s->tconn) == 0;
 }
 
+/* Wait, on a blocking query of the master service, until Consul names only the target and its Redis agrees. */
 static int await_target(struct switchover *s)
 {
 	int64_t deadline = clock_now_ms() + s->timeout_ms;
+	uint64_t index = 0;
 	while (!interrupted && clock_now_ms() < deadline) {
-		if (taken_over(s))
+		/* At most 1 s per query, so that a signal is noticed. */
+		int64_t left = deadline - clock_now_ms();
+		int named = only_master_in_consul(s, &s->nodes[s->target], &index, left < 1000 ? left : 1000);
+		if (named == 1 && target_is_master(s))
 			return 0;
-		clock_sleep_ms(CONFIRM_POLL_MS);
+		if (named != 0) {
+			/* Consul failed, or named the target before its Redis says so: look again shortly. */
+			index = 0;
+			clock_sleep_ms(named < 0 ? 100 : POLL_MS);
+		}
 	}
 	log_error(interrupted ? "interrupted before the target took over; the election decides"
 	                      : "the target did not take over in time; the election decides",
