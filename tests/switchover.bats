@@ -29,6 +29,19 @@ min_replicas() {
 	rcli "$(redis_port "$1")" config get min-replicas-to-write | tail -n 1
 }
 
+# settled_with_target: a settled cluster; its master's node in m, another node in to.
+settled_with_target() {
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	for t in 1 2 3; do [ "$t" = "$m" ] || to=$t; done
+}
+
+# switchover_key_gone: resec/switchover does not exist.
+switchover_key_gone() {
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$OBS_ADDR/v1/kv/resec/switchover")" = 404 ]
+}
+
 start_load() {
 	python3 "$RESEC_ROOT/tests/acked.py" write "$OBS_ADDR" redis-master "$BATS_TEST_TMPDIR/acked" &
 	LOAD_PID=$!
@@ -59,15 +72,11 @@ stop_load() {
 	run -0 python3 "$RESEC_ROOT/tests/acked.py" check "$(redis_port "$(master_node)")" "$BATS_TEST_TMPDIR/acked"
 	echo "$output" >&3
 	# The switchover key is gone once it is done.
-	run curl -s -o /dev/null -w '%{http_code}' "http://$OBS_ADDR/v1/kv/resec/switchover"
-	[ "$output" = 404 ]
+	switchover_key_gone
 }
 
 @test "switchover --to a named replica; the old master follows it" {
-	cluster_start
-	wait_for "a settled cluster" 30 cluster_settled
-	m=$(master_node)
-	for t in 1 2 3; do [ "$t" = "$m" ] || to=$t; done
+	settled_with_target
 	run -0 --separate-stderr switchover --to "127.0.0.1:$(redis_port "$to")"
 	[ "$(master_node)" = "$to" ]
 	wait_for "the old master to follow" 30 replicates "$m" "$(redis_port "$to")"
@@ -75,11 +84,8 @@ stop_load() {
 }
 
 @test "a target that does not catch up: given up, the master unfenced, nothing changed" {
-	cluster_start
-	wait_for "a settled cluster" 30 cluster_settled
-	m=$(master_node)
+	settled_with_target
 	mport=$(redis_port "$m")
-	for t in 1 2 3; do [ "$t" = "$m" ] || to=$t; done
 	session=$(lock_session)
 	# CLIENT PAUSE WRITE on a replica holds its replication stream back while
 	# it still answers INFO: its offset stays behind the master's.
@@ -92,15 +98,11 @@ stop_load() {
 	[ "$(lock_session)" = "$session" ]
 	[ "$(min_replicas "$m")" = 0 ]
 	[ "$(rcli "$mport" set after 1)" = OK ]
-	run curl -s -o /dev/null -w '%{http_code}' "http://$OBS_ADDR/v1/kv/resec/switchover"
-	[ "$output" = 404 ]
+	switchover_key_gone
 }
 
 @test "refusals: bad flags, unknown target, priority 0, maintenance, a switchover in progress" {
-	cluster_start
-	wait_for "a settled cluster" 30 cluster_settled
-	m=$(master_node)
-	for t in 1 2 3; do [ "$t" = "$m" ] || to=$t; done
+	settled_with_target
 	run -64 switchover --timeout 0s
 	[[ "$output" == *'invalid --timeout "0s"'* ]]
 	run -64 switchover --to nonsense
