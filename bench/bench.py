@@ -688,7 +688,7 @@ def cmd_switch(a):
     import re
     import subprocess
     t0 = time.time()
-    res = {"t_start": t0}
+    res = {"t_start": t0, "load_avg": [round(x, 2) for x in os.getloadavg()]}
     if a.tool:
         try:
             p = subprocess.run(a.tool, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
