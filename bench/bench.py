@@ -655,6 +655,8 @@ def cmd_load_gaps(a):
         rows = read_load(fn)
         acks = [t for t, _, k in rows if k is None]
         when = {n: t for t, n, k in rows if k is None}
+        rtime = [t for t, _, k in rows if k is not None]
+        rkind = [k for _, _, k in rows if k is not None]
         lost = sorted(when[int(x)] for x in open(mfn).read().split()) if mfn else []
         for i, e in enumerate(events):
             t0 = e["t_start"]
@@ -666,9 +668,8 @@ def cmd_load_gaps(a):
                 if gap is None or y - x > gap:
                     gap, at = y - x, x
             kinds = {}
-            for t, _, k in rows:
-                if k is not None and t0 <= t < t1:
-                    kinds[k] = kinds.get(k, 0) + 1
+            for k in rkind[bisect.bisect_left(rtime, t0):bisect.bisect_left(rtime, t1)]:
+                kinds[k] = kinds.get(k, 0) + 1
             e["gap%s_s" % sfx] = rnd(gap)
             e["gap%s_from_s" % sfx] = rnd(None if at is None else at - t0)
             e["refused%s" % sfx] = sum(kinds.values())
