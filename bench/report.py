@@ -192,6 +192,14 @@ def targets(rs):
     wf = med("returning", "resec-started-fenced", "window_s")
     rows.append(("Returning old master writable: 0 s", w, w == 0,
                  "started fenced: %s; Sentinel: %s" % (f3(wf, " s"), f3(med("returning", "sentinel-5000", "window_s"), " s"))))
+    sw = rs.get("switchover", {}).get("systems", {})
+    if sw.get("resec", {}).get("totals"):
+        t, ts = sw["resec"]["totals"], sw.get("sentinel-5000", {}).get("totals", {})
+        rows.append(("Planned switchover: no acknowledged write lost (%d in a row under load)" % len(sw["resec"]["trials"]),
+                     t["missing"], t["missing"] == 0 and sw["resec"].get("failed", 0) == 0,
+                     "%s of %s acknowledged; %d failed; Sentinel: %s of %s lost" % (
+                         t["missing"], t["acked"], sw["resec"].get("failed", 0),
+                         ts.get("missing", "–"), ts.get("acked", "–"))))
     fp = rs.get("footprint", {})
     rss = st(fp, "resec", "rss_kb").get("max")
     rows.append(("Footprint ≤ 4 MB RSS per node", rss and rss / 1024, rss is not None and rss <= 4096,
