@@ -15,6 +15,12 @@ usage:
                     [--redis NAME=PORT] [--emu URL] [--nodes N]
   bench.py settled-sentinel PORT,PORT.. N_REPLICAS   (exit 0/1)
   bench.py settled-consul EMU_PORT REDIS_PORT,.. [PREFIX] (exit 0/1; prints master port)
+  bench.py load --lookup sentinel:P1,..|consul:P1,.. --out FILE [--interval S]
+                [--prefix ack] [--refresh S]
+  bench.py load-check --port P [--missing-out F] FILE  (acked, refused, missing there)
+  bench.py load-gaps --load FILE[,MISSING] [--load .. --suffix S] --events FILE.jsonl
+  bench.py switch --old HOST:PORT [--sentinel-failover PORT --lookup ..] [-- TOOL ARGS..]
+  bench.py settled-sentinel-redis PORT,PORT.. REDIS_PORT,.. [--not-port P]
   bench.py summarize NAME FILE.jsonl... > result.json
   bench.py table RESULT.json...
   bench.py plotdata OUT.dat OUT.labels RESULT.json...
@@ -657,6 +663,223 @@ def cmd_settled_consul(a):
     return 0
 
 
+# ------------------------------------------------------------------ switchover load
+
+def err_kind(e):
+    return str(e).split(" ")[0] or "error"
+
+
+def cmd_load(a):
+    """A write load that follows the master: SET PREFIX:N N on the master the
+    lookup names, N = 1, 2, ...; the lookup is asked again whenever a write
+    fails (refused or unanswered) and, with --refresh S, also every S seconds
+    (a client told of a new master within S, as by Sentinel's +switch-master).
+    One line per attempt in --out: "a N T" acknowledged (+OK), "r N T KIND"
+    not; T is the wall clock (time.time()) when the answer came. Runs until
+    SIGTERM/SIGINT."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    look = make_lookup(a.lookup, a.service)
+    n, conn, cur, looked = 0, None, None, 0.0
+    with open(a.out, "w", buffering=1) as out:
+        out.write("# prefix %s refresh %s\n" % (a.prefix, a.refresh))
+        while not stop:
+            if conn is not None and a.refresh and time.monotonic() - looked >= a.refresh:
+                looked = time.monotonic()
+                m = look.master()
+                if m and m != cur:
+                    conn.close()
+                    conn = None
+            if conn is None:
+                m = look.master()
+                looked = time.monotonic()
+                if m is None:
+                    time.sleep(POLL_S)
+                    continue
+                try:
+                    host, port = m.rsplit(":", 1)
+                    conn, cur = Redis(host, port, 1.0), m
+                except OSError:
+                    conn = None
+                    time.sleep(POLL_S)
+                    continue
+            n += 1
+            try:
+                r = conn.cmd("SET", "%s:%d" % (a.prefix, n), str(n))
+                ok, kind = r == "OK", "reply:%s" % r
+            except RedisError as e:
+                ok, kind = False, err_kind(e)
+            except OSError:
+                ok, kind = False, "connection"
+            t = time.time()
+            if ok:
+                out.write("a %d %.6f\n" % (n, t))
+            else:
+                out.write("r %d %.6f %s\n" % (n, t, kind))
+                conn.close()
+                conn = None
+            time.sleep(a.interval)
+        out.write("# stopped\n")
+    return 0
+
+
+def read_load(fn, with_prefix=False):
+    """[(t, n, kind)] in file order; kind None for an acknowledged write."""
+    out, prefix = [], "ack"
+    with open(fn) as f:
+        for line in f:
+            p = line.split()
+            if p[:2] == ["#", "prefix"]:
+                prefix = p[2]
+            if len(p) >= 3 and p[0] in ("a", "r"):
+                out.append((float(p[2]), int(p[1]), None if p[0] == "a" else (p[3] if len(p) > 3 else "?")))
+    return (out, prefix) if with_prefix else out
+
+
+def cmd_load_check(a):
+    """Read every acknowledged key back from the Redis at --port: acked,
+    refused, missing (and the first missing keys)."""
+    rows, prefix = read_load(a.file, True)
+    acked = [n for _, n, k in rows if k is None]
+    refused = sum(1 for _, _, k in rows if k is not None)
+    r = Redis("127.0.0.1", a.port, 10)
+    missing = []
+    try:
+        for i in range(0, len(acked), 500):
+            chunk = acked[i:i + 500]
+            vals = r.cmd("MGET", *["%s:%d" % (prefix, k) for k in chunk])
+            missing += [k for k, v in zip(chunk, vals) if v != str(k)]
+    finally:
+        r.close()
+    if a.missing_out:
+        with open(a.missing_out, "w") as f:
+            f.write("".join("%d\n" % k for k in missing))
+    print(json.dumps({"acked": len(acked), "refused": refused, "missing": len(missing),
+                      "missing_first": missing[:20], "missing_last": missing[-5:]}))
+    return 0
+
+
+def cmd_load_gaps(a):
+    """Per switchover (one JSON line of --events each, with t_start), for each
+    load (--load FILE[,MISSING_FILE], the first without a suffix, the others
+    with --suffix): the longest interval between two consecutive acknowledged
+    writes from the last one before t_start up to the next switchover's
+    t_start (or the end of the load), the writes refused in that window by
+    kind, and the acknowledged writes of that window missing on the final
+    master."""
+    import bisect
+    events = [json.loads(l) for l in open(a.events) if l.strip()]
+    suffixes = [""] + (a.suffix or [])
+    for spec, sfx in zip(a.load, suffixes):
+        fn, _, mfn = spec.partition(",")
+        rows = read_load(fn)
+        acks = [t for t, _, k in rows if k is None]
+        when = {n: t for t, n, k in rows if k is None}
+        rtime = [t for t, _, k in rows if k is not None]
+        rkind = [k for _, _, k in rows if k is not None]
+        lost = sorted(when[int(x)] for x in open(mfn).read().split()) if mfn else []
+        for i, e in enumerate(events):
+            t0 = e["t_start"]
+            t1 = events[i + 1]["t_start"] if i + 1 < len(events) else float("inf")
+            lo = max(0, bisect.bisect_left(acks, t0) - 1)
+            seg = acks[lo:bisect.bisect_left(acks, t1)]
+            gap = at = None
+            for x, y in zip(seg, seg[1:]):
+                if gap is None or y - x > gap:
+                    gap, at = y - x, x
+            kinds = {}
+            for k in rkind[bisect.bisect_left(rtime, t0):bisect.bisect_left(rtime, t1)]:
+                kinds[k] = kinds.get(k, 0) + 1
+            e["gap%s_s" % sfx] = rnd(gap)
+            e["gap%s_from_s" % sfx] = rnd(None if at is None else at - t0)
+            e["refused%s" % sfx] = sum(kinds.values())
+            e["refused%s_by_kind" % sfx] = kinds
+            e["acked%s" % sfx] = bisect.bisect_left(acks, t1) - bisect.bisect_left(acks, t0)
+            if mfn:
+                e["missing%s" % sfx] = bisect.bisect_left(lost, t1) - bisect.bisect_left(lost, t0)
+    for e in events:
+        print(json.dumps(e))
+    return 0
+
+
+def cmd_switch(a):
+    """One switchover, timed on the wall clock: run resec-switchover (--tool)
+    or send SENTINEL FAILOVER (--sentinel-failover PORT) and poll the lookup
+    until it names a master other than --old. One JSON object."""
+    import re
+    import subprocess
+    t0 = time.time()
+    res = {"t_start": t0, "load_avg": [round(x, 2) for x in os.getloadavg()]}
+    if a.tool:
+        try:
+            p = subprocess.run(a.tool, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=a.timeout, text=True)
+            rc, out, err = p.returncode, p.stdout.strip(), p.stderr.strip()
+        except subprocess.TimeoutExpired as e:
+            rc, out, err = -1, "", "timed out after %ss: %s" % (a.timeout, e)
+        t1 = time.time()
+        m = re.search(r"switched over from (\S+) to (\S+): writes refused for (\d+)ms", out)
+        res.update(rc=rc, out=out, done_s=rnd(t1 - t0), t_done=t1,
+                   reported_s=(int(m.group(3)) / 1000.0) if m else None,
+                   old=m.group(1) if m else a.old, new=m.group(2) if m else None)
+        if rc != 0:
+            res["err"] = err[-2000:]
+    else:
+        try:
+            reply = redis_once(a.sentinel_failover, "SENTINEL", "FAILOVER", "mymaster", timeout=2)
+        except (OSError, RedisError) as e:
+            reply = "error: %s" % e
+        res.update(reply=reply, old=a.old)
+        new = None
+        if reply == "OK":
+            look = make_lookup(a.lookup, a.service)
+            while time.time() - t0 < a.timeout:
+                m = look.master()
+                if m and m != a.old:
+                    new = m
+                    break
+                time.sleep(POLL_S)
+        t1 = time.time()
+        res.update(rc=0 if new else 1, new=new, done_s=rnd(t1 - t0), t_done=t1)
+    print(json.dumps(res))
+    return 0
+
+
+def cmd_settled_sentinel_redis(a):
+    """Every sentinel names the same master, that Redis is a master, every
+    other Redis replicates it with the link up, and settled-sentinel holds.
+    Prints the master's port."""
+    ports = [int(p) for p in a.ports.split(",")]
+    rports = [int(p) for p in a.redis.split(",")]
+    try:
+        named = set()
+        for p in ports:
+            r = redis_once(p, "SENTINEL", "get-master-addr-by-name", "mymaster")
+            named.add("%s:%s" % (r[0], r[1]))
+        if len(named) != 1:
+            return 1
+        mport = int(next(iter(named)).rsplit(":", 1)[1])
+        if mport not in rports or (a.not_port and mport == a.not_port):
+            return 1
+        if parse_info(redis_once(mport, "INFO", "replication")).get("role") != "master":
+            return 1
+        for p in rports:
+            if p == mport:
+                continue
+            info = parse_info(redis_once(p, "INFO", "replication"))
+            if info.get("master_port") != str(mport) or info.get("master_link_status") != "up":
+                return 1
+    except (OSError, RedisError, TypeError, IndexError):
+        return 1
+    a.names = "mymaster"
+    a.replicas = len(rports) - 1
+    if cmd_settled_sentinel(a):
+        return 1
+    print(mport)
+    return 0
+
+
 # ------------------------------------------------------------------ teardown
 
 def marked(mark):
@@ -733,7 +956,9 @@ def summary(xs):
             "mean": round(statistics.fmean(xs), 4)}
 
 
-METRICS = ("lookup_s", "write_s", "window_s", "accepted_writes", "up_s", "replica_s",
+METRICS = ("gap_s", "reported_s", "done_s", "settle_s", "refused", "missing",
+           "gap_refresh_s", "refused_refresh", "missing_refresh",
+           "lookup_s", "write_s", "window_s", "accepted_writes", "up_s", "replica_s",
            "rss_kb", "pss_kb", "uss_kb", "cpu_pct", "procs", "redis_cmds_per_s",
            "consul_server_per_s", "consul_agent_per_s",
            "consul_server_per_s_per_node", "consul_agent_per_s_per_node",
@@ -772,7 +997,12 @@ def cmd_summarize(a):
                 if not line:
                     continue
                 t = json.loads(line)
-                systems.setdefault(t["system"], {"trials": []})["trials"].append(t)
+                s = systems.setdefault(t["system"], {"trials": []})
+                if t.get("kind") == "totals":
+                    # The switchover series' final check (one per system).
+                    s["totals"] = {k: v for k, v in t.items() if k not in ("kind", "system")}
+                else:
+                    s["trials"].append(t)
     for s in systems.values():
         st = {}
         for m in METRICS:
@@ -783,6 +1013,8 @@ def cmd_summarize(a):
         s["timeouts"] = sum(1 for t in s["trials"] if t.get("timeout"))
         if any("one_ahead" in t for t in s["trials"]):
             s["ranked"] = ranked_stats(s["trials"])
+        if any("rc" in t for t in s["trials"]):
+            s["failed"] = sum(1 for t in s["trials"] if t.get("rc") != 0)
     out = dict(meta, scenario=a.name, systems=systems)
     print(json.dumps(out, indent=1))
 
@@ -808,6 +1040,14 @@ def cmd_table(a):
                       "promoted in %d of those; tied %d; writes lost by the choice in %d trials"
                       % (sysname, rk["trials"], rk["valid"], rk["one_ahead"],
                          rk["ahead_promoted_most_advanced"], rk["tied"], rk["lost_by_choice_trials"]))
+            if "failed" in s:
+                print("  %-26s %d switchovers, %d failed" % (sysname, len(s["trials"]), s["failed"]))
+            tot = s.get("totals")
+            if tot:
+                for label, t in (("on-error", tot), ("refresh-100ms", tot.get("refresh"))):
+                    if t:
+                        print("  %-26s load %-13s acknowledged %d, refused %d, missing on the final master %d" % (
+                            sysname, label, t["acked"], t["refused"], t["missing"]))
 
 
 def cmd_plotdata(a):
@@ -880,6 +1120,32 @@ def main(argv):
     sm.add_argument("files", nargs="+")
     tb = sub.add_parser("table")
     tb.add_argument("files", nargs="+")
+    ld = sub.add_parser("load")
+    ld.add_argument("--lookup", required=True)
+    ld.add_argument("--service", default="redis-master")
+    ld.add_argument("--out", required=True)
+    ld.add_argument("--interval", type=float, default=0.005)
+    ld.add_argument("--prefix", default="ack")
+    ld.add_argument("--refresh", type=float, default=0)
+    lc = sub.add_parser("load-check")
+    lc.add_argument("--port", type=int, required=True)
+    lc.add_argument("--missing-out")
+    lc.add_argument("file")
+    lg = sub.add_parser("load-gaps")
+    lg.add_argument("--load", action="append", required=True)
+    lg.add_argument("--suffix", action="append")
+    lg.add_argument("--events", required=True)
+    sw = sub.add_parser("switch")
+    sw.add_argument("--old", required=True)
+    sw.add_argument("--lookup")
+    sw.add_argument("--service", default="redis-master")
+    sw.add_argument("--sentinel-failover", type=int)
+    sw.add_argument("--timeout", type=float, default=60)
+    sw.add_argument("tool", nargs="*")
+    sr = sub.add_parser("settled-sentinel-redis")
+    sr.add_argument("ports")
+    sr.add_argument("redis")
+    sr.add_argument("--not-port", type=int)
     pd = sub.add_parser("plotdata")
     pd.add_argument("out")
     pd.add_argument("labels")
@@ -887,6 +1153,8 @@ def main(argv):
     a = p.parse_args(argv)
     fn = {"failover": cmd_failover, "ranked": cmd_ranked, "window": cmd_window, "footprint": cmd_footprint,
           "settled-sentinel": cmd_settled_sentinel, "settled-consul": cmd_settled_consul, "killall": cmd_killall,
+          "load": cmd_load, "load-check": cmd_load_check, "load-gaps": cmd_load_gaps,
+          "switch": cmd_switch, "settled-sentinel-redis": cmd_settled_sentinel_redis,
           "summarize": cmd_summarize, "table": cmd_table, "plotdata": cmd_plotdata}[a.cmd]
     return fn(a) or 0
 

@@ -62,8 +62,7 @@ def machine(rs):
 
 
 FAILOVER = [("crash", "Redis crash on the master (kill -9 redis-server)"),
-            ("node-loss", "Node loss (redis + HA processes killed, node failed)"),
-            ("switchover", "Graceful switchover (SIGQUIT to resec / SENTINEL FAILOVER)")]
+            ("node-loss", "Node loss (redis + HA processes killed, node failed)")]
 
 
 def failover(rs):
@@ -78,6 +77,36 @@ def failover(rs):
             lk = trio(st(r, system, "lookup_s"))[0]
             print("| %s | %s | %d | **%s** | %s | %s | %s | %d |" % (
                 title, system, n, med, p90, mx, lk, r["systems"][system].get("timeouts", 0)))
+    print()
+
+
+def switchover(rs):
+    r = rs.get("switchover")
+    if not r:
+        return
+    print("| system | switchovers | failed | write gap: median | p90 | max | tool's figure: median | p90 | max "
+          "| acknowledged | refused | missing on the final master | missing, 100 ms refresh |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for system in sorted(r["systems"]):
+        s = r["systems"][system]
+        med, p90, mx, n = trio(st(r, system, "gap_s"))
+        rmed, rp90, rmx, _ = trio(st(r, system, "reported_s"))
+        t = s.get("totals", {})
+        tr = t.get("refresh", {})
+        print("| %s | %d | %d | **%s** | %s | %s | %s | %s | %s | %s | %s | **%s** | %s of %s |" % (
+            system, len(s["trials"]), s.get("failed", 0), med, p90, mx, rmed, rp90, rmx,
+            t.get("acked", "–"), t.get("refused", "–"), t.get("missing", "–"),
+            tr.get("missing", "–"), tr.get("acked", "–")))
+    print()
+    print("| system | named after: median | p90 | max | settled after: median | p90 | max "
+          "| lost per switchover: median | p90 | max |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for system in sorted(r["systems"]):
+        d = trio(st(r, system, "done_s"))
+        se = trio(st(r, system, "settle_s"))
+        m = st(r, system, "missing")
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            (system,) + d[:3] + se[:3] + (f3(m.get("median")), f3(m.get("p90")), f3(m.get("max")))))
     print()
 
 
@@ -163,6 +192,14 @@ def targets(rs):
     wf = med("returning", "resec-started-fenced", "window_s")
     rows.append(("Returning old master writable: 0 s", w, w == 0,
                  "started fenced: %s; Sentinel: %s" % (f3(wf, " s"), f3(med("returning", "sentinel-5000", "window_s"), " s"))))
+    sw = rs.get("switchover", {}).get("systems", {})
+    if sw.get("resec", {}).get("totals"):
+        t, ts = sw["resec"]["totals"], sw.get("sentinel-5000", {}).get("totals", {})
+        rows.append(("Planned switchover: no acknowledged write lost (%d in a row under load)" % len(sw["resec"]["trials"]),
+                     t["missing"], t["missing"] == 0 and sw["resec"].get("failed", 0) == 0,
+                     "%s of %s acknowledged; %d failed; Sentinel: %s of %s lost" % (
+                         t["missing"], t["acked"], sw["resec"].get("failed", 0),
+                         ts.get("missing", "–"), ts.get("acked", "–"))))
     fp = rs.get("footprint", {})
     rss = st(fp, "resec", "rss_kb").get("max")
     rows.append(("Footprint ≤ 4 MB RSS per node", rss and rss / 1024, rss is not None and rss <= 4096,
@@ -197,6 +234,8 @@ def main():
     targets(rs)
     print("### Failover\n")
     failover(rs)
+    print("### Switchover under a write load\n")
+    switchover(rs)
     print("### Returning old master\n")
     returning(rs)
     print("### Idle footprint (3-node clusters)\n")
