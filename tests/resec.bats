@@ -134,6 +134,35 @@ wait_settled() {
 	wait_for "node $m follows" 30 replicates "$m" "$(redis_port "$n")"
 }
 
+# node_stopped I: no process of node I's resec is left.
+node_stopped() {
+	[ -z "$(node_pids "$1")" ]
+}
+
+# lock_waiting I: node I's resec-lock holds a session, i.e. it contends.
+lock_waiting() {
+	[ "$(curl -sf --max-time 5 "http://$OBS_ADDR/v1/session/node/node$1" | jq '[.[] | select(.Name == "resec")] | length')" = 1 ]
+}
+
+@test "an empty redis contends as soon as it synced, not after the whole empty hold-back" {
+	cluster_start
+	wait_settled
+	m=$(master_node)
+	r=$((m % 3 + 1))
+	kill_node_resec "$r" TERM
+	wait_for "node $r's resec stopped" 20 node_stopped "$r"
+	kill -KILL "$(eval echo "\$REDIS_PID_n$r")"
+	redis-server --bind 127.0.0.1 --port "$(redis_port "$r")" --dir "$BATS_TEST_TMPDIR/redis-n$r" \
+		--save '' --appendonly no --dbfilename empty.rdb --logfile "$BATS_TEST_TMPDIR/redis-n$r/redis2.log" &
+	track_pid $!
+	# An empty Redis holds back 2 × HEALTHCHECK_INTERVAL = 60 s here, unless
+	# it ends early once its link is up; peers' gates would defer to it meanwhile.
+	resec_start "$r" HEALTHCHECK_INTERVAL=30s
+	wait_for "node $r follows" 20 replicates "$r" "$(redis_port "$m")"
+	wait_for "node $r contends for the lock" 20 lock_waiting "$r"
+	grep -q 'redis is empty; letting peers with data contend first' "$BATS_TEST_TMPDIR/resec$r.log"
+}
+
 @test "graceful stop of the master's resec: a replica takes over without lock-delay" {
 	E2E_LOCK_DELAY=10s
 	cluster_start
