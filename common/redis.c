@@ -490,3 +490,10 @@ int rdb_unfence(struct rdb_conn *c)
 		return -1;
 	return 0;
 }
+
+int rdb_config_rewrite(struct rdb_conn *c)
+{
+	if (rdb_exec(c, 2, (const char *[]){ "CONFIG", "REWRITE" }) == 0)
+		return 0;
+	return c->err_kind == RDB_E_REPLY && strstr(c->err, "without a config file") != NULL ? 1 : -1;
+}

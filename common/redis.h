@@ -135,4 +135,8 @@ int rdb_fence(struct rdb_conn *c);
 /* Lift the fence (idempotent), restoring the operator's values exactly. */
 int rdb_unfence(struct rdb_conn *c);
 
+/* CONFIG REWRITE: 0 written, 1 Redis runs without a config file (nothing to
+ * write), -1 with err (e.g. the file or its directory is not writable, NOPERM). */
+int rdb_config_rewrite(struct rdb_conn *c);
+
 #endif

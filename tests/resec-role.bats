@@ -111,6 +111,7 @@ two_redis() {
 	two_redis
 	role "$R" replica "127.0.0.1:$M"
 	run -0 --separate-stderr role "$R" master
+	[[ "$stderr" != *"config file"* ]] # no file to write: nothing said
 	[ "$(role "$R" show)" = master ]
 	[ "$(rcli "$R" set k2 v2)" = OK ]
 	local n
@@ -296,4 +297,56 @@ two_redis() {
 	[ "$(rcli "$p" config get min-replicas-to-write | tail -1)" = 0 ]
 	[ "$(rcli "$p" config get min-replicas-max-lag | tail -1)" = 10 ]
 	[ "$(rcli "$p" set k v)" = OK ]
+}
+
+# conf_redis: a Redis started from a config file it may rewrite (as a packaged
+# Redis is): CONF_FILE, CONF_PORT, CONF_PID. Run again to restart it from the file.
+conf_redis() {
+	local dir="$BATS_TEST_TMPDIR/conf"
+	CONF_FILE=$dir/redis.conf
+	if [ ! -e "$CONF_FILE" ]; then
+		mkdir -p "$dir"
+		CONF_PORT=$(free_port)
+		printf 'bind 127.0.0.1\nport %s\ndir %s\nsave ""\nappendonly no\nlogfile %s/redis.log\n' \
+			"$CONF_PORT" "$dir" "$dir" >"$CONF_FILE"
+	fi
+	redis-server "$CONF_FILE" &
+	CONF_PID=$!
+	track_pid "$CONF_PID"
+	wait_for "redis from $CONF_FILE" 10 redis_ping "$CONF_PORT"
+}
+
+@test "master and replica write the role, fenced, into the config file: a restart takes no write" {
+	start_redis M
+	conf_redis
+	run -0 --separate-stderr role "$CONF_PORT" replica "127.0.0.1:$REDIS_PORT_M"
+	[ -z "$stderr" ] || [[ "$stderr" != *"config file"* ]]
+	grep -q "^replicaof 127.0.0.1 $REDIS_PORT_M$" "$CONF_FILE"
+	grep -q '^min-replicas-to-write 1000000$' "$CONF_FILE"
+	[ "$(rcli "$CONF_PORT" config get min-replicas-to-write | tail -1)" = 0 ]
+	run -0 --separate-stderr role "$CONF_PORT" master
+	[ "$(rcli "$CONF_PORT" set k v)" = OK ]
+	! grep -q '^replicaof' "$CONF_FILE"
+	grep -q '^min-replicas-to-write 1000000$' "$CONF_FILE"
+	grep -q '^min-replicas-max-lag 1000010$' "$CONF_FILE"
+	# The master dies and comes back from its file: fenced before anyone looks.
+	kill -KILL "$CONF_PID"
+	wait "$CONF_PID" 2>/dev/null || true
+	conf_redis
+	[[ "$(rcli "$CONF_PORT" set k2 v)" == *NOREPLICAS* ]]
+	[ "$(role "$CONF_PORT" show)" = "master fenced" ]
+	role "$CONF_PORT" replica "127.0.0.1:$REDIS_PORT_M"
+	[ "$(rcli "$CONF_PORT" config get min-replicas-to-write | tail -1)" = 0 ]
+	[ "$(rcli "$CONF_PORT" config get min-replicas-max-lag | tail -1)" = 10 ]
+}
+
+@test "a config file that cannot be rewritten is a warning; the role still changes" {
+	start_redis M
+	start_redis A
+	rcli "$REDIS_PORT_A" acl setuser carol on '>carol-pw-9' '~*' '&*' '+@all' '-config|rewrite' >/dev/null
+	REDIS_USERNAME=carol REDIS_PASSWORD=carol-pw-9 run -0 --separate-stderr role "$REDIS_PORT_A" replica "127.0.0.1:$REDIS_PORT_M"
+	[[ "$stderr" == *"cannot write the fence into the config file"*NOPERM* ]]
+	[[ "$stderr" != *carol-pw-9* ]]
+	[ "$(role "$REDIS_PORT_A" show | cut -d' ' -f1)" = replica ]
+	[ "$(rcli "$REDIS_PORT_A" config get min-replicas-to-write | tail -1)" = 0 ]
 }

@@ -74,6 +74,48 @@ static int do_fence(struct role *r)
 	return 0;
 }
 
+/*
+ * Write the role just set into redis.conf while the fence is still on
+ * (CONFIG REWRITE), so that a Redis restarted from its file refuses writes
+ * until resec has decided its role (S4: a returning old master takes no
+ * write, not even in the moment before resec sees it). Never fatal: without a
+ * config file there is nothing to write; any other failure is a warning.
+ */
+static void persist_fenced(struct role *r)
+{
+	if (rdb_config_rewrite(&r->conn) < 0)
+		log_warn("cannot write the fence into the config file; if this Redis restarts it takes writes "
+		         "until resec fences it (docs/resec-role.md)",
+		         "reason", r->conn.err);
+}
+
+/* Fence unless fenced (fenced: the state before), so that persist_fenced writes a fenced file. */
+static int fence_first(struct role *r, int fenced)
+{
+	return fenced ? 0 : rdb_fence(&r->conn);
+}
+
+/*
+ * Run a REPLICAOF/SLAVEOF after fence_first; when Redis refuses it (LOADING),
+ * lift the fence fence_first added, so that a failure leaves Redis as it was.
+ * The command's error stays in conn.err.
+ */
+static int change_role(struct role *r, int fenced, const char **argv)
+{
+	if (rdb_exec(&r->conn, 3, argv) == 0)
+		return 0;
+	if (!fenced) {
+		struct rdb_conn *c = &r->conn;
+		char err[sizeof(c->err)];
+		int kind = c->err_kind;
+		memcpy(err, c->err, sizeof(err));
+		(void)rdb_unfence(c); /* best effort: if Redis is gone, fenced is the safe side */
+		memcpy(c->err, err, sizeof(err));
+		c->err_kind = kind;
+	}
+	return -1;
+}
+
 static int do_master(struct role *r)
 {
 	static const char *need[] = { "replicaof", "config" };
@@ -86,18 +128,22 @@ static int do_master(struct role *r)
 	int fenced = rdb_fenced(&r->conn);
 	if (fenced < 0)
 		return -1;
+	if (r->info.role == RDB_ROLE_MASTER && !fenced)
+		return 0;
+	if (fence_first(r, fenced) < 0)
+		return -1;
 	if (r->info.role != RDB_ROLE_MASTER) {
 		const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", "NO", "ONE" };
-		if (rdb_exec(&r->conn, 3, argv) < 0)
+		if (change_role(r, fenced, argv) < 0)
 			return -1;
 		log_info("promoted to master", "was_replica_of", r->info.master_host,
 		         "port", log_int(r->info.master_port));
 	}
-	if (fenced) {
-		if (rdb_unfence(&r->conn) < 0)
-			return -1;
+	persist_fenced(r);
+	if (rdb_unfence(&r->conn) < 0)
+		return -1;
+	if (fenced)
 		log_info("fence lifted");
-	}
 	return 0;
 }
 
@@ -158,20 +204,24 @@ static int do_replica(struct role *r)
 	snprintf(port, sizeof(port), "%d", r->target.port);
 	int same = r->info.role == RDB_ROLE_REPLICA && r->info.master_port == r->target.port &&
 	           strcmp(r->info.master_host, r->target.host) == 0;
+	if (same && !fenced)
+		return 0;
+	if (fence_first(r, fenced) < 0)
+		return -1;
 	if (!same) {
 		const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", r->target.host, port };
-		if (rdb_exec(&r->conn, 3, argv) < 0)
+		if (change_role(r, fenced, argv) < 0)
 			return -1;
 		log_info("replicating", "master", r->target.host, "port", port);
 		if (kill_clients(r) < 0)
 			return -1;
 	}
+	persist_fenced(r);
 	/* Unfence only now: a returning old master is a replica before it can take writes. */
-	if (fenced) {
-		if (rdb_unfence(&r->conn) < 0)
-			return -1;
+	if (rdb_unfence(&r->conn) < 0)
+		return -1;
+	if (fenced)
 		log_info("fence lifted");
-	}
 	return 0;
 }
 
