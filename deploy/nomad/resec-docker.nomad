@@ -21,7 +21,10 @@ job "redis" {
       config {
         image = "redis:7"
         ports = ["db"]
-        args  = ["redis-server", "--port", "${NOMAD_PORT_db}"]
+        # Started fenced (no config file resec-role could write the fence
+        # into): see docs/resec-role.md, "The config file".
+        args  = ["redis-server", "--port", "${NOMAD_PORT_db}",
+                 "--min-replicas-to-write", "1000000", "--min-replicas-max-lag", "1000010"]
       }
       resources {
         cpu    = 500

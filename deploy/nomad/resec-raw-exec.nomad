@@ -21,7 +21,11 @@ job "redis" {
       driver = "raw_exec"
       config {
         command = "/usr/bin/redis-server"
-        args    = ["--port", "${NOMAD_PORT_db}", "--bind", "${NOMAD_IP_db}", "--dir", "${NOMAD_TASK_DIR}"]
+        # Started fenced: no config file for resec-role to write the fence
+        # into, so a restarted Redis must refuse writes until resec decides
+        # its role (docs/resec-role.md, "The config file").
+        args    = ["--port", "${NOMAD_PORT_db}", "--bind", "${NOMAD_IP_db}", "--dir", "${NOMAD_TASK_DIR}",
+                   "--min-replicas-to-write", "1000000", "--min-replicas-max-lag", "1000010"]
       }
     }
 
