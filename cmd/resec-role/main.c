@@ -83,10 +83,14 @@ static int do_fence(struct role *r)
  */
 static void persist_fenced(struct role *r)
 {
-	if (rdb_config_rewrite(&r->conn) < 0)
-		log_warn("cannot write the fence into the config file; if this Redis restarts it takes writes "
-		         "until resec fences it (docs/resec-role.md)",
-		         "reason", r->conn.err);
+	if (rdb_config_rewrite(&r->conn) >= 0)
+		return;
+	log_warn("cannot write the fence into the config file; if this Redis restarts it takes writes "
+	         "until resec fences it (docs/resec-role.md)",
+	         "reason", r->conn.err);
+	/* A rewrite that timed out (a slow disk) dropped the connection: the fence must still be lifted. */
+	if (!rdb_connected(&r->conn))
+		(void)rdb_connect(&r->conn);
 }
 
 /* Fence unless fenced (fenced: the state before), so that persist_fenced writes a fenced file. */
