@@ -93,15 +93,9 @@ static void persist_fenced(struct role *r)
 		(void)rdb_connect(&r->conn);
 }
 
-/* Fence unless fenced (fenced: the state before), so that persist_fenced writes a fenced file. */
-static int fence_first(struct role *r, int fenced)
-{
-	return fenced ? 0 : rdb_fence(&r->conn);
-}
-
 /*
- * Run a REPLICAOF/SLAVEOF after fence_first; when Redis refuses it (LOADING),
- * lift the fence fence_first added, so that a failure leaves Redis as it was.
+ * Run a REPLICAOF/SLAVEOF with the fence up; when Redis refuses it (LOADING),
+ * lift the fence if it was raised for the change, so that a failure leaves Redis as it was.
  * The command's error stays in conn.err.
  */
 static int change_role(struct role *r, int fenced, const char **argv)
@@ -134,7 +128,8 @@ static int do_master(struct role *r)
 		return -1;
 	if (r->info.role == RDB_ROLE_MASTER && !fenced)
 		return 0;
-	if (fence_first(r, fenced) < 0)
+	/* The fence goes up first, so that persist_fenced writes a fenced file. */
+	if (!fenced && rdb_fence(&r->conn) < 0)
 		return -1;
 	if (r->info.role != RDB_ROLE_MASTER) {
 		const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", "NO", "ONE" };
@@ -210,7 +205,8 @@ static int do_replica(struct role *r)
 	           strcmp(r->info.master_host, r->target.host) == 0;
 	if (same && !fenced)
 		return 0;
-	if (fence_first(r, fenced) < 0)
+	/* The fence goes up first, so that persist_fenced writes a fenced file. */
+	if (!fenced && rdb_fence(&r->conn) < 0)
 		return -1;
 	if (!same) {
 		const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", r->target.host, port };
