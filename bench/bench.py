@@ -609,6 +609,17 @@ def emu_delta(s0, s1, dt, nodes):
 
 # ------------------------------------------------------------------ settled
 
+def replicas_follow(ports, mport):
+    """Every Redis on ports but mport replicates mport with its link up."""
+    for p in ports:
+        if p == mport:
+            continue
+        info = parse_info(redis_once(p, "INFO", "replication"))
+        if info.get("master_port") != str(mport) or info.get("master_link_status") != "up":
+            return False
+    return True
+
+
 def cmd_settled_sentinel(a):
     """Every sentinel sees each master (all of --names, default mymaster) with
     its replicas linked and every other sentinel."""
@@ -648,12 +659,8 @@ def cmd_settled_consul(a):
             return 1
         if redis_once(mport, "SET", "bench:settle", "1") != "OK":
             return 1
-        for p in ports:
-            if p == mport:
-                continue
-            info = parse_info(redis_once(p, "INFO", "replication"))
-            if info.get("master_port") != str(mport) or info.get("master_link_status") != "up":
-                return 1
+        if not replicas_follow(ports, mport):
+            return 1
         slaves = ConsulLookup([a.emu], a.prefix + "-" + a.replica_name).instances()
         if slaves is None or len(slaves) != len(ports) - 1:
             return 1
@@ -864,12 +871,8 @@ def cmd_settled_sentinel_redis(a):
             return 1
         if parse_info(redis_once(mport, "INFO", "replication")).get("role") != "master":
             return 1
-        for p in rports:
-            if p == mport:
-                continue
-            info = parse_info(redis_once(p, "INFO", "replication"))
-            if info.get("master_port") != str(mport) or info.get("master_link_status") != "up":
-                return 1
+        if not replicas_follow(rports, mport):
+            return 1
     except (OSError, RedisError, TypeError, IndexError):
         return 1
     a.names = "mymaster"
