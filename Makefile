@@ -75,6 +75,7 @@ lint:
 	  --std=c11 --inline-suppr --suppress=missingIncludeSystem -Icommon common cmd tests/unit
 	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/main.c) -- $(WARNINGS) $(DEFS) -Icommon $(PKG_CFLAGS)
 	shellcheck $(wildcard $(SH_SCRIPTS))
+	awk -f tests/lint/bats-negations.awk tests/*.bats
 
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined $(WARNINGS) -Werror $(DEFS) -Icommon $(PKG_CFLAGS)

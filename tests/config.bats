@@ -9,8 +9,8 @@ UNIT="$RESEC_BUILD/unit/test_config"
 @test "config unit tests pass (test_config)" {
 	[ -x "$UNIT" ] || skip "build the unit programs first (make units)"
 	run -0 env TMPDIR="$BATS_TEST_TMPDIR" "$UNIT"
-	! grep -q '^not ok' <<<"$output"
 	[[ "$output" == *$'\n1..'[0-9]* ]]
+	run ! grep -q '^not ok' <<<"$output"
 }
 
 @test "resec-role --help: usage and shared options on stdout, exit 0" {
@@ -117,18 +117,18 @@ UNIT="$RESEC_BUILD/unit/test_config"
 	for s in REDIS_PASSWORD CONSUL_HTTP_TOKEN CONSUL_HTTP_AUTH; do
 		env "$s=Pw-Leak-Check" "$RESEC_ROLE" --redis-addr nope >"$BATS_TEST_TMPDIR/out" 2>&1 && false
 		grep -q 'invalid REDIS_ADDR' "$BATS_TEST_TMPDIR/out"
-		! grep -q 'Pw-Leak-Check' "$BATS_TEST_TMPDIR/out"
+		run ! grep -q 'Pw-Leak-Check' "$BATS_TEST_TMPDIR/out"
 		env "$s=Pw-Leak-Check" CONSUL_HTTP_SSL_VERIFY=x LOG_LEVEL=debug "$RESEC_ROLE" >"$BATS_TEST_TMPDIR/out" 2>&1 && false
-		! grep -q 'Pw-Leak-Check' "$BATS_TEST_TMPDIR/out"
+		run ! grep -q 'Pw-Leak-Check' "$BATS_TEST_TMPDIR/out"
 	done
 	local f
 	for f in --redis-password --consul-http-token --consul-http-auth; do
 		"$RESEC_ROLE" "$f=Pw-Leak-Check" --log-level loud >"$BATS_TEST_TMPDIR/out" 2>&1 && false
 		grep -q 'LOG_LEVEL' "$BATS_TEST_TMPDIR/out"
-		! grep -q 'Pw-Leak-Check' "$BATS_TEST_TMPDIR/out"
+		run ! grep -q 'Pw-Leak-Check' "$BATS_TEST_TMPDIR/out"
 		"$RESEC_ROLE" "${f}x=Pw-Leak-Check" >"$BATS_TEST_TMPDIR/out" 2>&1 && false
 		grep -q "unknown flag ${f}x" "$BATS_TEST_TMPDIR/out"
-		! grep -q 'Pw-Leak-Check' "$BATS_TEST_TMPDIR/out"
+		run ! grep -q 'Pw-Leak-Check' "$BATS_TEST_TMPDIR/out"
 	done
 }
 

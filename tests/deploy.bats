@@ -46,8 +46,8 @@ replica_passes() { [ -n "$(passing redis-slave)" ]; }
 	CONSUL_HTTP_TOKEN_FILE="$BATS_TEST_TMPDIR/ops-token" run -0 --separate-stderr \
 		"$RESEC_BUILD/bin/resec-switchover" --consul-http-addr "$OBS_ADDR" --healthcheck-timeout 1s
 	[ "$(master_node)" != "$n" ]
-	! grep -h "Permission denied\|ACL not found" "$BATS_TEST_TMPDIR"/resec*.log
-	! grep -h "resec-secret-token" "$BATS_TEST_TMPDIR"/resec*.log
+	run ! grep -h "Permission denied\|ACL not found" "$BATS_TEST_TMPDIR"/resec*.log
+	run ! grep -h "resec-secret-token" "$BATS_TEST_TMPDIR"/resec*.log
 }
 
 teardown() {

@@ -12,7 +12,7 @@ setup() {
 
 @test "log unit tests pass (test_log)" {
 	run -0 "$UNIT"
-	! grep -q '^not ok' <<<"$output"
+	run ! grep -q '^not ok' <<<"$output"
 }
 
 @test "LOG_FORMAT=json: every line is one valid JSON object (python)" {

@@ -376,7 +376,7 @@ check_output() {
 	grep -q "AUTH refused" "$all"
 	grep -q "resec-health run" "$all"
 	"$RESEC_HEALTH" --print-config >>"$all"
-	! grep -F -e "$pw" -e "$tok" -e "$basic" "$all"
+	run ! grep -F -e "$pw" -e "$tok" -e "$basic" "$all"
 }
 
 @test "valgrind: run over 200 intervals of 10ms leaks nothing" {

@@ -193,7 +193,7 @@ key_json() {
 		mv "$T/$first.log" "$T/$first.done"
 	done
 	[ "$(holders a b c | wc -l)" = 1 ]
-	! grep -qs OVERLAP "$T"/*.log "$T"/*.done
+	run ! grep -qs OVERLAP "$T"/*.log "$T"/*.done
 	[ "$(events kv_acquire | wc -l)" = 3 ]
 }
 
@@ -216,7 +216,7 @@ key_json() {
 	awk -v i="$inv" -v a="$acq" 'BEGIN { exit !(a - i >= 1.95) }'
 	sig=$(awk '/^signal/ { print $3 }' "$T/a.log")
 	awk -v s="$sig" -v a="$acq" 'BEGIN { exit !(s < a) }'
-	! grep -qs OVERLAP "$T"/*.log
+	run ! grep -qs OVERLAP "$T"/*.log
 }
 
 @test "a rewrite of the held key's value is a hand-over: child signalled, released, no lock-delay" {
@@ -232,12 +232,12 @@ key_json() {
 	wait_status "$PID_a" 75
 	signalled a
 	grep -q "lock hand-over requested" "$T/a.err"
-	! grep -q "lock lost" "$T/a.err"
+	run ! grep -q "lock lost" "$T/a.err"
 	rel=$(events kv_release | jq -r '.t' | tail -1)
 	acq=$(events kv_acquire | jq -r '.t' | tail -1)
 	# An explicit release: b acquired well inside the 2 s lock-delay.
 	awk -v r="$rel" -v a="$acq" 'BEGIN { exit !(a - r < 1.5) }'
-	! grep -qs OVERLAP "$T"/*.log
+	run ! grep -qs OVERLAP "$T"/*.log
 }
 
 @test "a waiter whose session is invalidated creates a new one and still takes over" {
@@ -309,7 +309,7 @@ key_json() {
 	emu_ctl "/_emu/fault?path=/v1/kv/&status=500&count=2&node=node2"
 	start_contender b 2
 	sleep 3
-	! signalled a
+	run ! signalled a
 	kill -0 "$PID_a"
 	grep -q "cannot renew session" "$T/a.err"
 	kill -TERM "$PID_a"
@@ -327,8 +327,8 @@ key_json() {
 	emu_ctl "/_emu/index/regress?count=3"
 	emu_ctl /_emu/wake
 	sleep 1.5
-	! signalled a
-	! started b
+	run ! signalled a
+	run ! started b
 	kill -TERM "$PID_a"
 	wait_for "b holds" 5 started b
 }
@@ -425,7 +425,7 @@ key_json() {
 	start_contender a 1 --gate "$T/gate.sh   now"
 	gate_runs() { [ "$(cat "$T/free_ms" 2>/dev/null | wc -l)" -ge "$1" ]; }
 	wait_for "the gate ran three times" 10 gate_runs 3
-	! started a
+	run ! started a
 	grep -q 'not contending for the lock.*closed for now' "$T/a.err"
 	[ "$(grep -c 'not contending' "$T/a.err")" = 1 ]
 	run -0 emu_curl "/v1/kv/$KEY"

@@ -326,7 +326,7 @@ conf_redis() {
 	[ "$(rcli "$CONF_PORT" config get min-replicas-to-write | tail -1)" = 0 ]
 	run -0 --separate-stderr role "$CONF_PORT" master
 	[ "$(rcli "$CONF_PORT" set k v)" = OK ]
-	! grep -q '^replicaof' "$CONF_FILE"
+	run ! grep -q '^replicaof' "$CONF_FILE"
 	grep -q '^min-replicas-to-write 1000000$' "$CONF_FILE"
 	grep -q '^min-replicas-max-lag 1000010$' "$CONF_FILE"
 	# The master dies and comes back from its file: fenced before anyone looks.

@@ -200,7 +200,7 @@ record() {
 	# The index went backwards: reset, then blocking again (no busy loop).
 	emu_ctl /_emu/stats/reset
 	sleep 2
-	[ "$(emu_curl /_emu/stats | jq '.server.total // 0 + (.agent.total // 0)')" -le 3 ]
+	[ "$(emu_curl /_emu/stats | jq '(.server.total // 0) + (.agent.total // 0)')" -le 3 ]
 }
 
 @test "an index regression is followed by one read at once, then blocking again" {
