@@ -172,15 +172,19 @@ void peer_stale(const struct resec_config *cfg, const struct peer_flags *f, cons
 		         behind, f->master_offset, cfg->redis_max_lag);
 		return;
 	}
+	/*
+	 * How long the link has been down says nothing by itself: when the master
+	 * dies every replica's link goes down at once, and stays down while its
+	 * session outlives it (up to 2 × TTL) and the lock-delay runs. A replica
+	 * cut off while the master went on is behind the offset the master
+	 * published (above), or behind its peers (the ranking).
+	 */
 	if (in->link_up)
 		return;
-	long long limit_s = 2 * cfg->lock_ttl_ms / 1000;
 	if (in->sync_in_progress)
 		snprintf(why, len, "syncing with its master");
 	else if (in->link_down_since_s < 0)
 		snprintf(why, len, "never synced with a master");
-	else if (in->link_down_since_s > limit_s)
-		snprintf(why, len, "link to its master down for %llds (limit %llds)", in->link_down_since_s, limit_s);
 }
 
 const char *peer_meta(const struct json_health_entry *e, const char *key)

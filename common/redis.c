@@ -328,6 +328,16 @@ int rdb_config_get_int(struct rdb_conn *c, const char *name, long long *value)
 	return rc;
 }
 
+/* "dbN:keys=K,expires=…": add K to the total (a count that does not parse is left out). */
+static void add_keys(struct rdb_info *in, const char *v)
+{
+	char *end;
+	errno = 0;
+	long long k = strtoll(v, &end, 10);
+	if (end != v && (*end == ',' || *end == '\0') && errno == 0 && k >= 0 && in->keys <= LLONG_MAX - k)
+		in->keys += k;
+}
+
 static void info_field(struct rdb_info *in, const char *k, const char *v)
 {
 	long long n;
@@ -358,6 +368,15 @@ static void info_field(struct rdb_info *in, const char *k, const char *v)
 			in->slave_repl_offset = n;
 	} else if (strcmp(k, "run_id") == 0) {
 		copy_field(in->run_id, sizeof(in->run_id), v);
+	} else if (strcmp(k, "master_replid") == 0) {
+		copy_field(in->replid, sizeof(in->replid), v);
+	} else if (strcmp(k, "master_replid2") == 0) {
+		copy_field(in->replid2, sizeof(in->replid2), v);
+	} else if (strcmp(k, "second_repl_offset") == 0) {
+		if (parse_ll(v, &n) == 0)
+			in->second_repl_offset = n;
+	} else if (strncmp(k, "db", 2) == 0 && strncmp(v, "keys=", 5) == 0) {
+		add_keys(in, v + 5);
 	} else if (strcmp(k, "redis_version") == 0) {
 		copy_field(in->redis_version, sizeof(in->redis_version), v);
 		char *end;
@@ -373,6 +392,7 @@ int rdb_info_parse(const char *text, size_t len, struct rdb_info *info)
 	info->link_down_since_s = -1;
 	info->master_repl_offset = -1;
 	info->slave_repl_offset = -1;
+	info->second_repl_offset = -1;
 	int seen_role = 0;
 	size_t i = 0;
 	while (i < len) {

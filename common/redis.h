@@ -41,6 +41,10 @@ struct rdb_info {
 	long long master_repl_offset;
 	long long slave_repl_offset;
 	char run_id[41];
+	char replid[41];               /* master_replid: the history this Redis is on */
+	char replid2[41];              /* master_replid2: the history it continued (after a promotion) */
+	long long second_repl_offset;  /* where replid2's history ended, -1 when none */
+	long long keys;                /* keys in every database (INFO keyspace) */
 	char redis_version[32];
 	int version_major;             /* 7 for "7.0.15", 0 when unknown */
 };

@@ -49,6 +49,11 @@ two_redis() {
 	run -0 "$RESEC_BUILD/unit/test_redis_info"
 }
 
+@test "replication history unit tests pass (who may be copied from)" {
+	[ -x "$RESEC_BUILD/unit/test_history" ] || skip "unit tests not built (make units)"
+	run -0 "$RESEC_BUILD/unit/test_history"
+}
+
 @test "show prints master on a fresh redis" {
 	start_redis A
 	run -0 --separate-stderr role "$REDIS_PORT_A" show

@@ -86,15 +86,34 @@ static int64_t link_grace_ms(const struct health *h)
 	return 2 * h->cfg.healthcheck_interval_ms;
 }
 
+/* Connect when needed, PING, INFO: 0, or -1 with the reason in conn.err. *pong is -1 while LOADING. */
+static int look(struct health *h, int *pong)
+{
+	*pong = -1;
+	if ((!rdb_connected(&h->conn) && rdb_connect(&h->conn) < 0) ||
+	    ((*pong = rdb_ping(&h->conn)) < 0 && h->conn.err_kind != RDB_E_LOADING) ||
+	    rdb_info(&h->conn, &h->info) < 0)
+		return -1;
+	return 0;
+}
+
 /* Look at Redis once: connect when needed, PING, INFO, compare the role. */
 static int evaluate(struct health *h)
 {
 	h->reason[0] = '\0';
 	int pong = -1;
-	if ((!rdb_connected(&h->conn) && rdb_connect(&h->conn) < 0) ||
-	    ((pong = rdb_ping(&h->conn)) < 0 && h->conn.err_kind != RDB_E_LOADING) ||
-	    rdb_info(&h->conn, &h->info) < 0) {
+	char run_id[sizeof(h->info.run_id)];
+	snprintf(run_id, sizeof(run_id), "%s", h->info.run_id);
+	int was_connected = rdb_connected(&h->conn);
+	/* A connection some client killed (CLIENT KILL, a timeout) is not a dead
+	 * Redis: one fresh connection tells them apart. */
+	if (look(h, &pong) < 0 && !(was_connected && h->conn.err_kind == RDB_E_IO && look(h, &pong) == 0)) {
 		snprintf(h->reason, sizeof(h->reason), "%s", h->conn.err);
+		return V_UNHEALTHY;
+	}
+	/* A Redis that restarted between two looks lost what it held: start over. */
+	if (h->running && run_id[0] != '\0' && strcmp(run_id, h->info.run_id) != 0) {
+		snprintf(h->reason, sizeof(h->reason), "redis restarted (its run_id changed)");
 		return V_UNHEALTHY;
 	}
 	if (pong < 0 || h->info.loading) {
@@ -753,6 +772,7 @@ static int judge_peer(const struct health *h, const struct peer_flags *f, const 
 		return 0;
 	peer_stale(&h->cfg, f, &info, p->stale, sizeof(p->stale));
 	p->offset = rdb_info_offset(&info);
+	p->keys = info.keys;
 	return p->stale[0] == '\0';
 }
 
@@ -842,6 +862,10 @@ static int decide(struct health *h, struct consul *c)
 	}
 	if (!found || peer_ranks_before(&self, &best))
 		return say(0, "eligible offset=%lld priority=%d", self.offset, self.priority);
+	/* S4: a Redis that holds no key never goes ahead of a peer that holds data, however long it waits. */
+	if (h->info.keys == 0 && best.keys > 0 && best.offset > self.offset)
+		return say(EXIT_NO, "this redis is empty: deferring to %s, which holds data (offset %lld)", best.addr,
+		           best.offset);
 	/* The better peer may have to wait out a lock-delay too: give it that, plus two intervals. */
 	int64_t bound = 2 * h->cfg.healthcheck_interval_ms + h->cfg.lock_delay_ms, waited = free_for_ms();
 	if (waited < bound)
