@@ -31,8 +31,13 @@ enum history_verdict history_judge(const struct rdb_info *master, const struct r
 		return HISTORY_CONTINUES;
 	if (local->keys == 0)
 		return HISTORY_EMPTY;
-	/* Offsets of two histories do not compare exactly; a lower one is a master that restarted with less. */
-	if (master->master_repl_offset >= 0 && master->master_repl_offset >= local->master_repl_offset)
+	/*
+	 * Another history. Its offset compares with ours only roughly (a master
+	 * that restarted empty starts again from 0, and so does a replica's
+	 * first full copy): only a master that holds keys and is strictly
+	 * further on is taken for one that holds more.
+	 */
+	if (master->keys > 0 && master->master_repl_offset > local->master_repl_offset)
 		return HISTORY_AHEAD;
 	return HISTORY_BEHIND;
 }

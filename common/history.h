@@ -15,7 +15,7 @@
 enum history_verdict {
 	HISTORY_CONTINUES, /* the master's history continues ours, at least as far: nothing is lost */
 	HISTORY_EMPTY,     /* this Redis holds no key: nothing to lose */
-	HISTORY_AHEAD,     /* another history, at an offset no lower than ours: a full copy, logged */
+	HISTORY_AHEAD,     /* another history, holding keys, at a higher offset than ours: a full copy, logged */
 	HISTORY_BEHIND     /* the master holds less (an empty or older restart): refuse it */
 };
 

@@ -62,17 +62,27 @@ is_master() {
 @test "host reboot: the master's resec and redis die together, redis returns empty; no acknowledged key lost" {
 	cluster_start
 	wait_for "a settled cluster" 30 cluster_settled
-	m=$(master_node)
-	[ "$(write_acked "$(redis_port "$m")" k 200)" = 2 ]
-	kill_node_resec "$m" KILL
-	kill_redis "$m"
-	# The host comes back: its Redis unit (no persistence) before resec.
-	sleep 1
-	restart_redis "n$m" bare
-	sleep 3
-	resec_start "$m"
-	wait_for "a settled cluster" 60 cluster_settled
-	all_nodes_hold k 200
+	local t u redis_after resec_after
+	for t in $(seq "${RESEC_TRIALS:-2}"); do
+		m=$(master_node)
+		[ "$(write_acked "$(redis_port "$m")" "h$t-" 200)" = 2 ]
+		kill_node_resec "$m" KILL
+		kill_redis "$m"
+		# The host comes back: its Redis unit (no persistence) 0.5-3 s
+		# later, resec 0-4 s after that.
+		redis_after=$(printf '%d.%03d' $((RANDOM % 3)) $((RANDOM % 1000)))
+		awk -v d="$redis_after" 'BEGIN { exit !(d >= 0.5) }' || redis_after=0.5
+		resec_after=$(printf '%d.%03d' $((RANDOM % 4)) $((RANDOM % 1000)))
+		sleep "$redis_after"
+		restart_redis "n$m" bare
+		sleep "$resec_after"
+		resec_start "$m"
+		wait_for "a settled cluster after trial $t" 60 cluster_settled
+		for u in $(seq "$t"); do
+			all_nodes_hold "h$u-" 200
+		done
+		echo "trial $t: node $m's host rebooted (redis after ${redis_after}s, resec ${resec_after}s later), now master: $(master_node)" >&3
+	done
 }
 
 @test "host reboot, resec never returns: the empty redis at the old address is never copied" {

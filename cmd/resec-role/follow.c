@@ -37,6 +37,7 @@ struct follow {
 	struct role *r;
 	struct rdb_conn mon;     /* to the master: its end tells at once that the master went */
 	char addr[300];          /* the master, for the logs */
+	char run_id[41];         /* the master's run_id when it was followed */
 	char said[300];          /* the last state logged while waiting, so that it is logged once */
 };
 
@@ -105,6 +106,7 @@ static int attach(struct follow *f)
 				if (v == HISTORY_AHEAD)
 					log_warn("the master is on another replication history: a full copy replaces this "
 					         "redis's data", "master", f->addr);
+				snprintf(f->run_id, sizeof(f->run_id), "%s", mi.run_id);
 				return role_point(r, &r->target) < 0 ? EXIT_UNAVAILABLE : NEXT;
 			}
 			int rc = park_local(f, history_describe(v));
@@ -127,6 +129,26 @@ static int attach(struct follow *f)
 	}
 }
 
+/*
+ * Our connection ended but the master may live (a client timeout, CLIENT
+ * KILL): one new connection tells. 1 when the same Redis (run_id) answers.
+ */
+static int still_there(struct follow *f)
+{
+	struct rdb_info mi;
+	char why[sizeof(f->mon.err)];
+	snprintf(why, sizeof(why), "%s", f->mon.err);
+	rdb_close(&f->mon);
+	if (role_probe_target(f->r, &f->mon, &mi) == 0 && strcmp(mi.run_id, f->run_id) == 0) {
+		log_info("connection to the master lost, but it still answers: following it", "master", f->addr,
+		         "reason", why);
+		return 1;
+	}
+	rdb_close(&f->mon);
+	snprintf(f->mon.err, sizeof(f->mon.err), "%s", why);
+	return 0;
+}
+
 /* Guard the link until it breaks (then park: NEXT) or a stop signal (0). */
 static int guard(struct follow *f)
 {
@@ -138,14 +160,14 @@ static int guard(struct follow *f)
 		int readable;
 		if (nap(rdb_fd(&f->mon), next_ping - clock_now_ms(), &readable))
 			return 0;
-		if (readable && rdb_closed_by_peer(&f->mon))
-			break;
+		int broken = readable && rdb_closed_by_peer(&f->mon);
 		/* A silent death (a host gone without a FIN) shows as a PING that times out. */
-		if (clock_now_ms() >= next_ping) {
-			if (rdb_ping(&f->mon) < 0)
-				break;
+		if (!broken && clock_now_ms() >= next_ping) {
+			broken = rdb_ping(&f->mon) < 0;
 			next_ping = clock_now_ms() + period;
 		}
+		if (broken && !still_there(f))
+			break;
 	}
 	char why[sizeof(f->mon.err)];
 	snprintf(why, sizeof(why), "%s", f->mon.err);
@@ -180,6 +202,7 @@ static int await_return(struct follow *f)
 		if (up && mi.role == RDB_ROLE_MASTER && !mi.loading && history_continues(&mi, &r->info)) {
 			log_info("the master is back and continues this replica's history; following it again",
 			         "master", f->addr);
+			snprintf(f->run_id, sizeof(f->run_id), "%s", mi.run_id);
 			return role_point(r, &r->target) < 0 ? EXIT_UNAVAILABLE : NEXT;
 		}
 		say_once(f, "staying parked: the master is not back, or not the one this replica followed",

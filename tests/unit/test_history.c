@@ -62,6 +62,16 @@ static void test_judge(void)
 	struct rdb_info promoted_early = info("master", B, A, 900, 5000, 10);
 	CHECK(history_continues(&promoted_early, &local) == 0);
 	CHECK(history_judge(&promoted_early, &local) == HISTORY_AHEAD);
+	/* Another history at our offset, or holding no key, is not taken for one that holds more. */
+	struct rdb_info equal = info("master", C, Z, -1, 1000, 10);
+	CHECK(history_judge(&equal, &local) == HISTORY_BEHIND);
+	struct rdb_info keyless = info("master", C, Z, -1, 9000, 0);
+	CHECK(history_judge(&keyless, &local) == HISTORY_BEHIND);
+	/* A replica's first full copy leaves it at offset 0: an empty restart at 0 is still behind it. */
+	struct rdb_info fresh_copy = info("slave", A, Z, -1, 0, 1);
+	CHECK(history_judge(&(struct rdb_info){ 0 }, &fresh_copy) == HISTORY_BEHIND);
+	struct rdb_info restarted_zero = info("master", C, Z, -1, 0, 0);
+	CHECK(history_judge(&restarted_zero, &fresh_copy) == HISTORY_BEHIND);
 	/* The same master restarted empty (a new ID, offset 0), or from an older RDB (same ID, behind). */
 	struct rdb_info restarted_empty = info("master", C, Z, -1, 0, 0);
 	CHECK(history_judge(&restarted_empty, &local) == HISTORY_BEHIND);
