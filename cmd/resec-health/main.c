@@ -87,7 +87,7 @@ static int64_t link_grace_ms(const struct health *h)
 }
 
 /* Look at Redis once: connect when needed, PING, INFO, compare the role. */
-static int evaluate(struct health *h)
+static int look(struct health *h)
 {
 	h->reason[0] = '\0';
 	int pong = -1;
@@ -120,8 +120,10 @@ static int evaluate(struct health *h)
 	if (h->link_down_at_ms == 0)
 		h->link_down_at_ms = now;
 	int64_t down = now - h->link_down_at_ms;
-	if (h->info.link_down_since_s >= 0 && h->info.link_down_since_s * 1000 > down)
-		down = h->info.link_down_since_s * 1000;
+	/* INFO's seconds may be anything: saturate rather than overflow. */
+	long long since = h->info.link_down_since_s;
+	if (since >= 0 && (since > INT64_MAX / 1000 ? INT64_MAX : since * 1000) > down)
+		down = since > INT64_MAX / 1000 ? INT64_MAX : since * 1000;
 	if (h->info.sync_in_progress) {
 		snprintf(h->reason, sizeof(h->reason), "replica is syncing with its master");
 		return V_DEGRADED;
@@ -132,6 +134,16 @@ static int evaluate(struct health *h)
 		return V_DEGRADED;
 	}
 	return V_HEALTHY;
+}
+
+/* A look within one HEALTHCHECK_TIMEOUT as a whole (connect, PING and INFO
+ * together): a Redis that answers each command just in time is not healthy. */
+static int evaluate(struct health *h)
+{
+	rdb_set_deadline(&h->conn, clock_now_ms() + h->cfg.healthcheck_timeout_ms);
+	int v = look(h);
+	rdb_set_deadline(&h->conn, 0);
+	return v;
 }
 
 static void print_healthy(const struct health *h)
