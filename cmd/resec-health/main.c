@@ -146,10 +146,17 @@ static int evaluate(struct health *h)
 	return v;
 }
 
+/* The verdict is the exit status; a reader that went away (EPIPE) is said on stderr. */
+static void flush_output(void)
+{
+	if (fflush(stdout) != 0)
+		log_die_line("cannot write the output: %s", strerror(errno));
+}
+
 static void print_healthy(const struct health *h)
 {
 	printf("healthy role=%s offset=%lld\n", rdb_role_name(h->info.role), rdb_info_offset(&h->info));
-	fflush(stdout);
+	flush_output();
 }
 
 /* Exit code of an unhealthy verdict: bad credentials or a refused command are configuration (64). */
@@ -169,7 +176,7 @@ static int cmd_check(struct health *h)
 		return 0;
 	}
 	printf("unhealthy: %s\n", h->reason);
-	fflush(stdout);
+	flush_output();
 	return v == V_UNHEALTHY ? unhealthy_code(h) : EXIT_NO;
 }
 
@@ -204,7 +211,7 @@ static int cmd_wait(struct health *h)
 		if (deadline != 0 && now >= deadline) {
 			rdb_close(&h->conn);
 			printf("unhealthy: %s\n", h->reason);
-			fflush(stdout);
+			flush_output();
 			return EXIT_NO;
 		}
 		/* A closed connection is reopened at the next look. */
@@ -738,7 +745,7 @@ static int cmd_run(struct health *h)
 	int rc = runner_setup(&r, h);
 	if (rc == 0 && evaluate(h) == V_UNHEALTHY) {
 		printf("unhealthy: %s\n", h->reason);
-		fflush(stdout);
+		flush_output();
 		rc = unhealthy_code(h);
 	}
 	if (rc == 0)
@@ -817,7 +824,7 @@ static int say(int code, const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	putchar('\n');
-	fflush(stdout);
+	flush_output();
 	return code;
 }
 
@@ -881,6 +888,7 @@ static int cmd_eligible(struct health *h)
 int main(int argc, char **argv)
 {
 	static struct health h;
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&h.cfg, "resec-health", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &h);
 	const char *cmd = first < argc ? argv[first] : "";
 	if (argc - first > 1) {

@@ -1115,6 +1115,7 @@ int main(int argc, char **argv)
 {
 	struct resec_config cfg;
 	struct opts o = { .cfg = &cfg, .kill_signal = SIGTERM, .kill_timeout_ms = -1 };
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&cfg, "resec-lock", usage, argc, argv, CONFIG_STOP_AT_OPERAND,
 	                        options, handle_option, &o);
 	if (first >= argc) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* resec-switchover: hand the master role to a caught-up replica without losing an acknowledged write. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "json.h"
 #include "log.h"
 #include "peer.h"
+#include "proc.h"
 #include "redis.h"
 
 static const char usage[] =
@@ -508,7 +510,8 @@ static int switch_over(struct switchover *s)
 	int64_t now = clock_now_ms();
 	printf("switched over from %s to %s: writes refused for %lldms\n", s->nodes[s->master].addr,
 	       s->nodes[s->target].addr, (long long)(now - s->fenced_at));
-	fflush(stdout);
+	if (fflush(stdout) != 0)
+		log_warn("switched over, but cannot write the output", "reason", strerror(errno));
 	return 0;
 }
 
@@ -548,6 +551,7 @@ static void setup_signals(void)
 int main(int argc, char **argv)
 {
 	static struct switchover s = { .timeout_ms = DEFAULT_TIMEOUT_MS, .master = -1, .target = -1 };
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&s.cfg, "resec-switchover", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &s);
 	if (first < argc) {
 		log_die_line("unexpected argument \"%s\"", argv[first]);
