@@ -18,6 +18,7 @@
 #include "consul.h"
 #include "log.h"
 #include "peer.h"
+#include "probe.h"
 #include "proc.h"
 #include "redis.h"
 
@@ -756,29 +757,24 @@ static int cmd_run(struct health *h)
 
 /* ---- eligible: may this node contend for a free lock now? (docs/election.md) ---- */
 
-/* Judge one catalog entry as a peer into *p; 1 when usable (another node, priority > 0, answering, not stale). */
-static int judge_peer(const struct health *h, const struct peer_flags *f, const struct json_health_entry *e,
+/* Judge one catalog entry as a peer into *p from the look at its Redis; 1 when usable
+ * (another node, priority > 0, answering, not stale). */
+static int judge_peer(const struct health *h, const struct peer_flags *f, const struct probe *pr,
                       struct peer_candidate *p)
 {
-	memset(p, 0, sizeof(*p));
-	struct hostport hp = { .port = 0 };
-	peer_entry_addr(e, &hp);
-	config_format_hostport(&hp, p->addr, sizeof(p->addr));
-	p->priority = peer_priority(f, p->addr, peer_meta_priority(e, 100));
-	struct rdb_info info;
-	char err[256];
-	if (p->priority == 0 || peer_probe(&h->cfg, &hp, &info, NULL, err, sizeof(err)) < 0 ||
-	    strcmp(info.run_id, h->info.run_id) == 0)
+	if (p->priority == 0 || !pr->ok || strcmp(pr->info.run_id, h->info.run_id) == 0)
 		return 0;
-	peer_stale(&h->cfg, f, &info, p->stale, sizeof(p->stale));
-	p->offset = rdb_info_offset(&info);
+	peer_stale(&h->cfg, f, &pr->info, p->stale, sizeof(p->stale));
+	p->offset = rdb_info_offset(&pr->info);
 	return p->stale[0] == '\0';
 }
 
 /*
  * Read the replica service: our own entry (Meta run_id is ours) names our
  * address as peers see it, which keys our priority override; every other entry
- * is judged, the best usable one in *best. 1 found, 0 none, -1 Consul error.
+ * is judged, the best usable one in *best. The peers' Redis are looked at all
+ * at once (common/probe.c): dead peers cost one HEALTHCHECK_TIMEOUT in all, so
+ * the gate stays well within resec-lock's bound. 1 found, 0 none, -1 Consul error.
  */
 static int survey_peers(const struct health *h, struct consul *c, const struct peer_flags *f,
                         struct peer_candidate *self, struct peer_candidate *best)
@@ -789,22 +785,49 @@ static int survey_peers(const struct health *h, struct consul *c, const struct p
 	size_t n = 0;
 	if (consul_health_service(c, name, NULL, 0, NULL, &e, &n) != CONSUL_OK)
 		return -1;
-	for (size_t i = 0; i < n; i++)
+	struct peer_candidate *cand = calloc(n + 1, sizeof(*cand));
+	struct probe *pr = calloc(n + 1, sizeof(*pr));
+	size_t *of = calloc(n + 1, sizeof(*of)); /* the candidate each probe is for */
+	if (cand == NULL || pr == NULL || of == NULL) {
+		free(cand);
+		free(pr);
+		free(of);
+		json_health_free(e, n);
+		snprintf(c->err, sizeof(c->err), "out of memory for %zu peers", n);
+		return -1;
+	}
+	size_t nc = 0, np = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct hostport hp = { .port = 0 };
+		peer_entry_addr(&e[i], &hp);
 		if (strcmp(peer_meta(&e[i], "run_id"), h->info.run_id) == 0) {
-			struct hostport hp = { .port = 0 };
-			peer_entry_addr(&e[i], &hp);
 			config_format_hostport(&hp, self->addr, sizeof(self->addr));
 			self->priority = peer_priority(f, self->addr, self->priority);
-		}
-	int found = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct peer_candidate p;
-		if (strcmp(peer_meta(&e[i], "run_id"), h->info.run_id) == 0 || !judge_peer(h, f, &e[i], &p))
 			continue;
-		if (!found || peer_ranks_before(&p, best))
-			*best = p;
+		}
+		struct peer_candidate *p = &cand[nc];
+		config_format_hostport(&hp, p->addr, sizeof(p->addr));
+		p->priority = peer_priority(f, p->addr, peer_meta_priority(&e[i], 100));
+		/* A priority-0 peer is never usable: no need to look at it. */
+		if (p->priority != 0) {
+			pr[np].hp = hp;
+			of[np++] = nc;
+		}
+		nc++;
+	}
+	probe_many(&h->cfg, pr, np);
+	int found = 0;
+	for (size_t k = 0; k < np; k++) {
+		struct peer_candidate *p = &cand[of[k]];
+		if (!judge_peer(h, f, &pr[k], p))
+			continue;
+		if (!found || peer_ranks_before(p, best))
+			*best = *p;
 		found = 1;
 	}
+	free(cand);
+	free(pr);
+	free(of);
 	json_health_free(e, n);
 	return found;
 }

@@ -765,35 +765,50 @@ static int gate_spawn(char *const argv[], char **env, pid_t *pid, int *out_fd)
 	return 0;
 }
 
-/* Read the gate's first line into why until EOF or the timeout; 1 when it timed out. */
-static int gate_read(int fd, char *why, size_t len)
+enum gate_end { GATE_EOF = 0, GATE_TIMED_OUT, GATE_STOPPED };
+
+/*
+ * Read the gate's first line into why until EOF, the timeout, or a TERM, INT
+ * or QUIT (its number in *stop): a stop must not wait for the gate, which may
+ * take up to GATE_TIMEOUT_MS. Returns an enum gate_end.
+ */
+static int gate_read(int fd, char *why, size_t len, int *stop)
 {
 	size_t used = 0;
 	int64_t end = clock_now_ms() + GATE_TIMEOUT_MS;
 	for (;;) {
 		int64_t left = end - clock_now_ms();
 		if (left <= 0)
-			return 1;
-		struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
-		int r = poll(&p, 1, (int)left);
+			return GATE_TIMED_OUT;
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN, .revents = 0 },
+		                       { .fd = proc_signal_fd(), .events = POLLIN, .revents = 0 } };
+		int r = poll(p, 2, (int)left);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			return r == 0;
+		if (r < 0)
+			return GATE_EOF;
+		if (r == 0)
+			return GATE_TIMED_OUT;
+		/* The gate's own SIGCHLD lands here too: only a stop ends the wait. */
+		if (p[1].revents != 0 && (*stop = signals_idle()) != 0)
+			return GATE_STOPPED;
+		if (p[0].revents == 0)
+			continue;
 		char buf[256];
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return 0;
+			return GATE_EOF;
 		for (ssize_t i = 0; i < n && used + 1 < len; i++)
 			why[used++] = buf[i];
 		why[used] = '\0';
 	}
 }
 
-/* Run the gate once: 0 when it exits 0, else 1 with its reason in why. */
-static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len)
+/* Run the gate once: 0 when it exits 0, 2 when a stop signal came (in *stop: the
+ * gate is killed at once), else 1 with its reason in why. */
+static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len, int *stop)
 {
 	char var[64];
 	why[0] = '\0';
@@ -806,15 +821,17 @@ static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len
 		return 1;
 	}
 	free(env);
-	int timed_out = gate_read(fd, why, len);
+	int end = gate_read(fd, why, len, stop);
 	close(fd);
-	if (timed_out)
+	if (end != GATE_EOF)
 		kill(pid, SIGKILL);
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	why[strcspn(why, "\n")] = '\0';
-	if (timed_out) {
+	if (end == GATE_STOPPED)
+		return 2;
+	if (end == GATE_TIMED_OUT) {
 		snprintf(why, len, "the gate did not answer within %ds", GATE_TIMEOUT_MS / 1000);
 		return 1;
 	}
@@ -838,9 +855,11 @@ static int acq_gate(struct lock_state *s, struct acq_loop *a)
 	a->gate_last = now;
 	char why[300];
 	int64_t free_ms = a->free_since > 0 ? now - a->free_since : 0;
-	int g = gate_run(s, free_ms, why, sizeof(why));
+	int sig = 0;
+	int g = gate_run(s, free_ms, why, sizeof(why), &sig);
 	/* The gate's SIGCHLD sits in the signal pipe: consume it, or it cancels the acquire. */
-	int sig = signals_idle();
+	if (g != 2)
+		sig = signals_idle();
 	if (sig) {
 		s->exit_signal = sig;
 		return ACQ_SIGNAL;
