@@ -30,12 +30,15 @@ static void *job_main(void *arg)
 void probe_many(const struct resec_config *cfg, struct probe *p, size_t n)
 {
 	struct job jobs[PROBE_MAX_THREADS];
-	for (size_t base = 0; base < n; base += PROBE_MAX_THREADS) {
-		size_t k = n - base < PROBE_MAX_THREADS ? n - base : PROBE_MAX_THREADS;
+	size_t done = 0;
+	while (done < n) {
+		size_t k = n - done;
+		if (k > (size_t)PROBE_MAX_THREADS)
+			k = PROBE_MAX_THREADS;
 		memset(jobs, 0, sizeof(jobs));
 		for (size_t i = 0; i < k; i++) {
 			jobs[i].cfg = cfg;
-			jobs[i].p = &p[base + i];
+			jobs[i].p = &p[done + i];
 			jobs[i].started = pthread_create(&jobs[i].thread, NULL, job_main, &jobs[i]) == 0;
 		}
 		for (size_t i = 0; i < k; i++) {
@@ -44,5 +47,6 @@ void probe_many(const struct resec_config *cfg, struct probe *p, size_t n)
 			else
 				look(cfg, jobs[i].p);
 		}
+		done += k;
 	}
 }

@@ -51,7 +51,7 @@ struct rdb_info {
  * (about 5 KB) or COMMAND INFO of three commands (about 400 elements, arrays
  * nested 5 deep); past a cap the command fails with RDB_E_IO.
  */
-#define RDB_MAX_REPLY_BYTES (1024 * 1024)  /* bytes received for one reply */
+#define RDB_MAX_REPLY_BYTES ((size_t)1024 * 1024) /* bytes received for one reply */
 #define RDB_MAX_REPLY_ELEMENTS 16384       /* array elements announced in one reply, all levels */
 #define RDB_MAX_REPLY_DEPTH 7              /* arrays inside arrays (hiredis 0.14 cannot go deeper) */
 

@@ -206,6 +206,7 @@ static void test_closed_peer(void)
 static int scrubbed(const char *pw, const char *text, char *err, size_t len)
 {
 	struct secret sec;
+	memset(&sec, 0, sizeof(sec));
 	secret_set(&sec, pw);
 	struct rdb_conn c;
 	struct peer p;
