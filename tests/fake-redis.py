@@ -18,6 +18,9 @@ but AUTH) in one of these ways (--mode):
   close     half of a valid answer, then the connection closed
   extra     a valid answer followed by bytes nobody asked for
 
+With --after N the first N such commands (all connections together) are
+answered normally, so a Redis can turn bad while a program watches it.
+
 It listens on 127.0.0.1 on a free port and writes the port to --port-file.
 With --stats FILE it appends "sent N" for each connection when it ends (N
 bytes written to it), so a test can tell how much a client took before it
@@ -122,6 +125,17 @@ def read_command(f):
     return argv
 
 
+SEEN = [0]
+SEEN_LOCK = threading.Lock()
+
+
+def turned_bad(args):
+    """True once --after matching commands were answered normally."""
+    with SEEN_LOCK:
+        SEEN[0] += 1
+        return SEEN[0] > args.after
+
+
 def serve(conn, args):
     count = [0]
     try:
@@ -132,7 +146,7 @@ def serve(conn, args):
                 break
             name = argv[0].decode(errors="replace").upper() if argv else ""
             good = answer(args, argv)
-            if name in args.on or (not args.on and name != "AUTH"):
+            if (name in args.on or (not args.on and name != "AUTH")) and turned_bad(args):
                 if not misbehave(conn, args, good, count):
                     break
             else:
@@ -153,6 +167,7 @@ def main():
     p.add_argument("--on", action="append", default=[], help="only these commands misbehave")
     p.add_argument("--delay", type=float, default=0.5)
     p.add_argument("--count", type=int, default=100000)
+    p.add_argument("--after", type=int, default=0, help="answer this many matching commands normally first")
     p.add_argument("--role", default="master")
     p.add_argument("--info", action="append", default=[])
     p.add_argument("--stats")

@@ -83,6 +83,26 @@ sent_at_most() {
 	[ "$MS" -lt 3000 ]
 }
 
+@test "run: a Redis that starts dripping is cut off: run exits 1 within an interval and a timeout" {
+	emu_start
+	# Two good looks (registration), then every INFO drips.
+	fake_redis late --mode drip --delay 0.3 --on INFO --after 2
+	HEALTHCHECK_INTERVAL=500ms HEALTHCHECK_TIMEOUT=1s REDIS_ADDR="127.0.0.1:$FAKE_PORT" \
+		"$RESEC_HEALTH" run --role master 2>"$T/run.err" &
+	pid=$!
+	track_pid "$pid"
+	wait_for "registered" 10 grep -q 'msg=registered' "$T/run.err"
+	t0=$EPOCHREALTIME
+	wait_for "run to end" 15 sh -c "! kill -0 $pid"
+	rc=0
+	wait "$pid" || rc=$?
+	ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+	echo "exit $rc ${ms}ms after the registration" >&3
+	[ "$rc" -eq 1 ]
+	grep -q "redis unhealthy; failing the check and exiting.*INFO on 127.0.0.1:$FAKE_PORT: timed out" "$T/run.err"
+	[ "$ms" -lt 5000 ]
+}
+
 @test "replies that never end or announce too much: one clear error at once, a bounded take" {
 	local mode want
 	for mode in endless line huge; do

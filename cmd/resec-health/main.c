@@ -123,8 +123,11 @@ static int look(struct health *h)
 	int64_t down = now - h->link_down_at_ms;
 	/* INFO's seconds may be anything: saturate rather than overflow. */
 	long long since = h->info.link_down_since_s;
-	if (since >= 0 && (since > INT64_MAX / 1000 ? INT64_MAX : since * 1000) > down)
-		down = since > INT64_MAX / 1000 ? INT64_MAX : since * 1000;
+	if (since >= 0) {
+		int64_t since_ms = since > INT64_MAX / 1000 ? INT64_MAX : since * 1000;
+		if (since_ms > down)
+			down = since_ms;
+	}
 	if (h->info.sync_in_progress) {
 		snprintf(h->reason, sizeof(h->reason), "replica is syncing with its master");
 		return V_DEGRADED;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "redis.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,8 +32,20 @@ static int run_op(struct rdb_conn *c, int op)
 		if (rc == 0 && ((in.role != RDB_ROLE_MASTER && in.role != RDB_ROLE_REPLICA) ||
 		                strlen(in.run_id) >= sizeof(in.run_id) || strlen(in.master_host) >= sizeof(in.master_host)))
 			abort();
-		if (rc == 0)
-			(void)rdb_info_offset(&in);
+		if (rc == 0) {
+			/* The election's staleness rule on whatever INFO said, against a published
+			 * offset at both ends of its range (UBSan watches the arithmetic). */
+			static struct resec_config cfg;
+			struct peer_flags f;
+			char why[200];
+			memset(&f, 0, sizeof(f));
+			cfg.redis_max_lag = 10 * 1024 * 1024;
+			cfg.lock_ttl_ms = 15000;
+			for (int i = 0; i < 3; i++) {
+				f.master_offset = i == 0 ? 0x7fffffffffffffffLL : i == 1 ? 0 : rdb_info_offset(&in);
+				peer_stale(&cfg, &f, &in, why, sizeof(why));
+			}
+		}
 		(void)rdb_role_name(in.role);
 		return rc;
 	}
