@@ -202,7 +202,6 @@ sys.exit(subprocess.run(sys.argv[1:], stdout=w).returncode)' "$@"
 }
 
 @test "the gate looks at its peers all at once: four dead peers cost one timeout, the decision unchanged" {
-	emu_requires_control
 	emu_start
 	start_redis self
 	start_redis better
@@ -228,7 +227,6 @@ sys.exit(subprocess.run(sys.argv[1:], stdout=w).returncode)' "$@"
 }
 
 @test "the gate with a peer whose INFO holds extreme offsets: no overflow, the peer is stale" {
-	emu_requires_control
 	emu_start
 	start_redis self
 	register_replica "$REDIS_PORT_self" "$(run_id "$REDIS_PORT_self")"
@@ -243,7 +241,6 @@ sys.exit(subprocess.run(sys.argv[1:], stdout=w).returncode)' "$@"
 }
 
 @test "TERM while the gate runs ends resec-lock at once, the gate killed" {
-	emu_requires_control
 	emu_start
 	"$RESEC_LOCK" --key "test/gate" --gate "sleep 30" -- true 2>"$T/lock.err" &
 	pid=$!
