@@ -31,31 +31,32 @@ static char mask_char(const char *pw)
 	return '\0';
 }
 
-/* Replace every occurrence of the password in s (a NUL-terminated buffer),
+/* Replace every occurrence of the password in s (a NUL-terminated buffer of size bytes),
  * so that no error carries it; a run of masks is three long whatever the
  * password's length. Occurrences are all found in the original text before
  * anything is replaced, so the loop ends whatever the password and text. */
-static void scrub(char *s, const struct secret *pw)
+static void scrub(char *s, size_t size, const struct secret *pw)
 {
 	if (pw == NULL || !secret_is_set(pw))
 		return;
 	const char *v = secret_value(pw);
-	size_t n = strlen(v), len = strlen(s);
-	char m = mask_char(v);
-	if (n == 0 || n > len)
-		return;
-	if (m == '\0') {
-		/* A password holding every mask: say nothing rather than risk it. */
-		snprintf(s, len + 1, "%s", len >= 3 ? "(a message naming the password was withheld)" : "");
-		s[len] = '\0';
-		return;
-	}
+	size_t n = strlen(v), len = strlen(s), found = 0;
 	char hidden[1024] = { 0 };
 	if (len > sizeof(hidden))
 		len = sizeof(hidden);
-	for (size_t i = 0; i + n <= len; i++)
-		if (memcmp(s + i, v, n) == 0)
+	for (size_t i = 0; n > 0 && i + n <= len; i++)
+		if (memcmp(s + i, v, n) == 0) {
 			memset(hidden + i, 1, n);
+			found++;
+		}
+	if (found == 0)
+		return;
+	char m = mask_char(v);
+	if (m == '\0') {
+		/* A password holding every mask: say nothing rather than risk it. */
+		snprintf(s, size, "%s", "(withheld: it named the password)");
+		return;
+	}
 	size_t out = 0;
 	for (size_t i = 0; i < len;) {
 		if (!hidden[i]) {
@@ -91,7 +92,7 @@ static int fail(struct rdb_conn *c, int kind, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(full, sizeof(full), fmt, ap);
 	va_end(ap);
-	scrub(full, c->opts.password);
+	scrub(full, sizeof(full), c->opts.password);
 	copy_field(c->err, sizeof(c->err), full);
 	c->err_kind = kind;
 	return -1;
