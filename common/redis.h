@@ -75,6 +75,7 @@ struct rdb_conn {
 	struct rdb_opts opts;
 	int64_t deadline_ms;           /* rdb_set_deadline: clock_now_ms() bound of everything, 0 none */
 	int err_kind;                  /* enum rdb_err_kind of the last failure */
+	int peer_closed;               /* the last RDB_E_IO was Redis closing or resetting the connection */
 	char err[256];
 };
 
