@@ -80,6 +80,24 @@ test check:
 	@echo "$$(grep -c '^ok' build/san/bats.tap) passed, $$(grep -c '^not ok' build/san/bats.tap) failed"
 	@exit "$$(cat build/san/bats.rc)"
 
+# The Redis-facing and end-to-end suites again, on Valkey (scripts/deps
+# installs it from bookworm-backports); docs/operations.md, "Supported servers".
+VALKEY_SUITES := resec-health resec-role resec-status elect switchover resec faults deploy
+test-valkey:
+	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
+	@{ RESEC_TEST_SERVER=valkey-server RESEC_BUILD=build/san bats --timing $(VALKEY_SUITES:%=tests/%.bats); \
+	  echo $$? >build/san/valkey.rc; } 2>&1 | tee build/san/valkey.tap
+	@echo "valkey: $$(grep -c '^ok' build/san/valkey.tap) passed, $$(grep -c '^not ok' build/san/valkey.tap) failed"
+	@exit "$$(cat build/san/valkey.rc)"
+
+# Builds the Debian package from a clean copy, installs it with dpkg -i and
+# purges it: needs root and changes the machine, so make test leaves it out.
+test-package:
+	@mkdir -p build
+	@{ bats --timing tests/package; echo $$? >build/package.rc; } 2>&1 | tee build/package.tap
+	@echo "package: $$(grep -c '^ok' build/package.tap) passed, $$(grep -c '^not ok' build/package.tap) failed"
+	@exit "$$(cat build/package.rc)"
+
 sanitize:
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
 
@@ -89,7 +107,7 @@ lint:
 	  --std=c11 --inline-suppr --suppress=missingIncludeSystem -Icommon common cmd tests/unit
 	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/*.c) -- $(WARNINGS) $(DEFS) -Icommon $(PKG_CFLAGS)
 	shellcheck $(wildcard $(SH_SCRIPTS))
-	awk -f tests/lint/bats-negations.awk tests/*.bats
+	awk -f tests/lint/bats-negations.awk tests/*.bats tests/package/*.bats
 	$(MAKE) -s man
 	mandoc -Tlint -W warning $(MANS)
 
