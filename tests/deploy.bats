@@ -61,6 +61,11 @@ teardown() {
 		"$RESEC_ROOT/deploy/systemd/resec.service" >"$BATS_TEST_TMPDIR/resec.service"
 	# --man=no: Documentation=man:resec(8) exists only once installed (tests/package checks it).
 	run -0 systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/resec.service"
+	# With the token drop-in of docs/operations.md ("Installing").
+	sed -i 's|^\[Service\]$|&\nLoadCredential=consul-token:/etc/resec/consul-token\nEnvironment=CONSUL_HTTP_TOKEN_FILE=%d/consul-token|' \
+		"$BATS_TEST_TMPDIR/resec.service"
+	grep -q '^LoadCredential=' "$BATS_TEST_TMPDIR/resec.service"
+	run -0 systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/resec.service"
 }
 
 @test "make install puts the programs and resec on PATH, honouring PREFIX and DESTDIR" {
