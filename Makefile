@@ -82,7 +82,7 @@ test check:
 
 # The Redis-facing and end-to-end suites again, on Valkey (scripts/deps
 # installs it from bookworm-backports); docs/operations.md, "Supported servers".
-VALKEY_SUITES := resec-health resec-role resec-status elect switchover resec faults deploy
+VALKEY_SUITES := resec-health resec-role resec-status elect switchover resec faults deploy bench
 test-valkey:
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
 	@{ RESEC_TEST_SERVER=valkey-server RESEC_BUILD=build/san bats --timing $(VALKEY_SUITES:%=tests/%.bats); \
