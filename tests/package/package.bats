@@ -62,7 +62,8 @@ build_deb() {
 		usr/share/man/man1/resec-lock.1.gz usr/share/man/man8/resec.8.gz \
 		lib/systemd/system/resec.service etc/default/resec \
 		usr/share/doc/resec/examples/resec-policy.hcl \
-		usr/share/doc/resec/examples/resec-switchover-policy.hcl; do
+		usr/share/doc/resec/examples/resec-switchover-policy.hcl \
+		usr/share/doc/resec/resec-lock.md usr/share/doc/resec/operations.md; do
 		[[ "$output" == *" ./$f"* ]] || { echo "missing from the package: $f"; false; }
 	done
 
