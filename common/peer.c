@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "peer.h"
 
 void peer_service_name(const struct resec_config *cfg, int master, char *buf, size_t len)
@@ -166,9 +167,12 @@ void peer_stale(const struct resec_config *cfg, const struct peer_flags *f, cons
 	why[0] = '\0';
 	if (in->role != RDB_ROLE_REPLICA)
 		return;
-	long long behind = f->master_offset - rdb_info_offset(in);
-	if (f->master_offset >= 0 && cfg->redis_max_lag > 0 && behind > cfg->redis_max_lag) {
-		snprintf(why, len, "%lld bytes behind the offset the master published (%lld; REDIS_MAX_LAG %lld)",
+	/* Both offsets come from outside (KV, a peer's INFO) and may be anything a
+	 * long long holds: compare without subtracting them, which could overflow. */
+	long long off = rdb_info_offset(in);
+	if (f->master_offset >= 0 && cfg->redis_max_lag > 0 && off < f->master_offset - cfg->redis_max_lag) {
+		unsigned long long behind = (unsigned long long)f->master_offset - (unsigned long long)off;
+		snprintf(why, len, "%llu bytes behind the offset the master published (%lld; REDIS_MAX_LAG %lld)",
 		         behind, f->master_offset, cfg->redis_max_lag);
 		return;
 	}
@@ -222,6 +226,8 @@ int peer_probe(const struct resec_config *cfg, const struct hostport *hp, struct
 	o.addr = *hp;
 	struct rdb_conn c;
 	rdb_init(&c, &o);
+	/* The whole probe (connect, INFO, the fence's settings) within one timeout. */
+	rdb_set_deadline(&c, clock_now_ms() + o.timeout_ms);
 	int rc = 0;
 	if (rdb_connect(&c) < 0 || rdb_info(&c, info) < 0) {
 		snprintf(err, errlen, "%s", c.err);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* resec-role: show or set the role of the local Redis: master, replica of HOST:PORT, or fenced. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "config.h"
 #include "history.h"
 #include "log.h"
+#include "proc.h"
 #include "redis.h"
 #include "role.h"
 
@@ -52,7 +54,12 @@ static int print_show(struct role *r)
 		printf("replica %s link=%s offset=%lld%s%s\n", addr, r->info.link_up ? "up" : "down",
 		       rdb_info_offset(&r->info), role_follows(r, &park) ? " parked" : "", fenced ? " fenced" : "");
 	}
-	return fflush(stdout) == 0 ? 0 : -1;
+	if (fflush(stdout) == 0)
+		return 0;
+	/* A reader that went away (EPIPE): an error like any other, with its reason. */
+	snprintf(r->conn.err, sizeof(r->conn.err), "cannot write the output: %s", strerror(errno));
+	r->conn.err_kind = RDB_E_IO;
+	return -1;
 }
 
 static int do_show(struct role *r)
@@ -316,6 +323,7 @@ static int parse_target(struct role *r, const char *arg)
 int main(int argc, char **argv)
 {
 	static struct role r;
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&r.cfg, "resec-role", usage, argc, argv, CONFIG_PERMUTE, NULL, NULL, NULL);
 	int nargs = argc - first;
 	const char *cmd = nargs > 0 ? argv[first] : "";
