@@ -46,7 +46,7 @@ struct rdb_info {
 	long long second_repl_offset;  /* where replid2's history ended, -1 when none */
 	long long keys;                /* keys in every database (INFO keyspace) */
 	char redis_version[32];
-	int version_major;             /* 7 for "7.0.15", 0 when unknown */
+	int version_major;             /* 7 for "7.0.15", 0 when unknown; Valkey 8 says 7 (7.2.4) */
 };
 
 /*

@@ -120,9 +120,9 @@ two_redis() {
 	[ "$(role "$R" show)" = master ]
 	[ "$(rcli "$R" set k2 v2)" = OK ]
 	local n
-	n=$(grep -c 'MASTER MODE enabled' "$BATS_TEST_TMPDIR/redis-R/redis.log")
+	n=$(grep -Ec '(MASTER|PRIMARY) MODE enabled' "$BATS_TEST_TMPDIR/redis-R/redis.log")
 	run -0 role "$R" master
-	[ "$(grep -c 'MASTER MODE enabled' "$BATS_TEST_TMPDIR/redis-R/redis.log")" = "$n" ]
+	[ "$(grep -Ec '(MASTER|PRIMARY) MODE enabled' "$BATS_TEST_TMPDIR/redis-R/redis.log")" = "$n" ]
 }
 
 @test "fence refuses writes at once, reads work, master lifts it and restores the operator's values" {
