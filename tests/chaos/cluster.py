@@ -274,29 +274,45 @@ class Cluster:
 
     def kill_resec(self, i, also_redis=False):
         """SIGKILL every process of node i's resec at once (and its Redis in
-        the same breath when also_redis): no child gets to clean up. Scans
-        again until none is left, for a child forked during the kill."""
+        the same breath when also_redis), so that none of them sees another
+        die and reacts (a resec-lock whose child died releases the lock; a
+        heartbeat whose Redis closed fails its check). Signals are sent one
+        process at a time, so each is first frozen with SIGSTOP, scanning
+        again until no unfrozen one is left (a child forked meanwhile), and
+        only then are all of them killed."""
+        frozen = set()
         if also_redis and i in self.redis:
-            killpg_quiet(self.redis[i].pid, signal.SIGKILL)
-        killed = set()
+            killpg_quiet(self.redis[i].pid, signal.SIGSTOP)
         deadline = time.monotonic() + 5
         while True:
-            pids = self.resec_pids(i)
+            pids = [p for p in self.resec_pids(i) if p not in frozen]
             if not pids:
                 break
             for pid in pids:
-                kill_quiet(pid, signal.SIGKILL)
-                killed.add(pid)
+                kill_quiet(pid, signal.SIGSTOP)
+                frozen.add(pid)
             if time.monotonic() > deadline:
-                raise HarnessError("n%d resec processes survive SIGKILL: %s" % (i, pids))
-            time.sleep(0.01)
+                raise HarnessError("n%d resec processes keep appearing: %s" % (i, pids))
+        for pid in frozen:
+            kill_quiet(pid, signal.SIGKILL)
+        if also_redis and i in self.redis:
+            killpg_quiet(self.redis[i].pid, signal.SIGKILL)
+        while True:
             self.reap()
+            left = self.resec_pids(i)
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                raise HarnessError("n%d resec processes survive SIGKILL: %s" % (i, left))
+            for pid in left:
+                kill_quiet(pid, signal.SIGKILL)
+            time.sleep(0.01)
         p = self.resec.pop(i, None)
         if p is not None:
             p.wait()
         if also_redis:
             self.kill_redis(i)
-        self.log("n%d resec killed: pids %s%s" % (i, sorted(killed), " and its redis" if also_redis else ""))
+        self.log("n%d resec killed: pids %s%s" % (i, sorted(frozen), " and its redis" if also_redis else ""))
 
     def reap(self):
         for p in self.procs:
