@@ -75,15 +75,19 @@ results() {
 	[ -z "$output" ]
 }
 
-@test "chaos: an injected lost write and split-brain are caught, named and kept with the logs" {
-	run timeout -s INT 200 python3 "$CHAOS" --rounds 2 --faults redis-kill-replica --inject loss,split
+@test "chaos: an injected lost write, split-brain and stuck replica are caught, named and kept with the logs" {
+	run timeout -s INT 200 python3 "$CHAOS" --rounds 2 --faults redis-kill-replica --inject loss,split,stuck \
+		--settle 4 --stuck 2
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"VIOLATION seed="*"round=1 fault=redis-kill-replica"*"lost: 1 acknowledged writes missing"* ]]
 	[[ "$output" == *"split-brain: n"*"both accepted writes"* ]]
+	[[ "$output" == *"unsettled: not settled 4s after the fault healed"* ]]
+	[[ "$output" == *"still not settled 6s after the heal"* ]]
 	[[ "$output" == *"replay: make chaos CHAOS_SEED="*"CHAOS_ROUNDS=1 CHAOS_PROFILE=quick"* ]]
 	[ "$(results .lost_writes)" = 1 ]
 	[ "$(results '.violations_by_kind["split-brain"]')" = 1 ]
+	[ "$(results '.violations_by_kind["unsettled"]')" = 1 ]
 	# The run directory is kept: every node's logs and the emulator's events.
 	local d
 	d=$(results .rundir)

@@ -9,11 +9,12 @@ with the same seed and round count.
 
 usage: chaos.py [--rounds N] [--seed S] [--profile quick|default]
                 [--dir DIR] [--results FILE] [--max-fault S] [--faults K,K..]
-                [--settle S] [--keep] [--keep-going] [--inject loss,split]
+                [--settle S] [--stuck S] [--keep] [--keep-going]
+                [--inject loss,split,stuck]
        chaos.py --self-test
 Every option has an environment variable (CHAOS_ROUNDS, CHAOS_SEED,
 CHAOS_PROFILE, CHAOS_DIR, CHAOS_RESULTS, CHAOS_MAX_FAULT_S, CHAOS_FAULTS,
-CHAOS_SETTLE_S, CHAOS_KEEP, CHAOS_KEEP_GOING, CHAOS_INJECT); RESEC_BUILD
+CHAOS_SETTLE_S, CHAOS_STUCK_S, CHAOS_KEEP, CHAOS_KEEP_GOING, CHAOS_INJECT); RESEC_BUILD
 names the build under test (default build), CHAOS_EMU_FLAGS adds emulator
 flags. Exit 0: no violation; 1: a violation (the run directory is kept and
 printed); 2: the harness could not run; 130/143: interrupted.
@@ -85,8 +86,8 @@ def parse(argv):
             ap.error("unknown fault %s (known: %s)" % (k, ", ".join(sorted(faults.WEIGHTS))))
     a.inject = [k for k in a.inject.split(",") if k]
     for k in a.inject:
-        if k not in ("loss", "split"):
-            ap.error("unknown injection %s (known: loss, split)" % k)
+        if k not in ("loss", "split", "stuck"):
+            ap.error("unknown injection %s (known: loss, split, stuck)" % k)
     build = e("RESEC_BUILD", "build")
     a.build = build if os.path.isabs(build) else os.path.join(ROOT, build)
     a.emu_flags = e("CHAOS_EMU_FLAGS", "").split()
@@ -138,6 +139,8 @@ class Campaign:
             cmd += " CHAOS_FAULTS=%s" % ",".join(self.a.faults)
         if self.a.inject:
             cmd += " CHAOS_INJECT=%s" % ",".join(self.a.inject)
+        if self.a.settle != 60:
+            cmd += " CHAOS_SETTLE_S=%g" % self.a.settle
         return cmd
 
     def violation(self, rnd, kind, text, evidence):
@@ -174,9 +177,10 @@ class Campaign:
             if p.poll() is not None:
                 raise HarnessError("the %s exited (%s); see %s.err" % (name, p.returncode, name))
 
-    def wait_settled(self, since, limit):
+    def wait_settled(self, since, limit, trace=None):
         """Poll until settled and an acknowledged write arrived after since;
-        (True, master node) or (False, the last reason)."""
+        (True, master node) or (False, the last reason). Each change of the
+        reason is appended to trace as (seconds after since, reason)."""
         deadline = since + limit
         why = "not checked"
         while True:
@@ -185,9 +189,10 @@ class Campaign:
                 self.writes.update()
                 if self.writes.acked_since(since) > 0:
                     return True, res
-                why = "no acknowledged write since the fault healed"
-            else:
-                why = res
+                res = "no acknowledged write since the fault healed"
+            if trace is not None and (not trace or trace[-1][1] != res) and len(trace) < 50:
+                trace.append((round(time.monotonic() - since, 2), res))
+            why = res
             if time.monotonic() >= deadline:
                 return False, why
             time.sleep(POLL_S)
@@ -220,7 +225,12 @@ class Campaign:
             rnd["steps"].append({"at": round(t - t0, 3), "took": round(time.monotonic() - t, 3), "what": desc})
         t_fault, t_heal = t0, time.monotonic()
         rnd.update({"t_fault": t_fault, "t_heal": t_heal})
-        ok, res = self.wait_settled(t_heal, self.a.settle)
+        if r == 1 and "stuck" in self.a.inject:
+            victim = [i for i in (1, 2, 3) if i != self.master][0]
+            self.cl.kill_resec(victim)
+            self.say("injected: n%d's resec killed and not restarted" % victim)
+        rnd["settle_trace"] = []
+        ok, res = self.wait_settled(t_heal, self.a.settle, rnd["settle_trace"])
         t_settled = time.monotonic()
         self.clients_alive()
         if ok:
@@ -252,7 +262,7 @@ class Campaign:
         --stuck more) to tell a slow recovery from a stuck cluster."""
         self.violation(rnd, "unsettled", "not settled %ds after the fault healed: %s" % (self.a.settle, why),
                        {"reason": why})
-        ok, res = self.wait_settled(t_heal, self.a.settle + self.a.stuck)
+        ok, res = self.wait_settled(t_heal, self.a.settle + self.a.stuck, rnd["settle_trace"])
         if ok:
             self.master = res
             rnd["settle_s"] = round(time.monotonic() - t_heal, 3)
@@ -265,12 +275,13 @@ class Campaign:
 
     def inject(self, rnd):
         """Self-check of the harness (--inject): make the checks see what
-        they exist to see, once, in the first round."""
-        if rnd["round"] != 1 or not self.a.inject or self.master is None:
+        they exist to see, once, in the first round (stuck: in run_round)."""
+        if rnd["round"] != 1 or self.master is None:
             return
         mport = self.cl.redis_port[self.master]
         if "split" in self.a.inject:
-            rport = self.cl.redis_port[[i for i in (1, 2, 3) if i != self.master][0]]
+            # The other replica than the one "stuck" took its resec from.
+            rport = self.cl.redis_port[[i for i in (1, 2, 3) if i != self.master][-1]]
             resp.once(rport, "CONFIG", "SET", "replica-read-only", "no")
             time.sleep(0.5)
             resp.once(rport, "CONFIG", "SET", "replica-read-only", "yes")
