@@ -295,13 +295,19 @@ class Campaign:
 
     def check_writes(self, rnd, t_fault, t_settled):
         self.writes.update()
-        # Writable again: the first acknowledged write after the outage the
-        # fault caused (the longest gap), which may begin a while after the
-        # fault (a fence after a Consul outage), or the first write after
-        # the fault when there was no outage to speak of.
+        # Writable: when the master changed, the first acknowledged write on
+        # the new one; else the first after the outage the fault caused (the
+        # longest gap, which may begin a while after the fault: a fence
+        # after a Consul outage), or the first write after the fault when
+        # there was no outage to speak of.
         gap, g0, g1 = self.writes.longest_gap(t_fault, t_settled)
         rnd["unavailable_s"] = round(gap, 3)
-        first = self.writes.ack_at(g1) if gap >= OUTAGE_S else self.writes.first_ack_after(t_fault)
+        if self.master != rnd["master_before"]:
+            first = self.writes.first_ack_on(t_fault, self.cl.redis_port[self.master])
+        elif gap >= OUTAGE_S:
+            first = self.writes.ack_at(g1)
+        else:
+            first = self.writes.first_ack_after(t_fault)
         if first is not None:
             rnd["writable_s"] = round(max(first[0] - t_fault, 0.0), 3)
             rnd["writable_on"] = "n%s" % self.cl.node_of_port(first[1])

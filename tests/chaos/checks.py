@@ -60,6 +60,14 @@ class Writes:
         i = bisect.bisect_left(self.t_send, t)
         return (self.t_ack[i], self.port[i]) if i < len(self.t_send) else None
 
+    def first_ack_on(self, t, port):
+        """(t_ack, port) of the first acknowledged write on port sent at or
+        after t."""
+        for i in range(bisect.bisect_left(self.t_send, t), len(self.t_send)):
+            if self.port[i] == port:
+                return (self.t_ack[i], port)
+        return None
+
     def ack_at(self, t):
         """(t_ack, port) of the acknowledgement at exactly t, or None."""
         i = bisect.bisect_left(self.t_ack, t)

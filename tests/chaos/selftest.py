@@ -112,7 +112,7 @@ def write_cases(tmp):
         n = 0
         for t in [i * 0.02 for i in range(51)] + [3.0 + i * 0.02 for i in range(51)]:
             n += 1
-            f.write("a %d %.6f %.6f 7001 1\n" % (n, t, t + 0.002))
+            f.write("a %d %.6f %.6f %d 1\n" % (n, t, t + 0.002, 7001 if t < 3.5 else 7002))
         f.write("f %d 1.100000 3.000000 7001 NOREPLICAS\n" % (n + 1))
     w = checks.Writes(path)
     w.update()
@@ -121,6 +121,8 @@ def write_cases(tmp):
     first = w.first_ack_after(1.5)
     expect("the first write after the fault is the first on the new master", first and abs(first[0] - 3.002) < 1e-6)
     expect("a not-acknowledged write is not counted as acknowledged", len(w.n) == 102 and w.failed == 1)
+    on = w.first_ack_on(1.5, 7002)
+    expect("the first write on the new master is found by its port", on and abs(on[0] - 3.502) < 1e-6)
 
 
 def draw_cases():
