@@ -139,6 +139,8 @@ class Campaign:
             cmd += " CHAOS_FAULTS=%s" % ",".join(self.a.faults)
         if self.a.inject:
             cmd += " CHAOS_INJECT=%s" % ",".join(self.a.inject)
+        if self.a.keep_going:
+            cmd += " CHAOS_KEEP_GOING=1"
         if self.a.settle != 60:
             cmd += " CHAOS_SETTLE_S=%g" % self.a.settle
         return cmd
