@@ -229,8 +229,10 @@ class Campaign:
         rnd.update({"t_fault": t_fault, "t_heal": t_heal})
         if r == 1 and "stuck" in self.a.inject:
             victim = [i for i in (1, 2, 3) if i != self.master][0]
-            self.cl.kill_resec(victim)
-            self.say("injected: n%d's resec killed and not restarted" % victim)
+            # Its Redis too: a replica service lingers until its TTL runs out,
+            # a Redis that answers no more is unsettled from the first check.
+            self.cl.kill_resec(victim, also_redis=True)
+            self.say("injected: n%d's resec and redis killed and not restarted" % victim)
         rnd["settle_trace"] = []
         ok, res = self.wait_settled(t_heal, self.a.settle, rnd["settle_trace"])
         t_settled = time.monotonic()
