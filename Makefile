@@ -32,7 +32,7 @@ UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(O)/unit/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/*.c)
 
-.PHONY: all man test check test-valkey test-package sanitize lint fuzz install uninstall clean demo bench bench-quick units
+.PHONY: all man test check test-valkey test-package sanitize lint fuzz install uninstall clean demo bench bench-quick units chaos
 
 all: $(BINS) man
 
@@ -143,6 +143,12 @@ bench: all
 
 bench-quick: all
 	bench/run --quick
+
+# The random fault campaign (docs/reliability.md): CHAOS_ROUNDS (200),
+# CHAOS_SEED (fresh, printed), CHAOS_PROFILE (default) and the rest from the
+# environment or the command line; RESEC_BUILD picks the build under test.
+chaos: all
+	RESEC_BUILD="$${RESEC_BUILD:-$(O)}" python3 tests/chaos/chaos.py
 
 clean:
 	rm -rf build
