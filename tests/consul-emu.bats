@@ -102,6 +102,24 @@ fcmp() {
 	[[ "$output" == *"missing unit"* ]]
 }
 
+@test "emu: answers on a keep-alive connection are not held back by Nagle (TCP_NODELAY, like Go)" {
+	emu_start
+	# 50 GETs on one connection: ~1 ms each; with Nagle on the server, a body
+	# written after its headers waits for the client's delayed ACK (~40 ms).
+	run -0 python3 -c '
+import http.client, sys, time
+c = http.client.HTTPConnection(sys.argv[1], timeout=10)
+t = time.monotonic()
+for _ in range(50):
+    c.request("GET", "/v1/agent/self")
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200, r.status
+print("%.0f" % ((time.monotonic() - t) * 1000))' "$EMU_ADDR"
+	echo "50 requests: ${output} ms" >&3
+	[ "$output" -lt 1000 ]
+}
+
 @test "emu: each node is its own agent with its own node name" {
 	emu_start --nodes 2
 	emu_requires_control
