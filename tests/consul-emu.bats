@@ -102,6 +102,7 @@ fcmp() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *--session-ttl-multiplier* ]]
 	[[ "$output" == *--acl-token* ]]
+	[[ "$output" == *"--timing {fast,lan}"* ]]
 	run "$CONSUL_EMU" --serf-delay 10
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"missing unit"* ]]
