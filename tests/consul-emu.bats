@@ -35,9 +35,17 @@ kv_field() {
 	curl -sS "http://$EMU_ADDR/v1/kv/$1" | jq -r ".[0].$2 // empty" 2>/dev/null || true
 }
 
-# register JSON: register a service on node 1.
+# register JSON: register a service on node 1; returns once the catalog has it.
 register() {
 	curl -fsS -X PUT --data-binary "$1" "http://$EMU_ADDR/v1/agent/service/register"
+	emu_synced
+}
+
+# agent PATH [curl args...]: a PUT to node 1's agent; returns once the catalog
+# has the change (anti-entropy).
+agent() {
+	emu_curl "$@" -X PUT
+	emu_synced
 }
 
 # bg_get NAME URLPATH: a background GET to node 1; result (status, time) in
@@ -371,6 +379,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	[[ "$BODY" == *'unknown field "bogus"'* ]]
 	req PUT /v1/agent/service/register -d '{"name":"s","port":5,"enable_tag_override":true}'
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ "$(emu_curl /v1/catalog/service/s | jq -r '.[0].ServicePort')" = 5 ]
 	req PUT /v1/session/create -d '{"name":"n","Whatever":true}'
 	[ "$STATUS" = 200 ]
@@ -699,7 +708,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	req PUT /v1/session/create -d '{"ServiceChecks":[{"ID":"service:web"}]}'
 	[ "$STATUS" = 500 ]
 	[ "$BODY" = "Check 'service:web' is in critical state" ]
-	emu_curl /v1/agent/check/pass/service:web -X PUT
+	agent /v1/agent/check/pass/service:web
 	req PUT /v1/session/create -d '{"ServiceChecks":[{"ID":"service:web"}]}'
 	[ "$STATUS" = 200 ]
 	run emu_curl "/v1/session/info/$(jq -r .ID <<<"$BODY")"
@@ -945,7 +954,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	register '{"Name":"w","Check":{"TTL":"30s","Status":"passing"}}'
 	b=$(session '{"Checks":["service:w"],"LockDelay":"30s"}')
 	emu_curl "/v1/kv/m?acquire=$b" -X PUT >/dev/null
-	emu_curl /v1/agent/check/fail/service:w -X PUT
+	agent /v1/agent/check/fail/service:w
 	[ "$(emu_curl "/v1/session/info/$b")" = "[]" ]
 	b=$(session)
 	req PUT "/v1/kv/m?acquire=$b"
@@ -1006,6 +1015,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	[ "$BODY" = "Invalid check: TTL must be > 0 for TTL checks" ]
 	req PUT /v1/agent/service/register -d '{"Name":"s","Check":{"TTL":"10s"}}'
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ -z "$BODY" ]
 }
 
@@ -1028,15 +1038,17 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 @test "§10.8 TTL expiry output, pass/warn/fail/update, output truncation, 404 and 405" {
 	emu_start
 	register '{"Name":"a","Check":{"TTL":"1s","Status":"passing"}}'
-	emu_curl '/v1/agent/check/pass/service:a?note=all%20good' -X PUT
+	agent '/v1/agent/check/pass/service:a?note=all%20good'
 	wait_for "ttl expiry" 5 sh -c "curl -s http://$EMU_ADDR/v1/health/service/a | jq -e '.[0].Checks[1].Status == \"critical\"'"
 	run emu_curl /v1/health/service/a
 	[ "$(jq -r '.[0].Checks[1].Output' <<<"$output")" = "TTL expired (last output before timeout follows): all good" ]
 	req PUT /v1/agent/check/warn/service:a
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Status')" = warning ]
 	req PUT /v1/agent/check/update/service:a -d '{"Status":"passing","Output":"fine"}'
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1] | .Status + " " + .Output')" = "passing fine" ]
 	req PUT /v1/agent/check/update/service:a -d '{"Status":"great"}'
 	[ "$STATUS" = 400 ]
@@ -1044,6 +1056,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	head -c 5000 /dev/zero | tr '\0' x >"$BATS_TEST_TMPDIR/long"
 	req PUT '/v1/agent/check/fail/service:a' -G --data-urlencode "note@$BATS_TEST_TMPDIR/long"
 	[ "$STATUS" = 200 ]
+	emu_synced
 	run emu_curl /v1/health/service/a
 	[[ "$(jq -r '.[0].Checks[1].Output' <<<"$output")" == *"x ... (captured 4096 of 5000 bytes)" ]]
 	[ "$(jq -r '.[0].Checks[1].Output | length' <<<"$output")" -eq $((4096 + 34)) ]
@@ -1058,11 +1071,11 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	emu_requires_control
 	emu_start --check-update-interval 500ms
 	register '{"Name":"a","Check":{"TTL":"30s","Status":"passing"}}'
-	emu_curl '/v1/agent/check/pass/service:a?note=v1' -X PUT
+	agent '/v1/agent/check/pass/service:a?note=v1'
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Output')" = "" ]
 	[ "$(emu_curl /v1/agent/checks | jq -r '.["service:a"].Output')" = v1 ]
 	wait_for "output sync" 3 sh -c "curl -s http://$EMU_ADDR/v1/health/service/a | jq -e '.[0].Checks[1].Output == \"v1\"'"
-	emu_curl '/v1/agent/check/fail/service:a?note=down' -X PUT
+	agent '/v1/agent/check/fail/service:a?note=down'
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Output')" = down ]
 }
 
@@ -1072,7 +1085,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	local i
 	for i in 1 2 3; do
 		sleep 0.6
-		emu_curl /v1/agent/check/pass/service:a -X PUT
+		agent /v1/agent/check/pass/service:a
 	done
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Status')" = passing ]
 }
@@ -1080,13 +1093,14 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 @test "§10.8 re-registration keeps status; missing checks stay unless replace-existing-checks" {
 	emu_start
 	register '{"Name":"a","Checks":[{"CheckID":"c1","TTL":"30s"},{"CheckID":"c2","TTL":"30s"}]}'
-	emu_curl '/v1/agent/check/pass/c1?note=ok' -X PUT
+	agent '/v1/agent/check/pass/c1?note=ok'
 	register '{"Name":"a","Checks":[{"CheckID":"c1","TTL":"30s"}],"Tags":["x"]}'
 	run emu_curl /v1/health/service/a
 	[ "$(jq -c '[.[0].Checks[] | .CheckID + "=" + .Status]' <<<"$output")" = '["serfHealth=passing","c1=passing","c2=critical"]' ]
 	[ "$(jq -c '.[0].Service.Tags' <<<"$output")" = '["x"]' ]
 	req PUT '/v1/agent/service/register?replace-existing-checks' -d '{"Name":"a","Checks":[{"CheckID":"c1","TTL":"30s","Status":"critical"}]}'
 	[ "$STATUS" = 200 ]
+	emu_synced
 	run emu_curl /v1/health/service/a
 	[ "$(jq -c '[.[0].Checks[] | .CheckID + "=" + .Status]' <<<"$output")" = '["serfHealth=passing","c1=passing"]' ]
 }
@@ -1099,6 +1113,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	[ "$BODY" = 'Unknown service ID "a". Ensure that the service ID is passed, not the service name.' ]
 	req PUT /v1/agent/service/deregister/a1
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ "$(emu_curl /v1/health/service/a)" = "[]" ]
 	req PUT /v1/agent/check/pass/service:a1
 	[ "$STATUS" = 404 ]
@@ -1112,16 +1127,16 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	s2=$(session '{"NodeChecks":[],"ServiceChecks":[{"ID":"service:a"}]}')
 	s3=$(session)
 	emu_curl "/v1/kv/l?acquire=$s1" -X PUT >/dev/null
-	emu_curl /v1/agent/check/warn/service:a -X PUT
+	agent /v1/agent/check/warn/service:a
 	[ "$(emu_curl /v1/session/list | jq length)" -eq 3 ]
-	emu_curl /v1/agent/check/fail/service:a -X PUT
+	agent /v1/agent/check/fail/service:a
 	[ "$(emu_curl "/v1/session/info/$s1")" = "[]" ]
 	[ "$(emu_curl "/v1/session/info/$s2")" = "[]" ]
 	[ "$(emu_curl "/v1/session/info/$s3" | jq length)" -eq 1 ]
 	[ -z "$(kv_field l Session)" ]
-	emu_curl /v1/agent/check/pass/service:a -X PUT
+	agent /v1/agent/check/pass/service:a
 	s2=$(session '{"NodeChecks":[],"ServiceChecks":[{"ID":"service:a"}]}')
-	emu_curl /v1/agent/service/deregister/a -X PUT
+	agent /v1/agent/service/deregister/a
 	[ "$(emu_curl "/v1/session/info/$s2")" = "[]" ]
 }
 
@@ -1187,12 +1202,12 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	req GET '/v1/health/service/r?passing'
 	local idx
 	idx=$(hdr X-Consul-Index)
-	emu_curl /v1/agent/check/fail/service:other -X PUT
+	agent /v1/agent/check/fail/service:other
 	req GET '/v1/health/service/r?passing'
 	[ "$(hdr X-Consul-Index)" = "$idx" ]
 	bg_get w "/v1/health/service/r?passing&index=$idx&wait=30s"
 	emu_wait_blocked 1
-	emu_curl /v1/agent/check/fail/service:r -X PUT
+	agent /v1/agent/check/fail/service:r
 	wait_for "woken" 5 bg_done w
 	[ "$(cat "$BATS_TEST_TMPDIR/w.body")" = "[]" ]
 }
@@ -1585,9 +1600,9 @@ serf_is() {
 	sid=$(session)
 	emu_curl "/v1/kv/l?acquire=$sid" -X PUT >/dev/null
 	emu_curl "/v1/kv/l?release=$sid" -X PUT >/dev/null
-	emu_curl /v1/agent/check/fail/service:r -X PUT
+	agent /v1/agent/check/fail/service:r
 	emu_curl /v1/kv/l -X DELETE >/dev/null
-	emu_curl /v1/agent/service/deregister/r -X PUT
+	agent /v1/agent/service/deregister/r
 	emu_ctl /_emu/node/node2/fail
 	emu_ctl /_emu/node/node2/recover
 	emu_ctl /_emu/node/node2/partition
@@ -1615,7 +1630,7 @@ serf_is() {
 	emu_requires_control
 	emu_start --nodes 2
 	emu_curl /v1/agent/service/register -X PUT -d '{"Name":"redis-master","Check":{"TTL":"30s","Status":"passing"}}'
-	emu_curl /v1/agent/check/fail/service:redis-master -X PUT
+	agent /v1/agent/check/fail/service:redis-master
 	emu_node_curl 2 /v1/agent/service/register -X PUT -d '{"Name":"redis-master","Check":{"TTL":"30s"}}'
 	emu_node_curl 2 /v1/agent/check/pass/service:redis-master -X PUT
 	# Replay: never two passing redis-master instances at once.
