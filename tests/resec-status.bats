@@ -49,6 +49,8 @@ register() {
 	 "Meta":{"role":"$role","offset":"0","run_id":"r$port"},
 	 "Check":{"CheckID":"service:redis@:$port","Name":"redis health","TTL":"10m","Status":"$status"}}
 	EOF
+	# The catalog has it after anti-entropy (1-5 ms).
+	emu_synced
 }
 
 # take_lock NODE PORT: a session on agent NODE acquires the lock, value :PORT.
