@@ -9,6 +9,7 @@
 : "${E2E_SERF_DELAY:=1s}"
 # Extra environment for every node (VAR=value words).
 E2E_ENV=()
+# E2E_REDIS_CONF=1: each node's Redis runs from a config file (start_redis_conf).
 
 # cluster_start [N]: start the emulator, N Redis and N resec (default 3).
 # The emulator gets one more agent than there are nodes: the tests observe the
@@ -21,7 +22,7 @@ cluster_start() {
 		${E2E_EMU_FLAGS:-}
 	OBS_ADDR="127.0.0.1:${EMU_PORTS[$n]}"
 	for i in $(seq "$n"); do
-		start_redis "n$i"
+		if [ "${E2E_REDIS_CONF:-}" = 1 ]; then start_redis_conf "n$i"; else start_redis "n$i"; fi
 	done
 	for i in $(seq "$n"); do
 		resec_start "$i"
@@ -64,12 +65,24 @@ node_pids() {
 	return 0
 }
 
-# kill_node_resec I SIGNAL: signal every resec process of node I at once.
+# kill_node_resec I SIGNAL: signal every resec process of node I at once. They
+# are stopped first, so that none can react to another's death before its own
+# signal arrives (a loaded machine may pause this shell between two kills).
 kill_node_resec() {
-	local pids
-	pids=$(node_pids "$1" | sort -u)
-	# shellcheck disable=SC2086 # one word per pid
-	[ -z "$pids" ] || kill "-$2" $pids 2>/dev/null || true
+	local pids="" more _
+	# Stopped processes start no others: scan again until nothing new shows up.
+	for _ in 1 2 3 4 5; do
+		more=$(node_pids "$1" | sort -u)
+		[ "$more" != "$pids" ] || break
+		pids=$more
+		# shellcheck disable=SC2086 # one word per pid
+		[ -z "$pids" ] || kill -STOP $pids 2>/dev/null || true
+	done
+	[ -n "$pids" ] || return 0
+	# shellcheck disable=SC2086
+	kill "-$2" $pids 2>/dev/null || true
+	# shellcheck disable=SC2086
+	[ "$2" = KILL ] || kill -CONT $pids 2>/dev/null || true
 }
 
 # passing ADDRS of a service, one host:port per line (Node.Address when the
