@@ -1086,6 +1086,18 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Output')" = down ]
 }
 
+@test "§10.8 TTL checks expire on every agent (each agent's timers reach its own checks)" {
+	emu_start --nodes 3
+	local n
+	for n in 1 2 3; do
+		emu_node_curl "$n" /v1/agent/service/register -f -X PUT -d "{\"Name\":\"t\",\"ID\":\"t$n\",\"Check\":{\"TTL\":\"1s\",\"Status\":\"passing\"}}"
+	done
+	emu_synced
+	[ "$(emu_curl '/v1/health/service/t?passing' | jq length)" -eq 3 ]
+	wait_for "ttl expiry on all three" 5 sh -c "curl -s 'http://$EMU_ADDR/v1/health/service/t' | jq -e '[.[].Checks[1].Status] == [\"critical\", \"critical\", \"critical\"]'"
+	[ "$(emu_node_curl 2 /v1/agent/checks | jq -r '.["service:t2"].Status')" = critical ]
+}
+
 @test "§10.8 TTL update restarts the timer" {
 	emu_start
 	register '{"Name":"a","Check":{"TTL":"1s","Status":"passing"}}'
