@@ -473,11 +473,19 @@ int rdb_connect(struct rdb_conn *c)
 	struct timeval tv = { .tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000 };
 	const char *host = c->opts.addr.host[0] != '\0' ? c->opts.addr.host : "127.0.0.1";
 	redisContext *ctx = redisConnectWithTimeout(host, c->opts.addr.port, tv);
+	int connect_errno = errno;
+	c->conn_refused = 0;
 	if (ctx == NULL)
 		return fail(c, RDB_E_IO, "cannot allocate a redis context");
 	c->ctx_ = ctx;
-	if (ctx->err != 0)
-		return io_fail(c, "connect to");
+	if (ctx->err != 0) {
+		/* Refused, unlike a time-out, means no process listens: a Redis that
+		 * stalls (SIGSTOP, a long fork) still has its socket accept. */
+		int refused = ctx->err == REDIS_ERR_IO && connect_errno == ECONNREFUSED;
+		io_fail(c, "connect to");
+		c->conn_refused = refused;
+		return -1;
+	}
 	c->deadline_ms = at;
 	int rc = do_auth(c);
 	c->deadline_ms = saved;

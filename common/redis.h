@@ -76,6 +76,7 @@ struct rdb_conn {
 	int64_t deadline_ms;           /* rdb_set_deadline: clock_now_ms() bound of everything, 0 none */
 	int err_kind;                  /* enum rdb_err_kind of the last failure */
 	int peer_closed;               /* the last RDB_E_IO was Redis closing or resetting the connection */
+	int conn_refused;              /* the last rdb_connect was refused: nothing listens on the address */
 	char err[256];
 };
 

@@ -220,13 +220,22 @@ two_redis() {
 @test "unreachable redis is one line and exit 69" {
 	local dead
 	dead=$(free_port)
-	for cmd in show master fence "replica 127.0.0.1:1"; do
+	for cmd in show master "replica 127.0.0.1:1"; do
 		# shellcheck disable=SC2086
 		run -69 --separate-stderr role "$dead" $cmd
 		[ "$(echo "$stderr" | wc -l)" = 1 ]
 		[[ "$stderr" == "resec-role: cannot "*"refused"* ]]
 		[ -z "$output" ]
 	done
+}
+
+@test "fence of a redis that is not running (connection refused) is done: exit 0, one log line" {
+	local dead
+	dead=$(free_port)
+	run -0 --separate-stderr role "$dead" fence
+	[[ "$stderr" == *"redis is not running (connection refused): nothing to fence"* ]]
+	[ "$(echo "$stderr" | wc -l)" = 1 ]
+	[ -z "$output" ]
 }
 
 @test "a hung redis (SIGSTOP) times out after HEALTHCHECK_TIMEOUT with exit 69" {
