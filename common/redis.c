@@ -461,6 +461,7 @@ static int do_auth(struct rdb_conn *c)
 int rdb_connect(struct rdb_conn *c)
 {
 	rdb_close(c);
+	c->conn_refused = 0;
 	/* Connect and AUTH share one timeout: a Redis that accepts and then
 	 * trickles its AUTH answer is cut off like one that never accepts. */
 	int64_t saved = c->deadline_ms, at = op_deadline(c);
@@ -474,7 +475,6 @@ int rdb_connect(struct rdb_conn *c)
 	const char *host = c->opts.addr.host[0] != '\0' ? c->opts.addr.host : "127.0.0.1";
 	redisContext *ctx = redisConnectWithTimeout(host, c->opts.addr.port, tv);
 	int connect_errno = errno;
-	c->conn_refused = 0;
 	if (ctx == NULL)
 		return fail(c, RDB_E_IO, "cannot allocate a redis context");
 	c->ctx_ = ctx;

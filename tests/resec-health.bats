@@ -151,6 +151,32 @@ link_up() {
 	grep -q '^healthy role=master' "$BATS_TEST_TMPDIR/wait.out"
 }
 
+@test "wait --fence-master: a master that starts is fenced by the look that finds it; a replica is left alone" {
+	local port
+	port=$(free_port)
+	REDIS_ADDR="127.0.0.1:$port" "$RESEC_HEALTH" wait --fence-master --timeout 30s >"$BATS_TEST_TMPDIR/wait.out" 2>"$BATS_TEST_TMPDIR/wait.err" &
+	local wpid=$!
+	track_pid "$wpid"
+	redis-server --bind 127.0.0.1 --port "$port" --save '' --dir "$BATS_TEST_TMPDIR" --logfile "$BATS_TEST_TMPDIR/late.log" &
+	track_pid $!
+	wait_exit "$wpid" 30
+	[ "$EXIT_STATUS" = 0 ]
+	grep -q '^healthy role=master' "$BATS_TEST_TMPDIR/wait.out"
+	grep -q 'fenced it until the election decides' "$BATS_TEST_TMPDIR/wait.err"
+	run redis-cli -p "$port" set k v
+	[[ "$output" == NOREPLICAS* ]]
+	# Already fenced: nothing to do, nothing said.
+	run -0 --separate-stderr health "$port" wait --fence-master
+	[ -z "$stderr" ]
+	# A replica is not touched; without the flag nothing is fenced.
+	start_redis R --replicaof 127.0.0.1 "$port"
+	run -0 health "$REDIS_PORT_R" wait --fence-master
+	[ "$(rcli "$REDIS_PORT_R" config get min-replicas-to-write | tail -1)" = 0 ]
+	start_redis M
+	run -0 health "$REDIS_PORT_M" wait
+	[ "$(rcli "$REDIS_PORT_M" set k v)" = OK ]
+}
+
 @test "wait and run: bad usage is 64" {
 	run -64 --separate-stderr "$RESEC_HEALTH" wait --timeout 5
 	[[ "$stderr" == *"--timeout"* ]]
