@@ -25,7 +25,6 @@
 #define DEFAULT_REQUEST_MS 10000
 #define DEFAULT_WAIT_MS ((int64_t)5 * 60 * 1000)   /* server default when wait is absent */
 #define MAX_WAIT_MS ((int64_t)10 * 60 * 1000)      /* server clamp */
-#define MAX_BODY (64u << 20)              /* refuse bigger answers */
 #define POLL_SLICE_MS 1000
 
 struct priv {
@@ -44,7 +43,7 @@ struct priv {
 	int64_t deadline_ms;
 	int cancel_fd;
 	size_t cap;                     /* of c->body */
-	int overflow;                   /* body exceeded MAX_BODY */
+	int overflow;                   /* body exceeded CONSUL_MAX_BODY */
 };
 
 #define P(c) ((struct priv *)(c)->priv_)
@@ -270,7 +269,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	struct priv *p = P(c);
 	size_t n = size * nmemb;
 
-	if (c->body_len + n + 1 > MAX_BODY) {
+	if (c->body_len + n + 1 > CONSUL_MAX_BODY) {
 		p->overflow = 1;
 		return 0;
 	}
@@ -599,7 +598,7 @@ static int transport(struct consul *c, const char *method, const char *path, con
 			seterr(c, "consul: %s %s: timed out after %lld ms%s", method, path, (long long)timeout,
 			       deadline_bound ? " (deadline)" : "");
 		else if (p->overflow)
-			seterr(c, "consul: %s %s: response larger than %u bytes", method, path, MAX_BODY);
+			seterr(c, "consul: %s %s: response larger than %u bytes", method, path, CONSUL_MAX_BODY);
 		else
 			seterr(c, "consul: %s %s: %s", method, path,
 			       p->errbuf[0] != '\0' ? p->errbuf : curl_easy_strerror(res));
