@@ -185,7 +185,15 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 		return 0;
 	}
 	case OPT_KSIG:
-		return proc_parse_kill_signal(value, &o->kill_signal, err, errlen);
+		if (proc_parse_kill_signal(value, &o->kill_signal, err, errlen) < 0)
+			return -1;
+		/* The program's handler must run on a loss: it fences Redis (S3) before the key goes. */
+		if (o->kill_signal == SIGKILL || o->kill_signal == SIGSTOP) {
+			snprintf(err, errlen, "invalid --kill-signal \"%.20s\": KILL and STOP cannot be caught, and the "
+			         "program must get to act (fence) before the lock goes", value);
+			return -1;
+		}
+		return 0;
 	case OPT_VALUE:
 		if (strlen(value) >= sizeof(o->value)) {
 			snprintf(err, errlen, "invalid --value: too long");

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* resec-status: the cluster as Consul and the Redis servers see it, as a table, JSON or Prometheus text. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,6 +95,24 @@ struct status {
 	char consul_err[1024];       /* set when Consul could not be read */
 };
 
+/* The state file is read, then replaced by rename: absent is fine, anything but a regular
+ * file is not (a FIFO would block the read, a symlink would be replaced, not followed). */
+static int state_file_ok(const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	if (lstat(path, &sb) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "bad value for --state: %s", strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "bad value for --state: not a regular file (FIFO, device, directory or symlink)");
+		return -1;
+	}
+	return 0;
+}
+
 static int on_option(void *ctx, int id, const char *value, char *err, size_t errlen)
 {
 	struct status *st = ctx;
@@ -113,7 +133,7 @@ static int on_option(void *ctx, int id, const char *value, char *err, size_t err
 			snprintf(err, errlen, "bad value for --state: empty or too long");
 			return -1;
 		}
-		return 0;
+		return state_file_ok(value, err, errlen);
 	}
 }
 
@@ -521,10 +541,17 @@ static int state_field(const char *line, const char *name, long long *v)
 
 static void read_state(const char *path, unsigned long long *idx, long long *at, int *have)
 {
-	FILE *f = fopen(path, "r");
 	*have = 0;
-	if (f == NULL)
+	/* Checked at start, but it may have been swapped since: never block, never follow. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0)
 		return;
+	FILE *f = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? fdopen(fd, "r") : NULL;
+	if (f == NULL) {
+		close(fd);
+		return;
+	}
 	char line[128];
 	long long v = 0;
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -543,9 +570,18 @@ static int write_state(const char *path, uint64_t idx, long long at)
 {
 	char tmp[600];
 	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "w");
-	if (f == NULL)
+	/* A new file of our own: never through a link planted at the predictable name. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL) {
+		int saved = errno;
+		if (fd >= 0) {
+			close(fd);
+			(void)unlink(tmp);
+		}
+		errno = saved;
 		return -1;
+	}
 	fprintf(f, "lock_index %llu\nlast_failover %lld\n", (unsigned long long)idx, at);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		int saved = errno;

@@ -73,13 +73,15 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 {
 	struct opts *o = ctx;
 	switch (id) {
-	case OPT_SERVICE:
-		if (*value == '\0' || strlen(value) >= sizeof(o->service) || strchr(value, '/') != NULL) {
-			snprintf(err, errlen, "invalid --service \"%.100s\": want a service name", value);
+	case OPT_SERVICE: {
+		char why[100];
+		if (config_check_service_name(value, why, sizeof(why)) < 0 || strlen(value) >= sizeof(o->service)) {
+			snprintf(err, errlen, "invalid --service: want a service name (%s)", strlen(value) >= sizeof(o->service) ? "too long" : why);
 			return -1;
 		}
 		snprintf(o->service, sizeof(o->service), "%s", value);
 		return 0;
+	}
 	case OPT_SELF:
 		if (config_parse_hostport(value, &o->self) < 0) {
 			snprintf(err, errlen, "invalid --self \"%.100s\": want [HOST]:PORT", value);
@@ -91,7 +93,14 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 		o->once = 1;
 		return 0;
 	case OPT_KSIG:
-		return proc_parse_kill_signal(value, &o->kill_signal, err, errlen);
+		if (proc_parse_kill_signal(value, &o->kill_signal, err, errlen) < 0)
+			return -1;
+		/* STOP would only pause the program (a CONT follows it): it would never end. */
+		if (o->kill_signal == SIGSTOP) {
+			snprintf(err, errlen, "invalid --kill-signal \"%.20s\": STOP does not end a program", value);
+			return -1;
+		}
+		return 0;
 	case OPT_KTIME:
 		if (config_parse_duration(value, &o->kill_timeout_ms) < 0) {
 			snprintf(err, errlen, "invalid --kill-timeout \"%.100s\": not a duration (use a unit: 500ms, 5s)", value);
