@@ -40,6 +40,9 @@ static const struct cli_option options[] = {
 
 enum { MAX_NOTES = 64 };
 
+/* Consul's lock helper marks its keys with this flag; resec-lock takes no other key. */
+#define LOCK_FLAGS 3304740253564472344ULL
+
 /* One registered instance of the master or replica service, and what its Redis says. */
 struct instance {
 	char node[256];
@@ -71,6 +74,7 @@ struct lock_state {
 	char value[300];             /* the holder's announce address */
 	uint64_t lock_index;
 	uint64_t modify_index;
+	uint64_t flags;              /* LOCK_FLAGS, or the key is no lock: resec-lock waits for it to go */
 };
 
 struct status {
@@ -308,6 +312,7 @@ static int read_lock(struct status *st)
 	}
 	l->present = 1;
 	l->held = kv.session[0] != '\0';
+	l->flags = kv.flags;
 	snprintf(l->session, sizeof(l->session), "%s", kv.session);
 	if (kv.value != NULL)
 		snprintf(l->value, sizeof(l->value), "%.*s", (int)(kv.value_len < 299 ? kv.value_len : 299),
@@ -431,7 +436,10 @@ static void judge_master(struct status *st)
 		}
 		add_problem(st, "%d passing master instances: %s", st->masters_passing, list);
 	}
-	if (!st->lock.held)
+	if (st->lock.present && st->lock.flags != LOCK_FLAGS)
+		add_problem(st, "lock key %s has flags %llu, not a lock's: resec-lock will not take it until it is "
+		            "deleted", st->cfg.lock_key, (unsigned long long)st->lock.flags);
+	else if (!st->lock.held)
 		add_problem(st, "lock %s is not held", st->cfg.lock_key);
 	if (st->master < 0)
 		return;
@@ -505,7 +513,9 @@ static int instance_order(const void *a, const void *b)
 
 static void survey(struct status *st)
 {
-	qsort(st->inst, st->n, sizeof(st->inst[0]), instance_order);
+	/* No instance registered: nothing to sort (qsort must not see a NULL array). */
+	if (st->n > 0)
+		qsort(st->inst, st->n, sizeof(st->inst[0]), instance_order);
 	st->master = -1;
 	for (size_t i = 0; i < st->n; i++) {
 		if (st->inst[i].consul_role == RDB_ROLE_MASTER && st->inst[i].passing) {
@@ -641,6 +651,22 @@ static const char *fenced_text(const struct instance *in)
 	return in->fenced == 1 ? "yes" : in->fenced == 0 ? "no" : "?";
 }
 
+/*
+ * Human output: a line made printable first. Node names, addresses, the lock's
+ * value, check statuses and Redis errors come from servers; a newline or an
+ * escape sequence in one must not forge a table row or a "status:" line.
+ */
+static void __attribute__((format(printf, 1, 2))) out_line(const char *fmt, ...)
+{
+	char raw[2048], shown[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	log_printable(raw, shown, sizeof(shown));
+	puts(shown);
+}
+
 enum { NCOLS = 10 };
 
 static void table_row(const struct instance *in, char cells[NCOLS][300])
@@ -656,6 +682,11 @@ static void table_row(const struct instance *in, char cells[NCOLS][300])
 	snprintf(cells[7], 300, "%s", dash_ll(in->lag, num, sizeof(num)));
 	snprintf(cells[8], 300, "%s", link_text(in));
 	snprintf(cells[9], 300, "%s", fenced_text(in));
+	for (int c = 0; c < NCOLS; c++) {
+		char shown[300];
+		log_printable(cells[c], shown, sizeof(shown));
+		memcpy(cells[c], shown, sizeof(shown));
+	}
 }
 
 static void print_cells(char cells[NCOLS][300], const size_t *w)
@@ -698,25 +729,25 @@ static void print_table(const struct status *st)
 	}
 	const struct lock_state *l = &st->lock;
 	if (l->held)
-		printf("lock %s: held by %s, value %s, lock_index %llu\n", st->cfg.lock_key,
-		       l->node[0] != '\0' ? l->node : "unknown node", l->value, (unsigned long long)l->lock_index);
+		out_line("lock %s: held by %s, value %s, lock_index %llu", st->cfg.lock_key,
+		         l->node[0] != '\0' ? l->node : "unknown node", l->value, (unsigned long long)l->lock_index);
 	else
-		printf("lock %s: %s\n", st->cfg.lock_key, l->present ? "not held" : "absent");
-	printf("maintenance: %s\n", st->maintenance ? "on (failover paused)" : "off");
+		out_line("lock %s: %s", st->cfg.lock_key, l->present ? "not held" : "absent");
+	out_line("maintenance: %s", st->maintenance ? "on (failover paused)" : "off");
 	if (st->switchover[0] != '\0')
-		printf("switchover: to %s in progress\n", st->switchover);
+		out_line("switchover: to %s in progress", st->switchover);
 	if (st->master_offset >= 0)
-		printf("master offset published: %lld\n", st->master_offset);
+		out_line("master offset published: %lld", st->master_offset);
 	if (st->failovers >= 0) {
 		char when[64];
 		format_time(st->last_failover, when, sizeof(when));
-		printf("failovers: %lld, last %s\n", st->failovers, when);
+		out_line("failovers: %lld, last %s", st->failovers, when);
 	}
 	for (size_t i = 0; i < st->nproblems; i++)
-		printf("problem: %s\n", st->problems[i]);
+		out_line("problem: %s", st->problems[i]);
 	for (size_t i = 0; i < st->nwarnings; i++)
-		printf("warning: %s\n", st->warnings[i]);
-	printf("status: %s\n", st->nproblems == 0 ? "healthy" : "unhealthy");
+		out_line("warning: %s", st->warnings[i]);
+	out_line("status: %s", st->nproblems == 0 ? "healthy" : "unhealthy");
 }
 
 static void json_kv_str(struct json_buf *b, const char *key, const char *v, int comma)
@@ -865,10 +896,12 @@ static void print_json(const struct status *st)
 	json_buf_free(&b);
 }
 
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void prom_label(const char *s)
+/* A Prometheus label value: printable UTF-8 (the format needs it), backslash and quote escaped. */
+static void prom_label(const char *raw)
 {
-	for (; *s != '\0'; s++) {
+	char shown[600];
+	log_printable(raw, shown, sizeof(shown));
+	for (const char *s = shown; *s != '\0'; s++) {
 		if (*s == '\\' || *s == '"')
 			printf("\\%c", *s);
 		else if (*s == '\n')
@@ -966,10 +999,14 @@ static int output(const struct status *st)
 static int read_flags(struct status *st)
 {
 	static struct peer_flags f;
-	if (peer_flags_read(st->consul, &st->cfg, &f) != CONSUL_OK) {
+	if (peer_flags_read(st->consul, &st->cfg, &f) != CONSUL_OK ||
+	    peer_switchover_check(st->consul, &st->cfg, &f) != CONSUL_OK) {
 		set_consul_err(st, "cannot read the election keys: %s", st->consul->err);
 		return -1;
 	}
+	/* Ignored by the election, but someone meant something by them. */
+	for (size_t i = 0; i < f.nbad; i++)
+		add_problem(st, "%s", f.bad[i]);
 	st->maintenance = f.maintenance;
 	snprintf(st->switchover, sizeof(st->switchover), "%s", f.switchover);
 	st->master_offset = f.master_offset;
