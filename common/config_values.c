@@ -363,6 +363,9 @@ int config_parse_consul_addr(const char *s, struct consul_addr *a, char *why, si
 {
 	memset(a, 0, sizeof(*a));
 	const char *rest = s, *sep = strstr(s, "://");
+	/* Checked here too, not only by config: whatever is accepted goes into a URL as is. */
+	if (config_find_control(s) != NULL)
+		return snprintf(why, whylen, "must not contain control characters"), -1;
 	if (sep != NULL) {
 		size_t n = (size_t)(sep - s);
 		if (n == 4 && strncmp(s, "unix", 4) == 0) {
@@ -384,6 +387,9 @@ int config_parse_consul_addr(const char *s, struct consul_addr *a, char *why, si
 		return snprintf(why, whylen, "a query or fragment (? or #) has no place in the address"), -1;
 	if (strchr(rest, ' ') != NULL)
 		return snprintf(why, whylen, "must not contain spaces"), -1;
+	for (const char *p = rest; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return snprintf(why, whylen, "only ASCII (percent-encode the rest)"), -1;
 	size_t auth = strcspn(rest, "/");
 	const char *at = NULL;
 	for (const char *p = rest; p < rest + auth; p++)
