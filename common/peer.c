@@ -87,13 +87,14 @@ static void set_switchover(struct peer_flags *f, const struct json_kv_entry *e)
 {
 	size_t len = e->value != NULL ? e->value_len : 0;
 	const char *v = (const char *)e->value;
-	char shown[64], text[300];
+	char text[300];
 	struct hostport hp;
 	while (len > 0 && (v[len - 1] == '\n' || v[len - 1] == ' ' || v[len - 1] == '\r'))
 		len--;
 	snprintf(text, sizeof(text), "%.*s", (int)(len < sizeof(text) ? len : 0), v != NULL ? v : "");
 	if (len >= sizeof(text) || (len > 0 && memchr(v, '\0', len) != NULL) || config_parse_hostport(text, &hp) < 0 ||
 	    !peer_addr_valid(&hp)) {
+		char shown[64];
 		bad_key(f, e->key, "holds \"%s\", not HOST:PORT: ignored; delete it", excerpt(e, shown, sizeof(shown)));
 		return;
 	}
@@ -132,7 +133,6 @@ struct flag_keys {
 /* D/priority/HOST:PORT holding a whole number 0..1000000000. */
 static void add_priority(struct peer_flags *f, const struct json_kv_entry *e, const char *addr)
 {
-	char shown[64];
 	struct hostport hp;
 	if (config_parse_hostport(addr, &hp) < 0 || !peer_addr_valid(&hp) || strlen(addr) >= sizeof(f->addr[0])) {
 		bad_key(f, e->key, "does not end in HOST:PORT: ignored");
@@ -140,6 +140,7 @@ static void add_priority(struct peer_flags *f, const struct json_kv_entry *e, co
 	}
 	int p = (int)parse_count(e->value, e->value_len, 1000000000);
 	if (p < 0) {
+		char shown[64];
 		bad_key(f, e->key, "holds \"%s\", not a whole number from 0 to 1000000000: ignored",
 		        excerpt(e, shown, sizeof(shown)));
 		return;
@@ -242,7 +243,7 @@ int peer_switchover_check(struct consul *c, const struct resec_config *cfg, stru
 		return CONSUL_ERR;
 	int known = 0;
 	for (size_t i = 0; i < n && !known; i++) {
-		struct hostport hp;
+		struct hostport hp = { .port = 0 };
 		char addr[300];
 		peer_entry_addr(&e[i], &hp);
 		config_format_hostport(&hp, addr, sizeof(addr));

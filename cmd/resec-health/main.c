@@ -820,11 +820,14 @@ static int64_t free_for_ms(void)
 static int say(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int say(int code, const char *fmt, ...)
 {
+	char raw[1024], shown[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	putchar('\n');
+	/* One printable line: addresses and errors in it come from Consul and Redis. */
+	log_printable(raw, shown, sizeof(shown));
+	puts(shown);
 	fflush(stdout);
 	return code;
 }
