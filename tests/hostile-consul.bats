@@ -103,6 +103,25 @@ one_line() {
 	[[ "$stderr" == *"more than 4096 entries"* ]]
 }
 
+@test "a catalog of hundreds of unreachable instances: resec-status probes 64, then says so" {
+	# A Redis that accepts and never answers: each probe costs the whole HEALTHCHECK_TIMEOUT.
+	python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1024)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+while True:
+    held.append(s.accept()[0])' "$T/mute.port" &
+	track_pid $!
+	wait_for "a mute redis" 10 test -s "$T/mute.port"
+	HOSTILE_COUNT=300 HOSTILE_TARGET="127.0.0.1:$(cat "$T/mute.port")" hostile wide
+	# 600 instances (both services) x 100 ms took a minute; 64 probes take about 7 s.
+	HEALTHCHECK_TIMEOUT=100ms timed 25 "$RESEC_STATUS"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"problem: 600 instances registered; only the first 64 were probed"* ]]
+}
+
 @test "a server that trickles its answer, or never answers, is cut off at the request timeout" {
 	# CURLOPT_TIMEOUT_MS bounds the whole request, not each read: proven here.
 	HOSTILE_GAP=0.3 hostile trickle

@@ -7,7 +7,7 @@
 # once it listens; each request's method and target is appended to LOG.
 # Modes:
 #   nested    200, a JSON array nested HOSTILE_BYTES/2 deep ([[[[...]]]])
-#   wide      200, a health answer of HOSTILE_COUNT tiny instances
+#   wide      200, a health answer of HOSTILE_COUNT tiny instances at HOSTILE_TARGET
 #   endless   200 without a length, valid JSON that never ends (HTTP/1.0)
 #   trickle   200 with a valid body, sent one byte every HOSTILE_GAP seconds
 #   silent    reads the request and never answers
@@ -27,6 +27,7 @@ STOP = threading.Event()
 BYTES = int(os.environ.get("HOSTILE_BYTES", "200000"))
 COUNT = int(os.environ.get("HOSTILE_COUNT", "200000"))
 GAP = float(os.environ.get("HOSTILE_GAP", "0.5"))
+TARGET = os.environ.get("HOSTILE_TARGET", "10.0.0.1:6379")   # where wide's instances are
 LOCK_FLAG = 3304740253564472344
 ESC = "\x1b"
 
@@ -97,7 +98,11 @@ class Handler(BaseHTTPRequestHandler):
         self.reply("[" * depth + "]" * depth)
 
     def mode_wide(self, path):
-        one = b'{"Node":{"Node":"n","Address":"10.0.0.1"},"Service":{"Port":6379},"Checks":[]}'
+        if not path.startswith("/v1/health/"):
+            return self.reply("", 404)          # no lock, no election keys
+        host, _, port = TARGET.rpartition(":")
+        one = ('{"Node":{"Node":"n","Address":"%s"},"Service":{"Port":%s},"Checks":[]}'
+               % (host, port)).encode()
         self.reply(b"[" + b",".join([one] * COUNT) + b"]")
 
     def mode_endless(self, path):

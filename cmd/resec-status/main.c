@@ -38,7 +38,7 @@ static const struct cli_option options[] = {
 	{ NULL, 0, 0, 0 },
 };
 
-enum { MAX_NOTES = 64 };
+enum { MAX_NOTES = 64, MAX_PROBED = 64 };
 
 /* Consul's lock helper marks its keys with this flag; resec-lock takes no other key. */
 #define LOCK_FLAGS 3304740253564472344ULL
@@ -525,8 +525,17 @@ static void survey(struct status *st)
 	}
 	if (st->masters_passing != 1)
 		st->master = -1;
-	for (size_t i = 0; i < st->n; i++)
-		probe_redis(st, &st->inst[i]);
+	/* Probes run one after the other, each up to HEALTHCHECK_TIMEOUT: a catalog of
+	 * thousands of unreachable instances must not keep a script check for hours. */
+	for (size_t i = 0; i < st->n; i++) {
+		if (i < MAX_PROBED)
+			probe_redis(st, &st->inst[i]);
+		else
+			snprintf(st->inst[i].redis_err, sizeof(st->inst[i].redis_err),
+			         "not probed: more than %d instances registered", MAX_PROBED);
+	}
+	if (st->n > MAX_PROBED)
+		add_problem(st, "%zu instances registered; only the first %d were probed", st->n, MAX_PROBED);
 	match_lock_holder(st);
 	compute_lags(st);
 	judge(st);
