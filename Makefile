@@ -38,7 +38,7 @@ all: $(BINS)
 
 units: $(UNITS)
 
-$(O)/%.o: %.c $(wildcard common/*.h tests/unit/*.h)
+$(O)/%.o: %.c $(wildcard common/*.h tests/unit/*.h cmd/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -46,7 +46,9 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(O)/bin/%: $(O)/cmd/%/main.o $(LIB)
+# A program is every .c file in its cmd/ directory, linked with the library.
+.SECONDEXPANSION:
+$(O)/bin/%: $$(addprefix $(O)/,$$(subst .c,.o,$$(wildcard cmd/$$*/*.c))) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -73,7 +75,7 @@ SH_SCRIPTS := scripts/resec scripts/deps scripts/demo $(wildcard scripts/*.sh te
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
 	  --std=c11 --inline-suppr --suppress=missingIncludeSystem -Icommon common cmd tests/unit
-	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/main.c) -- $(WARNINGS) $(DEFS) -Icommon $(PKG_CFLAGS)
+	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/*.c) -- $(WARNINGS) $(DEFS) -Icommon $(PKG_CFLAGS)
 	shellcheck $(wildcard $(SH_SCRIPTS))
 	awk -f tests/lint/bats-negations.awk tests/*.bats
 

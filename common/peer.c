@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "log.h"
 #include "peer.h"
 
@@ -291,21 +292,28 @@ void peer_stale(const struct resec_config *cfg, const struct peer_flags *f, cons
 	why[0] = '\0';
 	if (in->role != RDB_ROLE_REPLICA)
 		return;
-	long long behind = f->master_offset - rdb_info_offset(in);
-	if (f->master_offset >= 0 && cfg->redis_max_lag > 0 && behind > cfg->redis_max_lag) {
-		snprintf(why, len, "%lld bytes behind the offset the master published (%lld; REDIS_MAX_LAG %lld)",
+	/* Both offsets come from outside (KV, a peer's INFO) and may be anything a
+	 * long long holds: compare without subtracting them, which could overflow. */
+	long long off = rdb_info_offset(in);
+	if (f->master_offset >= 0 && cfg->redis_max_lag > 0 && off < f->master_offset - cfg->redis_max_lag) {
+		unsigned long long behind = (unsigned long long)f->master_offset - (unsigned long long)off;
+		snprintf(why, len, "%llu bytes behind the offset the master published (%lld; REDIS_MAX_LAG %lld)",
 		         behind, f->master_offset, cfg->redis_max_lag);
 		return;
 	}
+	/*
+	 * How long the link has been down says nothing by itself: when the master
+	 * dies every replica's link goes down at once, and stays down while its
+	 * session outlives it (up to 2 × TTL) and the lock-delay runs. A replica
+	 * cut off while the master went on is behind the offset the master
+	 * published (above), or behind its peers (the ranking).
+	 */
 	if (in->link_up)
 		return;
-	long long limit_s = 2 * cfg->lock_ttl_ms / 1000;
 	if (in->sync_in_progress)
 		snprintf(why, len, "syncing with its master");
 	else if (in->link_down_since_s < 0)
 		snprintf(why, len, "never synced with a master");
-	else if (in->link_down_since_s > limit_s)
-		snprintf(why, len, "link to its master down for %llds (limit %llds)", in->link_down_since_s, limit_s);
 }
 
 const char *peer_meta(const struct json_health_entry *e, const char *key)
@@ -343,6 +351,8 @@ int peer_probe(const struct resec_config *cfg, const struct hostport *hp, struct
 	o.addr = *hp;
 	struct rdb_conn c;
 	rdb_init(&c, &o);
+	/* The whole probe (connect, INFO, the fence's settings) within one timeout. */
+	rdb_set_deadline(&c, clock_now_ms() + o.timeout_ms);
 	int rc = 0;
 	if (rdb_connect(&c) < 0 || rdb_info(&c, info) < 0) {
 		snprintf(err, errlen, "%s", c.err);

@@ -47,6 +47,7 @@ struct peer_candidate {
 	char addr[300];
 	long long offset;
 	int priority;
+	long long keys;             /* keys its Redis holds */
 	char stale[200];            /* why its data may be behind ("" when usable) */
 };
 
@@ -80,8 +81,8 @@ int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidat
 
 /*
  * Why a replica's data may be behind, into why ("" when it is not): never synced,
- * syncing, its link down longer than 2 × CONSUL_LOCK_TTL, or its offset more than
- * REDIS_MAX_LAG behind the offset the master last published. A master is never stale.
+ * syncing, or its offset more than REDIS_MAX_LAG behind the offset the master
+ * last published. A master is never stale.
  */
 void peer_stale(const struct resec_config *cfg, const struct peer_flags *f, const struct rdb_info *in,
                 char *why, size_t len);

@@ -81,15 +81,20 @@ int proc_signals_init(char *err, size_t errlen)
 			return -1;
 		}
 	}
-	struct sigaction ign;
-	memset(&ign, 0, sizeof(ign));
-	ign.sa_handler = SIG_IGN;
-	sigemptyset(&ign.sa_mask);
-	if (sigaction(SIGPIPE, &ign, NULL) < 0) {
+	if (proc_ignore_sigpipe() < 0) {
 		snprintf(err, errlen, "cannot ignore SIGPIPE: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+int proc_ignore_sigpipe(void)
+{
+	struct sigaction ign;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	return sigaction(SIGPIPE, &ign, NULL);
 }
 
 

@@ -23,6 +23,15 @@ struct proc_child {
  */
 int proc_signals_init(char *err, size_t errlen);
 
+/*
+ * Ignore SIGPIPE, so that a write to a closed socket or pipe (a Redis or
+ * Consul that went away, a reader of stdout that quit) fails with EPIPE
+ * where the program can handle it, instead of killing the program on the
+ * spot (a switchover with the master fenced, a holder with the lock).
+ * Every program calls it first thing. 0, or -1 with errno.
+ */
+int proc_ignore_sigpipe(void);
+
 /* The read end of the self-pipe, for poll(): readable when a signal arrived. */
 int proc_signal_fd(void);
 

@@ -9,40 +9,69 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
+
 #define CTX(c) ((redisContext *)(c)->ctx_)
 
-/* Replace every occurrence of the password in s, so that no error carries it. */
-static void scrub(char *s, const struct secret *pw)
+/* The mask that replaces a password: a character the password does not hold,
+ * so that a mask next to the text around it can never spell the password. */
+static char mask_char(const char *pw)
+{
+	static const char candidates[] = "*#~^x?!";
+	for (const char *m = candidates; *m != '\0'; m++)
+		if (strchr(pw, *m) == NULL)
+			return *m;
+	return '\0';
+}
+
+/* Replace every occurrence of the password in s (a NUL-terminated buffer of size bytes),
+ * so that no error carries it; a run of masks is three long whatever the
+ * password's length. Occurrences are all found in the original text before
+ * anything is replaced, so the loop ends whatever the password and text. */
+static void scrub(char *s, size_t size, const struct secret *pw)
 {
 	if (pw == NULL || !secret_is_set(pw))
 		return;
 	const char *v = secret_value(pw);
-	size_t n = strlen(v);
-	char *p;
-	while (n > 0 && (p = strstr(s, v)) != NULL) {
-		memset(p, '*', n);
-		/* Collapse the run of stars to three so the length is not told either. */
-		size_t keep = n < 3 ? n : 3;
-		memmove(p + keep, p + n, strlen(p + n) + 1);
+	size_t n = strlen(v), len = strlen(s), found = 0;
+	char hidden[1024] = { 0 };
+	if (len > sizeof(hidden))
+		len = sizeof(hidden);
+	for (size_t i = 0; n > 0 && i + n <= len; i++)
+		if (memcmp(s + i, v, n) == 0) {
+			memset(hidden + i, 1, n);
+			found++;
+		}
+	if (found == 0)
+		return;
+	char m = mask_char(v);
+	if (m == '\0') {
+		/* A password holding every mask: say nothing rather than risk it. */
+		snprintf(s, size, "%s", "(withheld: it named the password)");
+		return;
 	}
-}
-
-/* The one place where an error is set. */
-static int fail(struct rdb_conn *c, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct rdb_conn *c, int kind, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
-	va_end(ap);
-	scrub(c->err, c->opts.password);
-	c->err_kind = kind;
-	return -1;
+	size_t out = 0;
+	for (size_t i = 0; i < len;) {
+		if (!hidden[i]) {
+			s[out++] = s[i++];
+			continue;
+		}
+		size_t run = 0;
+		while (i < len && hidden[i]) {
+			i++;
+			run++;
+		}
+		for (size_t k = 0; k < 3 && k < run; k++)
+			s[out++] = m;
+	}
+	s[out] = '\0';
 }
 
 /* Copy src into dst (len bytes), truncating. */
@@ -51,6 +80,22 @@ static void copy_field(char *dst, size_t len, const char *src)
 	size_t n = strnlen(src, len - 1);
 	memcpy(dst, src, n);
 	dst[n] = '\0';
+}
+
+/* The one place where an error is set: formatted in full, scrubbed, then cut
+ * to fit, so that a truncation never leaves a piece of the password. */
+static int fail(struct rdb_conn *c, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct rdb_conn *c, int kind, const char *fmt, ...)
+{
+	char full[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(full, sizeof(full), fmt, ap);
+	va_end(ap);
+	scrub(full, sizeof(full), c->opts.password);
+	copy_field(c->err, sizeof(c->err), full);
+	c->err_kind = kind;
+	return -1;
 }
 
 static void addr_text(const struct rdb_conn *c, char *buf, size_t len)
@@ -73,6 +118,15 @@ void rdb_init(struct rdb_conn *c, const struct rdb_opts *o)
 	c->opts = *o;
 	if (c->opts.timeout_ms <= 0)
 		c->opts.timeout_ms = 2000;
+	if (c->opts.max_reply_bytes == 0)
+		c->opts.max_reply_bytes = RDB_MAX_REPLY_BYTES;
+	if (c->opts.max_reply_elements <= 0)
+		c->opts.max_reply_elements = RDB_MAX_REPLY_ELEMENTS;
+}
+
+void rdb_set_deadline(struct rdb_conn *c, int64_t at_ms)
+{
+	c->deadline_ms = at_ms > 0 ? at_ms : 0;
 }
 
 void rdb_close(struct rdb_conn *c)
@@ -92,22 +146,204 @@ int rdb_fd(const struct rdb_conn *c)
 	return c->ctx_ != NULL ? CTX(c)->fd : -1;
 }
 
-/* Turn a context I/O error into a message, then drop the context: hiredis
- * cannot reuse a context after an I/O error. */
+/* When an operation that starts now must end: its timeout, or the caller's deadline if sooner. */
+static int64_t op_deadline(const struct rdb_conn *c)
+{
+	int64_t at = clock_now_ms() + c->opts.timeout_ms;
+	return c->deadline_ms > 0 && c->deadline_ms < at ? c->deadline_ms : at;
+}
+
+/* Drop the connection (hiredis cannot reuse a context after an I/O error) and
+ * say why: every failure on the wire is RDB_E_IO, an unreachable Redis. */
+static int wire_fail(struct rdb_conn *c, const char *what, const char *why)
+{
+	char a[300], msg[200];
+	addr_text(c, a, sizeof(a));
+	copy_field(msg, sizeof(msg), why);
+	rdb_close(c);
+	return fail(c, RDB_E_IO, "%s %s: %s", what, a, msg);
+}
+
+/* A failure of hiredis's connect, from the context's error. */
 static int io_fail(struct rdb_conn *c, const char *what)
 {
-	char a[300];
-	addr_text(c, a, sizeof(a));
 	redisContext *ctx = CTX(c);
 	const char *why = ctx != NULL && ctx->errstr[0] != '\0' ? ctx->errstr : "connection lost";
-	if (ctx != NULL && ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS))
+	if (ctx != NULL && ctx->err == REDIS_ERR_IO &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS || errno == ETIMEDOUT))
 		why = "timed out";
 	if (ctx != NULL && ctx->err == REDIS_ERR_EOF)
 		why = "connection closed by redis";
 	char msg[200];
 	copy_field(msg, sizeof(msg), why);
-	rdb_close(c);
-	return fail(c, RDB_E_IO, "%s %s: %s", what, a, msg);
+	return wire_fail(c, what, msg);
+}
+
+/*
+ * Wait until fd is ready for events or deadline_ms passes: 1 ready, 0 timed
+ * out, -1 error (errno). A signal does not end the wait early: the deadline
+ * is what bounds it, and programs look at their signals between commands.
+ */
+static int wait_fd(int fd, short events, int64_t deadline_ms)
+{
+	for (;;) {
+		int64_t left = deadline_ms - clock_now_ms();
+		if (left <= 0)
+			return 0;
+		struct pollfd p = { .fd = fd, .events = events, .revents = 0 };
+		int r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Send all of buf by deadline_ms; MSG_NOSIGNAL: a closed peer is EPIPE, not a SIGPIPE. */
+static int send_all(struct rdb_conn *c, const char *what, const char *buf, size_t len, int64_t deadline_ms)
+{
+	size_t off = 0;
+	while (off < len) {
+		ssize_t n = send(CTX(c)->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return wire_fail(c, what, errno == EPIPE || errno == ECONNRESET ? "connection closed by redis"
+			                                                                 : strerror(errno));
+		int w = wait_fd(CTX(c)->fd, POLLOUT, deadline_ms);
+		if (w <= 0)
+			return wire_fail(c, what, w == 0 ? "timed out" : strerror(errno));
+	}
+	return 0;
+}
+
+/* What the reply being read may still make us hold (the reader's privdata). */
+struct reply_cap {
+	redisReplyObjectFunctions *base;   /* hiredis's own object functions */
+	long long elements;                /* array elements announced so far, all levels */
+	int max_elements;
+	int over;                          /* 1 too many elements, 2 too deep, 0 within the caps */
+};
+
+static int task_depth(const redisReadTask *t)
+{
+	int d = 0;
+	for (; t != NULL; t = t->parent)
+		d++;
+	return d;
+}
+
+/* An array is checked before hiredis allocates its element vector: "*2000000000"
+ * alone would otherwise ask for 16 GB. */
+static void *cap_array(const redisReadTask *t, int elements)
+{
+	struct reply_cap *cap = t->privdata;
+	if (cap == NULL)
+		return NULL;
+	if (task_depth(t) > RDB_MAX_REPLY_DEPTH) {
+		cap->over = 2;
+		return NULL;
+	}
+	cap->elements += elements > 0 ? elements : 0;
+	if (elements < 0 || cap->elements > cap->max_elements) {
+		cap->over = 1;
+		return NULL;
+	}
+	return cap->base->createArray(t, elements);
+}
+
+static void *cap_string(const redisReadTask *t, char *s, size_t len)
+{
+	const struct reply_cap *cap = t->privdata;
+	return cap != NULL ? cap->base->createString(t, s, len) : NULL;
+}
+
+static void *cap_integer(const redisReadTask *t, long long v)
+{
+	const struct reply_cap *cap = t->privdata;
+	return cap != NULL ? cap->base->createInteger(t, v) : NULL;
+}
+
+static void *cap_nil(const redisReadTask *t)
+{
+	const struct reply_cap *cap = t->privdata;
+	return cap != NULL ? cap->base->createNil(t) : NULL;
+}
+
+static void cap_free(void *obj)
+{
+	freeReplyObject(obj);
+}
+
+/* Installed in the reader only while a reply is read, with a reply_cap as privdata. */
+static redisReplyObjectFunctions capped_fns = { cap_string, cap_array, cap_integer, cap_nil, cap_free };
+
+/* Feed the reader until it has one whole reply, by deadline_ms and within the caps. */
+static int read_reply(struct rdb_conn *c, const char *what, int64_t deadline_ms, redisReply **out)
+{
+	redisReader *rd = CTX(c)->reader;
+	int fd = CTX(c)->fd;
+	size_t got = 0, max = c->opts.max_reply_bytes;
+	char why[160] = "";
+	/* One count for the whole reply, however many reads it takes. */
+	struct reply_cap cap = { .base = rd->fn, .max_elements = c->opts.max_reply_elements };
+	for (;;) {
+		void *r = NULL;
+		rd->fn = &capped_fns;
+		rd->privdata = &cap;
+		int rc = redisReaderGetReply(rd, &r);
+		rd->fn = cap.base;
+		rd->privdata = NULL;
+		if (rc != REDIS_OK) {
+			if (cap.over == 1)
+				snprintf(why, sizeof(why), "reply with more than %d elements", c->opts.max_reply_elements);
+			else if (cap.over == 2)
+				snprintf(why, sizeof(why), "reply nested deeper than %d arrays", RDB_MAX_REPLY_DEPTH);
+			else
+				snprintf(why, sizeof(why), "protocol error: %s", rd->errstr);
+			break;
+		}
+		if (r != NULL) {
+			if (rd->pos < rd->len) {
+				freeReplyObject(r);
+				snprintf(why, sizeof(why), "unexpected data after the reply");
+				break;
+			}
+			*out = r;
+			return 0;
+		}
+		if (clock_now_ms() >= deadline_ms) {
+			/* Bytes that keep coming do not stretch the command past its deadline. */
+			snprintf(why, sizeof(why), "timed out");
+			break;
+		}
+		char buf[16384];
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			int w = wait_fd(fd, POLLIN, deadline_ms);
+			if (w > 0)
+				continue;
+			snprintf(why, sizeof(why), "%s", w == 0 ? "timed out" : strerror(errno));
+			break;
+		}
+		if (n <= 0) {
+			snprintf(why, sizeof(why), "%s",
+			         n == 0 || errno == ECONNRESET ? "connection closed by redis" : strerror(errno));
+			break;
+		}
+		if ((size_t)n > max - got) {
+			snprintf(why, sizeof(why), "reply larger than %zu bytes", max);
+			break;
+		}
+		got += (size_t)n;
+		if (redisReaderFeed(rd, buf, (size_t)n) != REDIS_OK) {
+			snprintf(why, sizeof(why), "cannot buffer the reply");
+			break;
+		}
+	}
+	return wire_fail(c, what, why);
 }
 
 static int classify(const char *s)
@@ -134,7 +370,8 @@ static void one_line(char *dst, size_t len, const char *src, size_t n)
 
 static int reply_error(struct rdb_conn *c, const char *cmd, const redisReply *r)
 {
-	char text[200];
+	/* Long enough that the scrubber sees a password whole before fail() cuts the text. */
+	char text[700];
 	one_line(text, sizeof(text), r->str, r->len);
 	int kind = classify(text);
 	/* An unknown-command answer echoes the arguments: never show AUTH's. */
@@ -154,12 +391,20 @@ int rdb_command(struct rdb_conn *c, void **out, int argc, const char **argv)
 		return fail(c, RDB_E_PROTO, "bad command length %d", argc);
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
-	redisReply *r = redisCommandArgv(CTX(c), argc, argv, lens);
-	if (r == NULL) {
-		char what[64];
-		snprintf(what, sizeof(what), "%s on", argv[0]);
-		return io_fail(c, what);
-	}
+	int64_t deadline = op_deadline(c);
+	char what[64];
+	snprintf(what, sizeof(what), "%s on", argv[0]);
+	char *cmd = NULL;
+	int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+	if (len < 0 || cmd == NULL)
+		return fail(c, RDB_E_IO, "%s: cannot format the command", argv[0]);
+	int rc = send_all(c, what, cmd, (size_t)len, deadline);
+	/* The formatted command holds the arguments (AUTH's password): wipe it. */
+	memset(cmd, 0, (size_t)len);
+	redisFreeCommand(cmd);
+	redisReply *r = NULL;
+	if (rc < 0 || read_reply(c, what, deadline, &r) < 0)
+		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
 		reply_error(c, argv[0], r);
 		freeReplyObject(r);
@@ -210,8 +455,16 @@ static int do_auth(struct rdb_conn *c)
 int rdb_connect(struct rdb_conn *c)
 {
 	rdb_close(c);
-	struct timeval tv = { .tv_sec = c->opts.timeout_ms / 1000,
-	                      .tv_usec = (c->opts.timeout_ms % 1000) * 1000 };
+	/* Connect and AUTH share one timeout: a Redis that accepts and then
+	 * trickles its AUTH answer is cut off like one that never accepts. */
+	int64_t saved = c->deadline_ms, at = op_deadline(c);
+	int64_t left = at - clock_now_ms();
+	if (left <= 0) {
+		char a[300];
+		addr_text(c, a, sizeof(a));
+		return fail(c, RDB_E_IO, "connect to %s: timed out", a);
+	}
+	struct timeval tv = { .tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000 };
 	const char *host = c->opts.addr.host[0] != '\0' ? c->opts.addr.host : "127.0.0.1";
 	redisContext *ctx = redisConnectWithTimeout(host, c->opts.addr.port, tv);
 	if (ctx == NULL)
@@ -219,12 +472,29 @@ int rdb_connect(struct rdb_conn *c)
 	c->ctx_ = ctx;
 	if (ctx->err != 0)
 		return io_fail(c, "connect to");
-	if (redisSetTimeout(ctx, tv) != REDIS_OK)
-		return io_fail(c, "set timeout on");
-	if (do_auth(c) < 0) {
+	c->deadline_ms = at;
+	int rc = do_auth(c);
+	c->deadline_ms = saved;
+	if (rc < 0) {
 		rdb_close(c);
 		return -1;
 	}
+	c->err_kind = RDB_OK;
+	c->err[0] = '\0';
+	return 0;
+}
+
+int rdb_attach_fd(struct rdb_conn *c, int fd)
+{
+	rdb_close(c);
+	redisContext *ctx = redisConnectFd(fd);
+	if (ctx == NULL) {
+		close(fd);
+		return fail(c, RDB_E_IO, "cannot allocate a redis context");
+	}
+	c->ctx_ = ctx;
+	if (ctx->err != 0)
+		return io_fail(c, "attach to");
 	c->err_kind = RDB_OK;
 	c->err[0] = '\0';
 	return 0;
@@ -328,6 +598,16 @@ int rdb_config_get_int(struct rdb_conn *c, const char *name, long long *value)
 	return rc;
 }
 
+/* "dbN:keys=K,expires=…": add K to the total (a count that does not parse is left out). */
+static void add_keys(struct rdb_info *in, const char *v)
+{
+	char *end;
+	errno = 0;
+	long long k = strtoll(v, &end, 10);
+	if (end != v && (*end == ',' || *end == '\0') && errno == 0 && k >= 0 && in->keys <= LLONG_MAX - k)
+		in->keys += k;
+}
+
 static void info_field(struct rdb_info *in, const char *k, const char *v)
 {
 	long long n;
@@ -358,6 +638,15 @@ static void info_field(struct rdb_info *in, const char *k, const char *v)
 			in->slave_repl_offset = n;
 	} else if (strcmp(k, "run_id") == 0) {
 		copy_field(in->run_id, sizeof(in->run_id), v);
+	} else if (strcmp(k, "master_replid") == 0) {
+		copy_field(in->replid, sizeof(in->replid), v);
+	} else if (strcmp(k, "master_replid2") == 0) {
+		copy_field(in->replid2, sizeof(in->replid2), v);
+	} else if (strcmp(k, "second_repl_offset") == 0) {
+		if (parse_ll(v, &n) == 0)
+			in->second_repl_offset = n;
+	} else if (strncmp(k, "db", 2) == 0 && strncmp(v, "keys=", 5) == 0) {
+		add_keys(in, v + 5);
 	} else if (strcmp(k, "redis_version") == 0) {
 		copy_field(in->redis_version, sizeof(in->redis_version), v);
 		char *end;
@@ -373,6 +662,7 @@ int rdb_info_parse(const char *text, size_t len, struct rdb_info *info)
 	info->link_down_since_s = -1;
 	info->master_repl_offset = -1;
 	info->slave_repl_offset = -1;
+	info->second_repl_offset = -1;
 	int seen_role = 0;
 	size_t i = 0;
 	while (i < len) {

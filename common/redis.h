@@ -41,22 +41,39 @@ struct rdb_info {
 	long long master_repl_offset;
 	long long slave_repl_offset;
 	char run_id[41];
+	char replid[41];               /* master_replid: the history this Redis is on */
+	char replid2[41];              /* master_replid2: the history it continued (after a promotion) */
+	long long second_repl_offset;  /* where replid2's history ended, -1 when none */
+	long long keys;                /* keys in every database (INFO keyspace) */
 	char redis_version[32];
 	int version_major;             /* 7 for "7.0.15", 0 when unknown */
 };
+
+/*
+ * Caps on what one reply may make us hold: a broken or hostile Redis cannot
+ * make a program grow without bound. The largest reply resec reads is INFO
+ * (about 5 KB) or COMMAND INFO of three commands (about 400 elements, arrays
+ * nested 5 deep); past a cap the command fails with RDB_E_IO.
+ */
+#define RDB_MAX_REPLY_BYTES ((size_t)1024 * 1024) /* bytes received for one reply */
+#define RDB_MAX_REPLY_ELEMENTS 16384       /* array elements announced in one reply, all levels */
+#define RDB_MAX_REPLY_DEPTH 7              /* arrays inside arrays (hiredis 0.14 cannot go deeper) */
 
 /* Connection settings; password points at the caller's secret (may be NULL). */
 struct rdb_opts {
 	struct hostport addr;
 	const char *username;          /* ACL user, NULL or "" for the default user */
 	const struct secret *password;
-	int64_t timeout_ms;            /* connect and read/write timeout */
+	int64_t timeout_ms;            /* bound of a whole command: connect, or send and the full reply */
+	size_t max_reply_bytes;        /* 0: RDB_MAX_REPLY_BYTES (smaller values are for tests) */
+	int max_reply_elements;        /* 0: RDB_MAX_REPLY_ELEMENTS */
 };
 
 /* A connection handle: zero it (or rdb_init) before use. */
 struct rdb_conn {
 	void *ctx_;                    /* redisContext *, NULL when closed */
 	struct rdb_opts opts;
+	int64_t deadline_ms;           /* rdb_set_deadline: clock_now_ms() bound of everything, 0 none */
 	int err_kind;                  /* enum rdb_err_kind of the last failure */
 	char err[256];
 };
@@ -67,8 +84,25 @@ void rdb_opts_from_config(struct rdb_opts *o, const struct resec_config *cfg);
 /* Zero c and keep a copy of o for (re)connections. */
 void rdb_init(struct rdb_conn *c, const struct rdb_opts *o);
 
-/* Connect with the timeout, set the read timeout and AUTH when a password or user is set. */
+/*
+ * Connect, and AUTH when a password or user is set, all within one timeout
+ * (and the deadline, when one is set).
+ */
 int rdb_connect(struct rdb_conn *c);
+
+/*
+ * Use fd, an already connected stream socket, as the connection (no AUTH):
+ * for tests and the fuzzer, which play Redis on the other end. The handle
+ * owns fd from now on, also when this fails.
+ */
+int rdb_attach_fd(struct rdb_conn *c, int fd);
+
+/*
+ * Bound everything done on c from now on by at_ms (a clock_now_ms() time),
+ * on top of the timeout of each command: a look made of several commands
+ * then ends by at_ms whatever each one takes. 0 lifts the bound.
+ */
+void rdb_set_deadline(struct rdb_conn *c, int64_t at_ms);
 
 /* Close the connection (safe on a closed handle). */
 void rdb_close(struct rdb_conn *c);
@@ -85,6 +119,9 @@ int rdb_closed_by_peer(struct rdb_conn *c);
 /*
  * Send one command (argv form, no format strings) and return its reply in
  * *out (a redisReply *, free with rdb_reply_free); an error reply is -1.
+ * The whole command (send and the full reply) ends within the timeout, and
+ * the reply within the caps; a failure of either closes the connection
+ * (RDB_E_IO). A peer that closed its end is an error, never a SIGPIPE.
  */
 int rdb_command(struct rdb_conn *c, void **out, int argc, const char **argv);
 

@@ -9,6 +9,7 @@
 : "${E2E_SERF_DELAY:=1s}"
 # Extra environment for every node (VAR=value words).
 E2E_ENV=()
+# E2E_REDIS_CONF=1: each node's Redis runs from a config file (start_redis_conf).
 
 # cluster_start [N]: start the emulator, N Redis and N resec (default 3).
 # The emulator gets one more agent than there are nodes: the tests observe the
@@ -21,7 +22,7 @@ cluster_start() {
 		${E2E_EMU_FLAGS:-}
 	OBS_ADDR="127.0.0.1:${EMU_PORTS[$n]}"
 	for i in $(seq "$n"); do
-		start_redis "n$i"
+		if [ "${E2E_REDIS_CONF:-}" = 1 ]; then start_redis_conf "n$i"; else start_redis "n$i"; fi
 	done
 	for i in $(seq "$n"); do
 		resec_start "$i"

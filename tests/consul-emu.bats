@@ -903,6 +903,18 @@ fcmp() {
 	[ "$(jq -c '[.[0].Checks[] | .CheckID + "=" + .Status]' <<<"$output")" = '["serfHealth=passing","c1=passing"]' ]
 }
 
+@test "§4 re-registering a service ID under another name: the instance leaves the old name at once" {
+	emu_start
+	register '{"Name":"m","ID":"x","Check":{"TTL":"30s","Status":"passing"}}'
+	[ "$(emu_curl '/v1/health/service/m?passing' | jq length)" -eq 1 ]
+	register '{"Name":"r","ID":"x","Check":{"TTL":"30s"}}'
+	[ "$(emu_curl '/v1/health/service/m?passing' | jq length)" -eq 0 ]
+	[ "$(emu_curl '/v1/health/service/r?passing' | jq length)" -eq 1 ]
+	# The event log says so too: the S1/S2 checks read it per service name.
+	run emu_events
+	[ "$(jq -c '[.[] | select(.type == "instance_health") | .service_name + "=" + (.passing | tostring)]' <<<"$output")" = '["m=true","m=false","r=true"]' ]
+}
+
 @test "§4 deregister: 404 for unknown IDs, removes service and checks" {
 	emu_start
 	register '{"Name":"a","ID":"a1","Check":{"TTL":"30s"}}'

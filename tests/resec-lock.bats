@@ -293,11 +293,42 @@ key_json() {
 	# Signalled before the successor could acquire, and within the budget (L - 1/3 L).
 	awk -v s="$sig" -v a="$acq" 'BEGIN { exit !(s < a) }'
 	awk -v s="$sig" -v p="$part" 'BEGIN { exit !(s - p < 2.0) }'
-	# a exits 75 although Consul does not answer: cleanup only tries briefly.
+	# a keeps asking Consul to destroy its session, and exits 75 once Consul answers.
+	wait_for "a waits for consul" 10 grep -q "consul does not answer" "$T/a.err"
+	kill -0 "$PID_a"
+	emu_ctl /_emu/node/node1/heal
 	wait_for "a exits" 10 gone "$PID_a"
 	wait_status "$PID_a" 75
-	emu_ctl /_emu/node/node1/heal
+	grep -q "session destroyed now that consul answers" "$T/a.err"
 	[ "$(holders b c | wc -l)" = 1 ]
+}
+
+@test "a hung agent (gossip alive): the key released and the session destroyed as soon as Consul answers" {
+	emu_requires_control
+	emu_start --nodes 2
+	# A long TTL: without the cleanup, b would wait for it to run out (30 s or more).
+	start_contender a 1 --ttl 30s
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
+	wait_for "b waits" 10 grep -q "waiting for the lock" "$T/b.err"
+	emu_ctl "/_emu/node/node1/partition?serf=keep"
+	wait_for "a's child signalled" 10 signalled a
+	# Until a has given up (it used to exit 75 then) or says it keeps asking.
+	wait_for "a's first cleanup to fail" 10 sh -c "grep -q 'consul does not answer' '$T/a.err' || ! kill -0 $PID_a"
+	# The servers still see a's session: nobody else can take the key meanwhile.
+	run ! started b
+	emu_ctl /_emu/node/node1/heal
+	wait_for "a exits" 10 gone "$PID_a"
+	wait_status "$PID_a" 75
+	wait_for "b holds" 10 started b
+	heal=$(events node_heal | jq -r '.t' | tail -1)
+	acq=$(events kv_acquire | jq -r '.t' | tail -1)
+	# Released at the heal (no lock-delay), long before a's TTL could run out.
+	awk -v h="$heal" -v a="$acq" 'BEGIN { exit !(a - h < 5) }'
+	events session_invalidate | jq -r "select(.session == \"$sess\") | .reason" | grep -qx destroy
+	grep -q "lock released" "$T/a.err"
+	run ! grep -qs OVERLAP "$T"/*.log
 }
 
 @test "injected 500s on renew and KV reads are retried without losing the lock" {

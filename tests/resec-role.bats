@@ -49,6 +49,11 @@ two_redis() {
 	run -0 "$RESEC_BUILD/unit/test_redis_info"
 }
 
+@test "replication history unit tests pass (who may be copied from)" {
+	[ -x "$RESEC_BUILD/unit/test_history" ] || skip "unit tests not built (make units)"
+	run -0 "$RESEC_BUILD/unit/test_history"
+}
+
 @test "show prints master on a fresh redis" {
 	start_redis A
 	run -0 --separate-stderr role "$REDIS_PORT_A" show
@@ -349,4 +354,89 @@ conf_redis() {
 	[[ "$stderr" != *carol-pw-9* ]]
 	[ "$(role "$REDIS_PORT_A" show | cut -d' ' -f1)" = replica ]
 	[ "$(rcli "$REDIS_PORT_A" config get min-replicas-to-write | tail -1)" = 0 ]
+}
+
+# follow_bg PORT MASTER: resec-role follow in the background (FOLLOW_PID, log in follow.log).
+follow_bg() {
+	REDIS_ADDR="127.0.0.1:$1" HEALTHCHECK_INTERVAL=500ms HEALTHCHECK_TIMEOUT=1s \
+		"$RESEC_ROLE" follow "$2" >"$BATS_TEST_TMPDIR/follow.out" 2>"$BATS_TEST_TMPDIR/follow.log" &
+	FOLLOW_PID=$!
+	track_pid "$FOLLOW_PID"
+}
+
+# parked PORT: that Redis is a replica of the parking address.
+parked() {
+	rcli "$1" info replication | tr -d '\r' | grep -q '^master_port:0$'
+}
+
+# restart_m [options]: kill -9 the master M and start it again, empty, on its port.
+restart_m() {
+	kill -KILL "$REDIS_PID_M"
+	redis-server --bind 127.0.0.1 --port "$M" --dir "$BATS_TEST_TMPDIR/redis-M" --save '' --appendonly no \
+		--repl-diskless-sync-delay 0 --logfile "$BATS_TEST_TMPDIR/redis-M/redis.log" "$@" &
+	REDIS_PID_M=$!
+	track_pid "$REDIS_PID_M"
+	wait_for "M back" 10 redis_ping "$M"
+}
+
+@test "follow: the master restarts empty at its address; the replica is parked and keeps its data" {
+	two_redis
+	rcli "$M" set k1 v >/dev/null
+	follow_bg "$R" "127.0.0.1:$M"
+	wait_for "the link" 10 link_up "$R"
+	[ "$(rcli "$R" get k1)" = v ]
+	restart_m
+	wait_for "parked" 5 parked "$R"
+	run -0 role "$R" show
+	[[ "$output" == "replica 127.0.0.1:0 link=down offset="*" parked" ]]
+	# The empty master is back: never followed again, the key stays.
+	sleep 1
+	parked "$R"
+	[ "$(rcli "$R" get k1)" = v ]
+	grep -q 'replica parked' "$BATS_TEST_TMPDIR/follow.log"
+	grep -q 'staying parked.*holds less' "$BATS_TEST_TMPDIR/follow.log"
+	kill -TERM "$FOLLOW_PID"
+	wait "$FOLLOW_PID" && st=0 || st=$?
+	[ "$st" -eq 0 ]
+}
+
+@test "follow: a killed connection is not a dead master; a master that restarts with its history is followed again" {
+	two_redis
+	rcli "$M" set k1 v >/dev/null
+	follow_bg "$R" "127.0.0.1:$M"
+	wait_for "the link" 10 link_up "$R"
+	rcli "$M" client kill type normal >/dev/null
+	sleep 1
+	grep -q 'still answers: following it' "$BATS_TEST_TMPDIR/follow.log"
+	run ! parked "$R"
+	# A stall longer than the PING timeout: parked, then followed again (same history).
+	kill -STOP "$REDIS_PID_M"
+	wait_for "parked" 10 parked "$R"
+	kill -CONT "$REDIS_PID_M"
+	wait_for "following again" 10 link_up "$R"
+	grep -q 'continues this replica.s history; following it again' "$BATS_TEST_TMPDIR/follow.log"
+	rcli "$M" set k2 v >/dev/null
+	wait_for "k2 replicated" 5 sh -c "[ \"\$(redis-cli -p $R get k2)\" = v ]"
+	grep -q 'Successful partial resynchronization' "$BATS_TEST_TMPDIR/redis-R/redis.log"
+}
+
+@test "replica and follow refuse a master that holds less; an empty redis follows anything" {
+	two_redis
+	rcli "$M" set k1 v >/dev/null
+	run -0 role "$R" replica "127.0.0.1:$M"
+	wait_for "the link" 10 link_up "$R"
+	rcli "$R" replicaof 127.0.0.1 0 >/dev/null
+	restart_m
+	run -1 --separate-stderr role "$R" replica "127.0.0.1:$M"
+	[[ "$stderr" == *"holds less than this redis"* ]]
+	parked "$R"
+	[ "$(rcli "$R" get k1)" = v ]
+	run -1 --separate-stderr env REDIS_ADDR="127.0.0.1:$R" "$RESEC_ROLE" follow "127.0.0.1:$M"
+	[[ "$stderr" == *"not following the master: it holds less"* ]]
+	[ "$(rcli "$R" get k1)" = v ]
+	# M, now empty, follows R (made a master) without a word.
+	rcli "$R" replicaof no one >/dev/null
+	run -0 --separate-stderr role "$M" replica "127.0.0.1:$R"
+	wait_for "M follows R" 10 link_up "$M"
+	[ "$(rcli "$M" get k1)" = v ]
 }

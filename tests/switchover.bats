@@ -101,6 +101,60 @@ stop_load() {
 	switchover_key_gone
 }
 
+# fenced_now PORT: the Redis at PORT refuses writes (min-replicas-to-write raised).
+fenced_now() {
+	[ "$(rcli "$1" config get min-replicas-to-write | tail -n 1)" -ge 1000000 ]
+}
+
+@test "HUP, TERM or INT during the catch-up: the fence is lifted, nothing changed" {
+	settled_with_target
+	mport=$(redis_port "$m")
+	session=$(lock_session)
+	rcli "$(redis_port "$to")" client pause 60000 write >/dev/null
+	for sig in HUP TERM INT; do
+		rcli "$mport" set "behind-$sig" 1 >/dev/null
+		"$RESEC_SWITCHOVER" --consul-http-addr "$OBS_ADDR" --healthcheck-timeout 1s \
+			--to "127.0.0.1:$(redis_port "$to")" --timeout 30s 2>"$BATS_TEST_TMPDIR/so.err" &
+		pid=$!
+		track_pid "$pid"
+		wait_for "the master fenced" 10 fenced_now "$mport"
+		kill "-$sig" "$pid"
+		rc=0
+		wait "$pid" || rc=$?
+		echo "$sig: exit $rc" >&3
+		cat "$BATS_TEST_TMPDIR/so.err" >&3
+		[ "$rc" -eq 1 ]
+		[ "$(min_replicas "$m")" = 0 ]
+		[ "$(rcli "$mport" set "after-$sig" 1)" = OK ]
+	done
+	rcli "$(redis_port "$to")" client unpause >/dev/null
+	[ "$(master_node)" = "$m" ]
+	[ "$(lock_session)" = "$session" ]
+	switchover_key_gone
+}
+
+@test "the master's connection lost during the catch-up: the fence is still lifted" {
+	settled_with_target
+	mport=$(redis_port "$m")
+	rcli "$(redis_port "$to")" client pause 20000 write >/dev/null
+	rcli "$mport" set behind 1 >/dev/null
+	"$RESEC_SWITCHOVER" --consul-http-addr "$OBS_ADDR" --healthcheck-timeout 1s \
+		--to "127.0.0.1:$(redis_port "$to")" --timeout 3s 2>"$BATS_TEST_TMPDIR/so.err" &
+	pid=$!
+	track_pid "$pid"
+	wait_for "the master fenced" 10 fenced_now "$mport"
+	# Every normal client of the master goes: the tool's connection with them.
+	rcli "$mport" client kill type normal >/dev/null
+	rc=0
+	wait "$pid" || rc=$?
+	rcli "$(redis_port "$to")" client unpause >/dev/null
+	cat "$BATS_TEST_TMPDIR/so.err" >&3
+	[ "$rc" -eq 1 ]
+	grep -q "master unfenced: nothing changed" "$BATS_TEST_TMPDIR/so.err"
+	[ "$(min_replicas "$m")" = 0 ]
+	[ "$(master_node)" = "$m" ]
+}
+
 @test "refusals: bad flags, unknown target, priority 0, maintenance, a switchover in progress" {
 	settled_with_target
 	run -64 switchover --timeout 0s

@@ -17,7 +17,7 @@ export RESEC_ROOT RESEC_BUILD RESEC_LOCK RESEC_WATCH RESEC_ROLE RESEC_HEALTH CON
 
 # Scrub what could leak in from the caller's shell: every setting of ours.
 for v in $(env | sed -n 's/^\(\(CONSUL\|REDIS\|RESEC\|HEALTHCHECK\|LOG\|ANNOUNCE\|MASTER\|SLAVE\)_[A-Z_]*\)=.*/\1/p'); do
-	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH|RESEC_STATUS|RESEC_TEST_CONSUL|CONSUL_EMU) ;; *) unset "$v" ;; esac
+	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH|RESEC_STATUS|RESEC_TEST_CONSUL|RESEC_TRIALS|CONSUL_EMU) ;; *) unset "$v" ;; esac
 done
 PATH="$RESEC_BUILD/bin:$RESEC_ROOT/scripts:$PATH"
 export PATH
@@ -102,6 +102,46 @@ start_redis() {
 	done
 	echo "could not start redis $name" >&2
 	return 1
+}
+
+# start_redis_conf NAME: like start_redis, but from a config file
+# ($BATS_TEST_TMPDIR/redis-NAME/redis.conf) that resec-role may rewrite.
+start_redis_conf() {
+	local name="$1" dir="$BATS_TEST_TMPDIR/redis-$1" port pid
+	mkdir -p "$dir"
+	port=$(free_port)
+	printf 'bind 127.0.0.1\nport %s\ndir %s\nsave ""\nappendonly no\nrepl-diskless-sync-delay 0\nlogfile %s/redis.log\n' \
+		"$port" "$dir" "$dir" >"$dir/redis.conf"
+	redis-server "$dir/redis.conf" &
+	pid=$!
+	track_pid "$pid"
+	wait_for "redis $name on $port" 10 redis_ping "$port" || return 1
+	printf -v "REDIS_PORT_$name" '%s' "$port"
+	printf -v "REDIS_PID_$name" '%s' "$pid"
+}
+
+# restart_redis NAME MODE: start NAME's Redis again on its port, empty (no
+# persistence), the way an operator's unit would: MODE conf (from its config
+# file, which resec-role rewrote), fenced (the fence on the command line, as
+# deploy/docker does) or bare (neither: writable until resec fences it).
+restart_redis() {
+	local name="$1" mode="$2" dir="$BATS_TEST_TMPDIR/redis-$1" port pid v
+	v="REDIS_PORT_$name"
+	port=${!v}
+	case "$mode" in
+	conf) redis-server "$dir/redis.conf" & ;;
+	fenced | bare)
+		local -a fence=()
+		[ "$mode" = bare ] || fence=(--min-replicas-to-write 1000000 --min-replicas-max-lag 1000010)
+		redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no \
+			--daemonize no --repl-diskless-sync-delay 0 --logfile "$dir/redis.log" "${fence[@]}" &
+		;;
+	*) echo "restart_redis: unknown mode $mode" >&2; return 1 ;;
+	esac
+	pid=$!
+	track_pid "$pid"
+	printf -v "REDIS_PID_$name" '%s' "$pid"
+	wait_for "redis $name back on $port" 10 redis_ping "$port"
 }
 
 # redis_ping PORT [server options]: true when the server answers (auth-aware).

@@ -18,6 +18,7 @@
 #include "consul.h"
 #include "log.h"
 #include "peer.h"
+#include "probe.h"
 #include "proc.h"
 #include "redis.h"
 
@@ -86,15 +87,35 @@ static int64_t link_grace_ms(const struct health *h)
 	return 2 * h->cfg.healthcheck_interval_ms;
 }
 
+/* Connect when needed, PING, INFO: 0, or -1 with the reason in conn.err. *pong is -1 while LOADING. */
+static int look_once(struct health *h, int *pong)
+{
+	*pong = -1;
+	if ((!rdb_connected(&h->conn) && rdb_connect(&h->conn) < 0) ||
+	    ((*pong = rdb_ping(&h->conn)) < 0 && h->conn.err_kind != RDB_E_LOADING) ||
+	    rdb_info(&h->conn, &h->info) < 0)
+		return -1;
+	return 0;
+}
+
 /* Look at Redis once: connect when needed, PING, INFO, compare the role. */
-static int evaluate(struct health *h)
+static int look(struct health *h)
 {
 	h->reason[0] = '\0';
 	int pong = -1;
-	if ((!rdb_connected(&h->conn) && rdb_connect(&h->conn) < 0) ||
-	    ((pong = rdb_ping(&h->conn)) < 0 && h->conn.err_kind != RDB_E_LOADING) ||
-	    rdb_info(&h->conn, &h->info) < 0) {
+	char run_id[sizeof(h->info.run_id)];
+	snprintf(run_id, sizeof(run_id), "%s", h->info.run_id);
+	int was_connected = rdb_connected(&h->conn);
+	/* A connection some client killed (CLIENT KILL, a timeout) is not a dead
+	 * Redis: one fresh connection tells them apart. */
+	if (look_once(h, &pong) < 0 &&
+	    !(was_connected && h->conn.err_kind == RDB_E_IO && look_once(h, &pong) == 0)) {
 		snprintf(h->reason, sizeof(h->reason), "%s", h->conn.err);
+		return V_UNHEALTHY;
+	}
+	/* A Redis that restarted between two looks lost what it held: start over. */
+	if (h->running && run_id[0] != '\0' && strcmp(run_id, h->info.run_id) != 0) {
+		snprintf(h->reason, sizeof(h->reason), "redis restarted (its run_id changed)");
 		return V_UNHEALTHY;
 	}
 	if (pong < 0 || h->info.loading) {
@@ -120,8 +141,13 @@ static int evaluate(struct health *h)
 	if (h->link_down_at_ms == 0)
 		h->link_down_at_ms = now;
 	int64_t down = now - h->link_down_at_ms;
-	if (h->info.link_down_since_s >= 0 && h->info.link_down_since_s * 1000 > down)
-		down = h->info.link_down_since_s * 1000;
+	/* INFO's seconds may be anything: saturate rather than overflow. */
+	long long since = h->info.link_down_since_s;
+	if (since >= 0) {
+		int64_t since_ms = since > INT64_MAX / 1000 ? INT64_MAX : since * 1000;
+		if (since_ms > down)
+			down = since_ms;
+	}
 	if (h->info.sync_in_progress) {
 		snprintf(h->reason, sizeof(h->reason), "replica is syncing with its master");
 		return V_DEGRADED;
@@ -134,10 +160,27 @@ static int evaluate(struct health *h)
 	return V_HEALTHY;
 }
 
+/* A look within one HEALTHCHECK_TIMEOUT as a whole (connect, PING and INFO
+ * together): a Redis that answers each command just in time is not healthy. */
+static int evaluate(struct health *h)
+{
+	rdb_set_deadline(&h->conn, clock_now_ms() + h->cfg.healthcheck_timeout_ms);
+	int v = look(h);
+	rdb_set_deadline(&h->conn, 0);
+	return v;
+}
+
+/* The verdict is the exit status; a reader that went away (EPIPE) is said on stderr. */
+static void flush_output(void)
+{
+	if (fflush(stdout) != 0)
+		log_die_line("cannot write the output: %s", strerror(errno));
+}
+
 static void print_healthy(const struct health *h)
 {
 	printf("healthy role=%s offset=%lld\n", rdb_role_name(h->info.role), rdb_info_offset(&h->info));
-	fflush(stdout);
+	flush_output();
 }
 
 /* Exit code of an unhealthy verdict: bad credentials or a refused command are configuration (64). */
@@ -157,7 +200,7 @@ static int cmd_check(struct health *h)
 		return 0;
 	}
 	printf("unhealthy: %s\n", h->reason);
-	fflush(stdout);
+	flush_output();
 	return v == V_UNHEALTHY ? unhealthy_code(h) : EXIT_NO;
 }
 
@@ -192,7 +235,7 @@ static int cmd_wait(struct health *h)
 		if (deadline != 0 && now >= deadline) {
 			rdb_close(&h->conn);
 			printf("unhealthy: %s\n", h->reason);
-			fflush(stdout);
+			flush_output();
 			return EXIT_NO;
 		}
 		/* A closed connection is reopened at the next look. */
@@ -746,7 +789,7 @@ static int cmd_run(struct health *h)
 	int rc = runner_setup(&r, h);
 	if (rc == 0 && evaluate(h) == V_UNHEALTHY) {
 		printf("unhealthy: %s\n", h->reason);
-		fflush(stdout);
+		flush_output();
 		rc = unhealthy_code(h);
 	}
 	if (rc == 0)
@@ -757,29 +800,25 @@ static int cmd_run(struct health *h)
 
 /* ---- eligible: may this node contend for a free lock now? (docs/election.md) ---- */
 
-/* Judge one catalog entry as a peer into *p; 1 when usable (another node, priority > 0, answering, not stale). */
-static int judge_peer(const struct health *h, const struct peer_flags *f, const struct json_health_entry *e,
+/* Judge one catalog entry as a peer into *p from the look at its Redis; 1 when usable
+ * (another node, priority > 0, answering, not stale). */
+static int judge_peer(const struct health *h, const struct peer_flags *f, const struct probe *pr,
                       struct peer_candidate *p)
 {
-	memset(p, 0, sizeof(*p));
-	struct hostport hp = { .port = 0 };
-	peer_entry_addr(e, &hp);
-	config_format_hostport(&hp, p->addr, sizeof(p->addr));
-	p->priority = peer_priority(f, p->addr, peer_meta_priority(e, 100));
-	struct rdb_info info;
-	char err[256];
-	if (p->priority == 0 || peer_probe(&h->cfg, &hp, &info, NULL, err, sizeof(err)) < 0 ||
-	    strcmp(info.run_id, h->info.run_id) == 0)
+	if (p->priority == 0 || !pr->ok || strcmp(pr->info.run_id, h->info.run_id) == 0)
 		return 0;
-	peer_stale(&h->cfg, f, &info, p->stale, sizeof(p->stale));
-	p->offset = rdb_info_offset(&info);
+	peer_stale(&h->cfg, f, &pr->info, p->stale, sizeof(p->stale));
+	p->offset = rdb_info_offset(&pr->info);
+	p->keys = pr->info.keys;
 	return p->stale[0] == '\0';
 }
 
 /*
  * Read the replica service: our own entry (Meta run_id is ours) names our
  * address as peers see it, which keys our priority override; every other entry
- * is judged, the best usable one in *best. 1 found, 0 none, -1 Consul error.
+ * is judged, the best usable one in *best. The peers' Redis are looked at all
+ * at once (common/probe.c): dead peers cost one HEALTHCHECK_TIMEOUT in all, so
+ * the gate stays well within resec-lock's bound. 1 found, 0 none, -1 Consul error.
  */
 static int survey_peers(const struct health *h, struct consul *c, const struct peer_flags *f,
                         struct peer_candidate *self, struct peer_candidate *best)
@@ -790,22 +829,49 @@ static int survey_peers(const struct health *h, struct consul *c, const struct p
 	size_t n = 0;
 	if (consul_health_service(c, name, NULL, 0, NULL, &e, &n) != CONSUL_OK)
 		return -1;
-	for (size_t i = 0; i < n; i++)
+	struct peer_candidate *cand = calloc(n + 1, sizeof(*cand));
+	struct probe *pr = calloc(n + 1, sizeof(*pr));
+	size_t *of = calloc(n + 1, sizeof(*of)); /* the candidate each probe is for */
+	if (cand == NULL || pr == NULL || of == NULL) {
+		free(cand);
+		free(pr);
+		free(of);
+		json_health_free(e, n);
+		snprintf(c->err, sizeof(c->err), "out of memory for %zu peers", n);
+		return -1;
+	}
+	size_t nc = 0, np = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct hostport hp = { .port = 0 };
+		peer_entry_addr(&e[i], &hp);
 		if (strcmp(peer_meta(&e[i], "run_id"), h->info.run_id) == 0) {
-			struct hostport hp = { .port = 0 };
-			peer_entry_addr(&e[i], &hp);
 			config_format_hostport(&hp, self->addr, sizeof(self->addr));
 			self->priority = peer_priority(f, self->addr, self->priority);
-		}
-	int found = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct peer_candidate p;
-		if (strcmp(peer_meta(&e[i], "run_id"), h->info.run_id) == 0 || !judge_peer(h, f, &e[i], &p))
 			continue;
-		if (!found || peer_ranks_before(&p, best))
-			*best = p;
+		}
+		struct peer_candidate *p = &cand[nc];
+		config_format_hostport(&hp, p->addr, sizeof(p->addr));
+		p->priority = peer_priority(f, p->addr, peer_meta_priority(&e[i], 100));
+		/* A priority-0 peer is never usable: no need to look at it. */
+		if (p->priority != 0) {
+			pr[np].hp = hp;
+			of[np++] = nc;
+		}
+		nc++;
+	}
+	probe_many(&h->cfg, pr, np);
+	int found = 0;
+	for (size_t k = 0; k < np; k++) {
+		struct peer_candidate *p = &cand[of[k]];
+		if (!judge_peer(h, f, &pr[k], p))
+			continue;
+		if (!found || peer_ranks_before(p, best))
+			*best = *p;
 		found = 1;
 	}
+	free(cand);
+	free(pr);
+	free(of);
 	json_health_free(e, n);
 	return found;
 }
@@ -828,7 +894,7 @@ static int say(int code, const char *fmt, ...)
 	/* One printable line: addresses and errors in it come from Consul and Redis. */
 	log_printable(raw, shown, sizeof(shown));
 	puts(shown);
-	fflush(stdout);
+	flush_output();
 	return code;
 }
 
@@ -866,6 +932,10 @@ static int decide(struct health *h, struct consul *c)
 	}
 	if (!found || peer_ranks_before(&self, &best))
 		return say(0, "eligible offset=%lld priority=%d", self.offset, self.priority);
+	/* S4: a Redis that holds no key never goes ahead of a peer that holds data, however long it waits. */
+	if (h->info.keys == 0 && best.keys > 0 && best.offset > self.offset)
+		return say(EXIT_NO, "this redis is empty: deferring to %s, which holds data (offset %lld)", best.addr,
+		           best.offset);
 	/* The better peer may have to wait out a lock-delay too: give it that, plus two intervals. */
 	int64_t bound = 2 * h->cfg.healthcheck_interval_ms + h->cfg.lock_delay_ms, waited = free_for_ms();
 	if (waited < bound)
@@ -893,6 +963,7 @@ static int cmd_eligible(struct health *h)
 int main(int argc, char **argv)
 {
 	static struct health h;
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&h.cfg, "resec-health", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &h);
 	const char *cmd = first < argc ? argv[first] : "";
 	if (argc - first > 1) {

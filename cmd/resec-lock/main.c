@@ -776,35 +776,50 @@ static int gate_spawn(char *const argv[], char **env, pid_t *pid, int *out_fd)
 	return 0;
 }
 
-/* Read the gate's first line into why until EOF or the timeout; 1 when it timed out. */
-static int gate_read(int fd, char *why, size_t len)
+enum gate_end { GATE_EOF = 0, GATE_TIMED_OUT, GATE_STOPPED };
+
+/*
+ * Read the gate's first line into why until EOF, the timeout, or a TERM, INT
+ * or QUIT (its number in *stop): a stop must not wait for the gate, which may
+ * take up to GATE_TIMEOUT_MS. Returns an enum gate_end.
+ */
+static int gate_read(int fd, char *why, size_t len, int *stop)
 {
 	size_t used = 0;
 	int64_t end = clock_now_ms() + GATE_TIMEOUT_MS;
 	for (;;) {
 		int64_t left = end - clock_now_ms();
 		if (left <= 0)
-			return 1;
-		struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
-		int r = poll(&p, 1, (int)left);
+			return GATE_TIMED_OUT;
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN, .revents = 0 },
+		                       { .fd = proc_signal_fd(), .events = POLLIN, .revents = 0 } };
+		int r = poll(p, 2, (int)left);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			return r == 0;
+		if (r < 0)
+			return GATE_EOF;
+		if (r == 0)
+			return GATE_TIMED_OUT;
+		/* The gate's own SIGCHLD lands here too: only a stop ends the wait. */
+		if (p[1].revents != 0 && (*stop = signals_idle()) != 0)
+			return GATE_STOPPED;
+		if (p[0].revents == 0)
+			continue;
 		char buf[256];
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return 0;
+			return GATE_EOF;
 		for (ssize_t i = 0; i < n && used + 1 < len; i++)
 			why[used++] = buf[i];
 		why[used] = '\0';
 	}
 }
 
-/* Run the gate once: 0 when it exits 0, else 1 with its reason in why. */
-static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len)
+/* Run the gate once: 0 when it exits 0, 2 when a stop signal came (in *stop: the
+ * gate is killed at once), else 1 with its reason in why. */
+static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len, int *stop)
 {
 	char var[64];
 	why[0] = '\0';
@@ -817,15 +832,17 @@ static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len
 		return 1;
 	}
 	free(env);
-	int timed_out = gate_read(fd, why, len);
+	int end = gate_read(fd, why, len, stop);
 	close(fd);
-	if (timed_out)
+	if (end != GATE_EOF)
 		kill(pid, SIGKILL);
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	why[strcspn(why, "\n")] = '\0';
-	if (timed_out) {
+	if (end == GATE_STOPPED)
+		return 2;
+	if (end == GATE_TIMED_OUT) {
 		snprintf(why, len, "the gate did not answer within %ds", GATE_TIMEOUT_MS / 1000);
 		return 1;
 	}
@@ -849,9 +866,11 @@ static int acq_gate(struct lock_state *s, struct acq_loop *a)
 	a->gate_last = now;
 	char why[300];
 	int64_t free_ms = a->free_since > 0 ? now - a->free_since : 0;
-	int g = gate_run(s, free_ms, why, sizeof(why));
+	int sig = 0;
+	int g = gate_run(s, free_ms, why, sizeof(why), &sig);
 	/* The gate's SIGCHLD sits in the signal pipe: consume it, or it cancels the acquire. */
-	int sig = signals_idle();
+	if (g != 2)
+		sig = signals_idle();
 	if (sig) {
 		s->exit_signal = sig;
 		return ACQ_SIGNAL;
@@ -1073,29 +1092,93 @@ static int hold(struct lock_state *s, struct proc_child *child, int *sig_out, ch
 	}
 }
 
-/* Release the key (same flags and value), then destroy the session: no lock-delay for the next. */
-static void cleanup(struct lock_state *s, int64_t timeout_ms, int release)
+/* Release the key (same flags and value: no lock-delay for the next holder); 1 when Consul answered. */
+static int release_key(struct lock_state *s, int64_t timeout_ms)
+{
+	int ok = 0;
+	consul_set_deadline(s->mc, clock_now_ms() + timeout_ms);
+	int rc = consul_kv_release(s->mc, s->cfg->lock_key, s->sh.session, LOCK_FLAG, s->value,
+	                           strlen(s->value), &ok);
+	consul_set_deadline(s->mc, 0);
+	if (rc != CONSUL_OK)
+		log_warn("cannot release the lock", "error", s->mc->err);
+	else if (!ok)
+		log_warn("release answered false: the lock was no longer ours");
+	else
+		log_info("lock released", "key", s->cfg->lock_key);
+	return s->mc->status != 0;
+}
+
+/* Destroy the session; 1 when Consul answered (or there is none). */
+static int destroy_session(struct lock_state *s, int64_t timeout_ms)
+{
+	if (s->sh.session[0] == '\0')
+		return 1;
+	consul_set_deadline(s->mc, clock_now_ms() + timeout_ms);
+	int rc = consul_session_destroy(s->mc, s->sh.session);
+	consul_set_deadline(s->mc, 0);
+	if (rc != CONSUL_OK)
+		log_warn("cannot destroy the session", "error", s->mc->err);
+	return s->mc->status != 0;
+}
+
+/* Release the key (when asked), then destroy the session. 1 when Consul answered both. */
+static int cleanup(struct lock_state *s, int64_t timeout_ms, int release)
 {
 	worker_stop(&s->monitor);
 	consul_set_cancel_fd(s->mc, -1);
-	int ok = 0;
-	if (release && s->sh.session[0] != '\0') {
-		consul_set_deadline(s->mc, clock_now_ms() + timeout_ms);
-		if (consul_kv_release(s->mc, s->cfg->lock_key, s->sh.session, LOCK_FLAG, s->value,
-		                      strlen(s->value), &ok) != CONSUL_OK)
-			log_warn("cannot release the lock", "error", s->mc->err);
-		else if (!ok)
-			log_warn("release answered false: the lock was no longer ours");
-		else
-			log_info("lock released", "key", s->cfg->lock_key);
-	}
+	int answered = 1;
+	if (release && s->sh.session[0] != '\0')
+		answered = release_key(s, timeout_ms);
 	worker_stop(&s->renewer);
-	if (s->sh.session[0] == '\0')
+	/* A Consul that did not answer the release will not answer this either: ask later. */
+	return answered && destroy_session(s, timeout_ms);
+}
+
+/*
+ * After a loss, prog is stopped (Redis fenced): what is left is Consul's side.
+ * When Consul did not answer the cleanup (the agent hangs or the node is cut
+ * off), the session, and with it the key if the servers still see us alive,
+ * would outlive us until its TTL runs out, up to 2 × TTL: a successor would
+ * wait that long plus the lock-delay once Consul is back. So ask again, once a
+ * second with a short timeout, until Consul answers (release without
+ * lock-delay, then destroy), a TERM/INT/QUIT, or 2 × TTL after the loss, when
+ * the session cannot be alive any more. S3 is not at stake: the kill signal
+ * went out before this, and releasing a key the servers still give us is what
+ * a clean stop does.
+ */
+static void cleanup_after_loss(struct lock_state *s, int64_t lost_at)
+{
+	if (cleanup(s, LOST_CLEANUP_MS, 1))
 		return;
-	consul_set_deadline(s->mc, clock_now_ms() + timeout_ms);
-	if (consul_session_destroy(s->mc, s->sh.session) != CONSUL_OK)
-		log_warn("cannot destroy the session", "error", s->mc->err);
-	consul_set_deadline(s->mc, 0);
+	int64_t until = lost_at + 2 * s->sh.t.ttl_ms;
+	log_warn("consul does not answer; the session is destroyed as soon as it does", "session", s->sh.session,
+	         "give_up_in_ms", log_int(until - clock_now_ms()));
+	consul_set_cancel_fd(s->mc, s->epfd); /* a stop signal cancels a request in flight */
+	int released = 0;
+	for (;;) {
+		/* Signals that are not a stop (CHLD) must not cancel the next request. */
+		drain_events(s);
+		int sig = signals_idle();
+		int64_t t0 = clock_now_ms();
+		if (sig != 0) {
+			log_info("stopping without destroying the session", "signal", proc_signal_name(sig));
+			return;
+		}
+		if (t0 >= until) {
+			log_warn("gave up destroying the session: its TTL has run out by now", "session", s->sh.session);
+			return;
+		}
+		if (!released)
+			released = release_key(s, LOST_CLEANUP_MS);
+		if (released && destroy_session(s, LOST_CLEANUP_MS)) {
+			log_info("session destroyed now that consul answers", "session", s->sh.session);
+			return;
+		}
+		int64_t now;
+		while ((now = clock_now_ms()) < t0 + LOST_CLEANUP_MS && !wait_events(s, t0 + LOST_CLEANUP_MS - now))
+			;
+	}
 }
 
 static int run_held(struct lock_state *s, char **argv)
@@ -1127,8 +1210,9 @@ static int run_held(struct lock_state *s, char **argv)
 		/* The workers have nothing left to prove; stop their retries now. */
 		worker_poke(&s->renewer, 'q');
 		worker_poke(&s->monitor, 'q');
+		int64_t lost_at = clock_now_ms();
 		proc_stop(&child, s->o->kill_signal, s->o->kill_timeout_ms);
-		cleanup(s, LOST_CLEANUP_MS, 1);
+		cleanup_after_loss(s, lost_at);
 		return EXIT_TEMPFAIL;
 	}
 	if (end == END_SIGNAL) {
@@ -1150,6 +1234,7 @@ int main(int argc, char **argv)
 {
 	struct resec_config cfg;
 	struct opts o = { .cfg = &cfg, .kill_signal = SIGTERM, .kill_timeout_ms = -1 };
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&cfg, "resec-lock", usage, argc, argv, CONFIG_STOP_AT_OPERAND,
 	                        options, handle_option, &o);
 	if (first >= argc) {
@@ -1183,6 +1268,8 @@ int main(int argc, char **argv)
 		code = EXIT_USAGE;
 		break;
 	default:
+		/* A session made before Consul went away (or a worker could not start) is not left behind. */
+		cleanup(&s, 2000, 0);
 		code = EXIT_UNAVAILABLE;
 		break;
 	}

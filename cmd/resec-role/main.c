@@ -1,30 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /* resec-role: show or set the role of the local Redis: master, replica of HOST:PORT, or fenced. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "config.h"
+#include "history.h"
 #include "log.h"
+#include "proc.h"
 #include "redis.h"
+#include "role.h"
 
 static const char usage[] =
-	"usage: resec-role [options] show | master | replica [HOST:PORT] | fence\n"
-	"  show              print the role: master | replica HOST:PORT link=up|down offset=N [fenced]\n"
+	"usage: resec-role [options] show | master | replica [HOST:PORT] | follow [HOST:PORT] | fence\n"
+	"  show              print the role: master | replica HOST:PORT link=up|down offset=N [parked] [fenced]\n"
 	"  master            REPLICAOF NO ONE and lift the fence\n"
-	"  replica HOST:PORT replicate HOST:PORT (default RESEC_MASTER_ADDR), kill clients, lift the fence\n"
+	"  replica HOST:PORT replicate HOST:PORT (default RESEC_MASTER_ADDR), lift the fence; refused\n"
+	"                    (exit 1) when HOST:PORT holds less than this redis\n"
+	"  follow HOST:PORT  replica, then stay: park the replica (data kept) when the link to the master\n"
+	"                    drops, follow again only a master that continues its history; ends on TERM\n"
 	"  fence             refuse writes (NOREPLICAS) until master or replica\n";
 
 /* While Redis answers LOADING, commands are retried for HEALTHCHECK_TIMEOUT × this. */
 enum { LOADING_RETRY_FACTOR = 10 };
-
-struct role {
-	struct resec_config cfg;
-	struct rdb_conn conn;
-	struct rdb_info info;
-	struct hostport target;   /* replica: the master to follow */
-};
 
 /* Exit code for a Redis failure: configuration problems are 64, the rest 69. */
 static int exit_code(int kind)
@@ -50,10 +50,16 @@ static int print_show(struct role *r)
 		snprintf(m.host, sizeof(m.host), "%s", r->info.master_host);
 		char addr[300];
 		config_format_hostport(&m, addr, sizeof(addr));
-		printf("replica %s link=%s offset=%lld%s\n", addr, r->info.link_up ? "up" : "down",
-		       rdb_info_offset(&r->info), fenced ? " fenced" : "");
+		struct hostport park = { ROLE_PARK_HOST, ROLE_PARK_PORT };
+		printf("replica %s link=%s offset=%lld%s%s\n", addr, r->info.link_up ? "up" : "down",
+		       rdb_info_offset(&r->info), role_follows(r, &park) ? " parked" : "", fenced ? " fenced" : "");
 	}
-	return fflush(stdout) == 0 ? 0 : -1;
+	if (fflush(stdout) == 0)
+		return 0;
+	/* A reader that went away (EPIPE): an error like any other, with its reason. */
+	snprintf(r->conn.err, sizeof(r->conn.err), "cannot write the output: %s", strerror(errno));
+	r->conn.err_kind = RDB_E_IO;
+	return -1;
 }
 
 static int do_show(struct role *r)
@@ -146,33 +152,26 @@ static int do_master(struct role *r)
 	return 0;
 }
 
-/* 1 when the target answers with our own run_id, 0 when not or unknown. */
-static int target_is_self(struct role *r)
+int role_probe_target(struct role *r, struct rdb_conn *t, struct rdb_info *ti)
 {
-	char a[300];
-	config_format_hostport(&r->target, a, sizeof(a));
-	if (r->target.port == r->cfg.redis_addr.port && strcmp(r->target.host, r->cfg.redis_addr.host) == 0)
-		return 1;
 	struct rdb_opts o = r->conn.opts;
 	o.addr = r->target;
-	struct rdb_conn t;
-	rdb_init(&t, &o);
-	struct rdb_info ti;
-	int self = 0;
-	int rc = rdb_connect(&t);
-	if (rc < 0 && t.err_kind == RDB_E_AUTH) {
+	rdb_init(t, &o);
+	int rc = rdb_connect(t);
+	if (rc < 0 && t->err_kind == RDB_E_AUTH) {
 		/* The master may run without a password (replicas need no masterauth then). */
 		o.username = NULL;
 		o.password = NULL;
-		rdb_init(&t, &o);
-		rc = rdb_connect(&t);
+		rdb_init(t, &o);
+		rc = rdb_connect(t);
 	}
-	if (rc < 0 || rdb_info(&t, &ti) < 0)
-		log_warn("cannot ask the new master who it is; replicating anyway", "master", a, "reason", t.err);
-	else
-		self = ti.run_id[0] != '\0' && strcmp(ti.run_id, r->info.run_id) == 0;
-	rdb_close(&t);
-	return self;
+	return rc < 0 ? -1 : rdb_info(t, ti);
+}
+
+int role_follows(const struct role *r, const struct hostport *to)
+{
+	return r->info.role == RDB_ROLE_REPLICA && r->info.master_port == to->port &&
+	       strcmp(r->info.master_host, to->host) == 0;
 }
 
 static int kill_clients(struct role *r)
@@ -187,7 +186,7 @@ static int kill_clients(struct role *r)
 	return 0;
 }
 
-static int do_replica(struct role *r)
+int role_point(struct role *r, const struct hostport *to)
 {
 	static const char *need[] = { "replicaof", "client", "config" };
 	static const char *need_old[] = { "slaveof", "client", "config" };
@@ -200,20 +199,20 @@ static int do_replica(struct role *r)
 	if (fenced < 0)
 		return -1;
 	char port[16];
-	snprintf(port, sizeof(port), "%d", r->target.port);
-	int same = r->info.role == RDB_ROLE_REPLICA && r->info.master_port == r->target.port &&
-	           strcmp(r->info.master_host, r->target.host) == 0;
+	snprintf(port, sizeof(port), "%d", to->port);
+	int same = role_follows(r, to);
 	if (same && !fenced)
 		return 0;
 	/* The fence goes up first, so that persist_fenced writes a fenced file. */
 	if (!fenced && rdb_fence(&r->conn) < 0)
 		return -1;
 	if (!same) {
-		const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", r->target.host, port };
+		const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", to->host, port };
 		if (change_role(r, fenced, argv) < 0)
 			return -1;
-		log_info("replicating", "master", r->target.host, "port", port);
-		if (kill_clients(r) < 0)
+		log_info("replicating", "master", to->host, "port", port);
+		/* Writers of a former master must reconnect to the new one; a replica's readers may stay. */
+		if (r->info.role == RDB_ROLE_MASTER && kill_clients(r) < 0)
 			return -1;
 	}
 	persist_fenced(r);
@@ -225,8 +224,48 @@ static int do_replica(struct role *r)
 	return 0;
 }
 
-/* Run op, reconnecting and retrying while Redis answers LOADING. */
-static int with_retry(struct role *r, int (*op)(struct role *))
+static int do_replica(struct role *r)
+{
+	return role_point(r, &r->target);
+}
+
+/*
+ * Before replica: refuse our own address (by run_id) and a master that holds
+ * less than we do (S5). Returns 0 to go on, or an exit code.
+ */
+static int check_target(struct role *r, const char *what)
+{
+	char a[300];
+	config_format_hostport(&r->target, a, sizeof(a));
+	if (r->target.port == r->cfg.redis_addr.port && strcmp(r->target.host, r->cfg.redis_addr.host) == 0) {
+		log_die_line("cannot %s: that address is this redis itself", what);
+		return EXIT_USAGE;
+	}
+	struct rdb_conn t;
+	struct rdb_info ti;
+	int rc = role_probe_target(r, &t, &ti);
+	rdb_close(&t);
+	if (rc < 0) {
+		log_warn("cannot ask the new master who it is; replicating anyway", "master", a, "reason", t.err);
+		return 0;
+	}
+	if (ti.run_id[0] != '\0' && strcmp(ti.run_id, r->info.run_id) == 0) {
+		log_die_line("cannot %s: that address is this redis itself", what);
+		return EXIT_USAGE;
+	}
+	enum history_verdict v = history_judge(&ti, &r->info);
+	if (v == HISTORY_BEHIND && !role_follows(r, &r->target)) {
+		log_die_line("cannot %s: it %s (its offset %lld, ours %lld, %lld keys here)", what, history_describe(v),
+		             ti.master_repl_offset, r->info.master_repl_offset, r->info.keys);
+		return EXIT_NO;
+	}
+	if (v == HISTORY_AHEAD)
+		log_warn("the new master is on another replication history: a full copy replaces this redis's data",
+		         "master", a);
+	return 0;
+}
+
+int role_with_retry(struct role *r, int (*op)(struct role *))
 {
 	int64_t deadline = clock_now_ms() + r->cfg.healthcheck_timeout_ms * LOADING_RETRY_FACTOR;
 	int64_t backoff = 50;
@@ -262,6 +301,8 @@ static void verb(const struct role *r, const char *cmd, char *buf, size_t len)
 		snprintf(buf, len, "make redis master");
 	else if (strcmp(cmd, "fence") == 0)
 		snprintf(buf, len, "fence redis");
+	else if (strcmp(cmd, "follow") == 0)
+		snprintf(buf, len, "follow %s", a);
 	else
 		snprintf(buf, len, "make redis a replica of %s", a);
 }
@@ -282,6 +323,7 @@ static int parse_target(struct role *r, const char *arg)
 int main(int argc, char **argv)
 {
 	static struct role r;
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&r.cfg, "resec-role", usage, argc, argv, CONFIG_PERMUTE, NULL, NULL, NULL);
 	int nargs = argc - first;
 	const char *cmd = nargs > 0 ? argv[first] : "";
@@ -293,7 +335,7 @@ int main(int argc, char **argv)
 		op = do_master;
 	} else if (strcmp(cmd, "fence") == 0) {
 		op = do_fence;
-	} else if (strcmp(cmd, "replica") == 0) {
+	} else if (strcmp(cmd, "replica") == 0 || strcmp(cmd, "follow") == 0) {
 		op = do_replica;
 		maxargs = 2;
 	}
@@ -313,16 +355,21 @@ int main(int argc, char **argv)
 	rdb_init(&r.conn, &o);
 	char what[400];
 	verb(&r, cmd, what, sizeof(what));
+	if (strcmp(cmd, "follow") == 0) {
+		int code = role_follow(&r);
+		rdb_close(&r.conn);
+		return code;
+	}
 	if (op == do_replica) {
-		if (with_retry(&r, read_info) < 0)
+		if (role_with_retry(&r, read_info) < 0)
 			return die_redis(&r.conn, what);
-		if (target_is_self(&r)) {
+		int code = check_target(&r, what);
+		if (code != 0) {
 			rdb_close(&r.conn);
-			log_die_line("cannot %s: that address is this redis itself", what);
-			return EXIT_USAGE;
+			return code;
 		}
 	}
-	int rc = with_retry(&r, op);
+	int rc = role_with_retry(&r, op);
 	rdb_close(&r.conn);
 	return rc < 0 ? die_redis(&r.conn, what) : 0;
 }

@@ -15,6 +15,7 @@
 #include "json.h"
 #include "log.h"
 #include "peer.h"
+#include "proc.h"
 #include "redis.h"
 
 static const char usage[] =
@@ -1044,6 +1045,7 @@ static int read_consul(struct status *st)
 int main(int argc, char **argv)
 {
 	static struct status st = { .master_offset = -1 };
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&st.cfg, "resec-status", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &st);
 	if (first < argc) {
 		log_die_line("unexpected argument: \"%s\"", argv[first]);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* resec-switchover: hand the master role to a caught-up replica without losing an acknowledged write. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "json.h"
 #include "log.h"
 #include "peer.h"
+#include "proc.h"
 #include "redis.h"
 
 static const char usage[] =
@@ -324,25 +326,44 @@ static int connect_node(struct switchover *s, struct rdb_conn *conn, const struc
 	return rdb_connect(conn);
 }
 
+/*
+ * Lift the fence: no exit path may leave the master refusing writes while it
+ * keeps the lock. The connection may have been lost meanwhile (the command
+ * that failed closed it), so reconnect, and try a few times within --timeout.
+ */
+static void unfence_master(struct switchover *s)
+{
+	const struct node *m = &s->nodes[s->master];
+	int64_t deadline = clock_now_ms() + s->timeout_ms;
+	for (int attempt = 0;; attempt++) {
+		if ((rdb_connected(&s->mconn) || connect_node(s, &s->mconn, m) == 0) && rdb_unfence(&s->mconn) == 0) {
+			log_info("master unfenced: nothing changed", "master", m->addr);
+			return;
+		}
+		if (attempt >= 4 || clock_now_ms() >= deadline)
+			break;
+		clock_sleep_ms(100LL << attempt);
+	}
+	log_error("cannot lift the fence of the master; resec-role master on it lifts it", "master", m->addr,
+	          "reason", s->mconn.err);
+}
+
 static int fence_master(struct switchover *s)
 {
 	const struct node *m = &s->nodes[s->master];
-	if (connect_node(s, &s->mconn, m) < 0 || rdb_fence(&s->mconn) < 0) {
+	if (connect_node(s, &s->mconn, m) < 0) {
 		log_die_line("cannot fence the master %s: %s", m->addr, s->mconn.err);
+		return EXIT_UNAVAILABLE;
+	}
+	if (rdb_fence(&s->mconn) < 0) {
+		log_die_line("cannot fence the master %s: %s", m->addr, s->mconn.err);
+		/* Half a fence (to-write raised, the lag not yet) must not stay either. */
+		unfence_master(s);
 		return EXIT_UNAVAILABLE;
 	}
 	s->fenced_at = clock_now_ms();
 	log_info("master fenced: writes refused until the target takes over", "master", m->addr);
 	return 0;
-}
-
-static void unfence_master(struct switchover *s)
-{
-	if (rdb_unfence(&s->mconn) < 0)
-		log_error("cannot lift the fence of the master; its resec-role master does", "master",
-		          s->nodes[s->master].addr, "reason", s->mconn.err);
-	else
-		log_info("master unfenced: nothing changed", "master", s->nodes[s->master].addr);
 }
 
 /* Wait until the target's offset reaches the fenced master's. 0, or 1 with why set. */
@@ -374,6 +395,30 @@ static int catch_up(struct switchover *s, char *why, size_t len)
 }
 
 /*
+ * 1 when the lock key still names the holder and value read in step 1 (our
+ * request did not land, nobody else touched it), 0 when it changed or is
+ * gone, -1 when Consul does not say within --timeout (or a signal came).
+ */
+static int lock_unchanged(struct switchover *s)
+{
+	int64_t deadline = clock_now_ms() + s->timeout_ms;
+	struct json_kv_entry kv;
+	int rc;
+	while ((rc = consul_kv_get(s->c, s->cfg.lock_key, NULL, &kv)) != CONSUL_OK) {
+		if (rc == CONSUL_ABSENT)
+			return 0;
+		if (interrupted || clock_now_ms() >= deadline)
+			return -1;
+		clock_sleep_ms(200);
+	}
+	size_t len = kv.value != NULL ? kv.value_len : 0;
+	int unchanged = strcmp(kv.session, s->holder) == 0 && len == strlen(s->lock_value) &&
+	                (len == 0 || memcmp(kv.value, s->lock_value, len) == 0);
+	json_kv_entry_clear(&kv);
+	return unchanged;
+}
+
+/*
  * Ask the holder to hand the lock over: rewrite the lock key's value, keeping its
  * holder (check-and-set on the index we read, so a new holder is never asked). The
  * holder's resec-lock sees it, its resec deregisters the master service, then
@@ -390,6 +435,12 @@ static int request_hand_over(struct switchover *s)
 		return EXIT_UNAVAILABLE;
 	}
 	if (!ok) {
+		if (lock_unchanged(s) == 1) {
+			/* Same holder, same value: nothing was asked of it, so back out. */
+			log_error("the lock key was rewritten during the switchover; nothing requested");
+			unfence_master(s);
+			return EXIT_NO;
+		}
 		log_error("the lock changed during the switchover; the master stays fenced and the "
 		          "election decides");
 		return EXIT_NO;
@@ -400,21 +451,18 @@ static int request_hand_over(struct switchover *s)
 
 /*
  * The hand-over request failed on the way: did it reach Consul? 0 when it did (go on),
- * EXIT_UNAVAILABLE after lifting the fence when it did not; when nobody can tell, the
- * master stays fenced (lifting it could make a second writable master).
+ * EXIT_UNAVAILABLE after lifting the fence when it did not; when Consul does not say
+ * within --timeout, the master stays fenced (lifting it while the hand-over may be under
+ * way could make a second writable master).
  */
 static int request_outcome(struct switchover *s)
 {
-	struct json_kv_entry kv;
-	if (consul_kv_get(s->c, s->cfg.lock_key, NULL, &kv) != CONSUL_OK) {
+	int unchanged = lock_unchanged(s);
+	if (unchanged < 0) {
 		log_error("cannot tell whether the hand-over was requested; the master stays fenced "
 		          "(resec-role master on it lifts the fence)", "master", s->nodes[s->master].addr);
 		return EXIT_UNAVAILABLE;
 	}
-	size_t len = kv.value != NULL ? kv.value_len : 0;
-	int unchanged = strcmp(kv.session, s->holder) == 0 && len == strlen(s->lock_value) &&
-	                (len == 0 || memcmp(kv.value, s->lock_value, len) == 0);
-	json_kv_entry_clear(&kv);
 	if (!unchanged)
 		return 0;
 	unfence_master(s);
@@ -513,7 +561,8 @@ static int switch_over(struct switchover *s)
 	int64_t now = clock_now_ms();
 	printf("switched over from %s to %s: writes refused for %lldms\n", s->nodes[s->master].addr,
 	       s->nodes[s->target].addr, (long long)(now - s->fenced_at));
-	fflush(stdout);
+	if (fflush(stdout) != 0)
+		log_warn("switched over, but cannot write the output", "reason", strerror(errno));
 	return 0;
 }
 
@@ -545,14 +594,17 @@ static void setup_signals(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
+	/* HUP too: a closed terminal must not kill the tool with the master fenced. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 }
 
 int main(int argc, char **argv)
 {
 	static struct switchover s = { .timeout_ms = DEFAULT_TIMEOUT_MS, .master = -1, .target = -1 };
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&s.cfg, "resec-switchover", usage, argc, argv, CONFIG_PERMUTE, options, on_option, &s);
 	if (first < argc) {
 		log_die_line("unexpected argument \"%s\"", argv[first]);

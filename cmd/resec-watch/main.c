@@ -493,6 +493,7 @@ int main(int argc, char **argv)
 {
 	struct resec_config cfg;
 	struct opts o = { .kill_signal = SIGTERM, .kill_timeout_ms = 5000 };
+	(void)proc_ignore_sigpipe(); /* a closed peer or reader is EPIPE, never a kill */
 	int first = config_main(&cfg, "resec-watch", usage, argc, argv, CONFIG_STOP_AT_OPERAND,
 	                        options, handle_option, &o);
 	struct watch_state w;

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* history: may a Redis take a copy of a master's data, or would it lose data it holds? (S5) */
+#include <string.h>
+
+#include "history.h"
+
+/* A replication ID that names a history: 40 characters, not the all-zero placeholder. */
+static int real_id(const char *id)
+{
+	return strlen(id) == 40 && strspn(id, "0") != 40;
+}
+
+/*
+ * Redis's own PSYNC rule, seen from the replica (replication.c,
+ * masterTryPartialResynchronization): the master serves offset+1 on our ID
+ * when the ID is its current one and it has reached our offset, or when the
+ * ID is its previous one (replid2) and ours ends before second_repl_offset.
+ */
+int history_continues(const struct rdb_info *master, const struct rdb_info *local)
+{
+	if (!real_id(local->replid) || local->master_repl_offset < 0 || master->master_repl_offset < 0)
+		return 0;
+	if (strcmp(master->replid, local->replid) == 0)
+		return master->master_repl_offset >= local->master_repl_offset;
+	return strcmp(master->replid2, local->replid) == 0 && local->master_repl_offset < master->second_repl_offset;
+}
+
+enum history_verdict history_judge(const struct rdb_info *master, const struct rdb_info *local)
+{
+	if (history_continues(master, local))
+		return HISTORY_CONTINUES;
+	if (local->keys == 0)
+		return HISTORY_EMPTY;
+	/*
+	 * Another history. Its offset compares with ours only roughly (a master
+	 * that restarted empty starts again from 0, and so does a replica's
+	 * first full copy): only a master that holds keys and is strictly
+	 * further on is taken for one that holds more.
+	 */
+	if (master->keys > 0 && master->master_repl_offset > local->master_repl_offset)
+		return HISTORY_AHEAD;
+	return HISTORY_BEHIND;
+}
+
+const char *history_describe(enum history_verdict v)
+{
+	switch (v) {
+	case HISTORY_CONTINUES:
+		return "continues this redis's replication history";
+	case HISTORY_EMPTY:
+		return "this redis holds no key";
+	case HISTORY_AHEAD:
+		return "another replication history at a higher offset: a full copy replaces this redis's data";
+	case HISTORY_BEHIND:
+		return "holds less than this redis (an empty or older restart): a full copy would lose data";
+	}
+	return "unknown";
+}
