@@ -359,6 +359,25 @@ static int parse_authority_host(const char *s, size_t n, struct consul_addr *a, 
 	return 0;
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Every % in s[0..n) starts an escape of a printable byte: decoded credentials hold no NUL or control. */
+static int check_escapes(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%')
+			continue;
+		int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+		if (hi < 0 || lo < 0 || hi * 16 + lo < 0x20 || hi * 16 + lo == 0x7f)
+			return -1;
+		i += 2;
+	}
+	return 0;
+}
+
 int config_parse_consul_addr(const char *s, struct consul_addr *a, char *why, size_t whylen)
 {
 	memset(a, 0, sizeof(*a));
@@ -400,6 +419,8 @@ int config_parse_consul_addr(const char *s, struct consul_addr *a, char *why, si
 		size_t ul = (size_t)(at - rest);
 		if (ul == 0 || ul >= sizeof(a->userinfo))
 			return snprintf(why, whylen, "empty or too long credentials before @"), -1;
+		if (check_escapes(rest, ul) < 0)
+			return snprintf(why, whylen, "a %% in the credentials must encode a printable byte (%%40 for @)"), -1;
 		memcpy(a->userinfo, rest, ul);
 		a->userinfo[ul] = '\0';
 		hp = at + 1;

@@ -1019,10 +1019,12 @@ static void test_hostile_values(void)
 		{ "[::1]x", "after the bracketed" }, { "h:80:90", "brackets" }, { "@h:1", "credentials" },
 		{ "http://u:p@", "no host" }, { "unix://", "unix socket" },
 		{ "ex ample:1", "spaces" }, { "h%41:1", "host" }, { "gopher://h", "Unknown protocol scheme" },
+		{ "http://u:%00x@h:1", "must encode a printable byte" }, { "http://u:%zz@h:1", "must encode" },
+		{ "http://u%0a@h:1", "must encode" }, { "http://u:p%4@h:1", "must encode" },
 	};
 	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
 		bad_why("CONSUL_HTTP_ADDR", addrs[i].addr, addrs[i].why);
-	static const char *const good_addrs[] = { "http://user:pw@h:8500", "[::1]:8500", "http://[::1]:8500/consul",
+	static const char *const good_addrs[] = { "http://user:pw@h:8500", "http://u:p%40ss%3a@h:8500", "[::1]:8500", "http://[::1]:8500/consul",
 		"h", "https://h", "unix:///run/consul@1.sock", "h_1.example:8500/x/y" };
 	for (size_t i = 0; i < sizeof(good_addrs) / sizeof(good_addrs[0]); i++)
 		check(good("CONSUL_HTTP_ADDR", good_addrs[i]) && strcmp(good_cfg.consul_addr, good_addrs[i]) == 0,
