@@ -32,9 +32,21 @@ UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(O)/unit/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/*.c)
 
-.PHONY: all test check sanitize lint fuzz install uninstall clean demo bench bench-quick units
+.PHONY: all man test check test-valkey test-package sanitize lint fuzz install uninstall clean demo bench bench-quick units chaos
 
-all: $(BINS)
+all: $(BINS) man
+
+# Man pages: man/*.[18] with the shared options (man/shared-options.mdoc)
+# spliced in where a page says @SHARED_OPTIONS@.
+MAN_SRC   := $(wildcard man/*.1 man/*.8)
+MANS      := $(MAN_SRC:man/%=$(O)/man/%)
+man: $(MANS)
+
+$(O)/man/%: man/% man/shared-options.mdoc
+	@mkdir -p $(@D)
+	awk -v shared=man/shared-options.mdoc \
+	  '$$0 == "@SHARED_OPTIONS@" { while ((getline l <shared) > 0) if (l !~ /^\.\\"/) print l; next } { print }' \
+	  $< >$@
 
 units: $(UNITS)
 
@@ -68,6 +80,24 @@ test check:
 	@echo "$$(grep -c '^ok' build/san/bats.tap) passed, $$(grep -c '^not ok' build/san/bats.tap) failed"
 	@exit "$$(cat build/san/bats.rc)"
 
+# The Redis-facing and end-to-end suites again, on Valkey (scripts/deps
+# installs it from bookworm-backports); docs/operations.md, "Supported servers".
+VALKEY_SUITES := resec-health resec-role resec-status elect switchover resec faults deploy bench
+test-valkey:
+	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
+	@{ RESEC_TEST_SERVER=valkey-server RESEC_BUILD=build/san bats --timing $(VALKEY_SUITES:%=tests/%.bats); \
+	  echo $$? >build/san/valkey.rc; } 2>&1 | tee build/san/valkey.tap
+	@echo "valkey: $$(grep -c '^ok' build/san/valkey.tap) passed, $$(grep -c '^not ok' build/san/valkey.tap) failed"
+	@exit "$$(cat build/san/valkey.rc)"
+
+# Builds the Debian package from a clean copy, installs it with dpkg -i and
+# purges it: needs root and changes the machine, so make test leaves it out.
+test-package:
+	@mkdir -p build
+	@{ bats --timing tests/package; echo $$? >build/package.rc; } 2>&1 | tee build/package.tap
+	@echo "package: $$(grep -c '^ok' build/package.tap) passed, $$(grep -c '^not ok' build/package.tap) failed"
+	@exit "$$(cat build/package.rc)"
+
 sanitize:
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
 
@@ -77,7 +107,9 @@ lint:
 	  --std=c11 --inline-suppr --suppress=missingIncludeSystem -Icommon common cmd tests/unit
 	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/*.c) -- $(WARNINGS) $(DEFS) -Icommon $(PKG_CFLAGS)
 	shellcheck $(wildcard $(SH_SCRIPTS))
-	awk -f tests/lint/bats-negations.awk tests/*.bats
+	awk -f tests/lint/bats-negations.awk tests/*.bats tests/package/*.bats
+	$(MAKE) -s man
+	mandoc -Tlint -W warning $(MANS)
 
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined $(WARNINGS) -Werror $(DEFS) -Icommon $(PKG_CFLAGS)
@@ -93,13 +125,15 @@ fuzz:
 	done
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BINS) scripts/resec $(DESTDIR)$(BINDIR)
-	for m in $(wildcard docs/*.1); do install -m 644 $$m $(DESTDIR)$(MANDIR)/man1; done
+	install -m 644 $(filter %.1,$(MANS)) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(filter %.8,$(MANS)) $(DESTDIR)$(MANDIR)/man8
 
 uninstall:
 	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(BINDIR)/resec
-	for m in $(notdir $(wildcard docs/*.1)); do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
+	rm -f $(patsubst man/%.1,$(DESTDIR)$(MANDIR)/man1/%.1,$(filter %.1,$(MAN_SRC)))
+	rm -f $(patsubst man/%.8,$(DESTDIR)$(MANDIR)/man8/%.8,$(filter %.8,$(MAN_SRC)))
 
 demo: all
 	scripts/demo
@@ -109,6 +143,12 @@ bench: all
 
 bench-quick: all
 	bench/run --quick
+
+# The random fault campaign (docs/reliability.md): CHAOS_ROUNDS (200),
+# CHAOS_SEED (fresh, printed), CHAOS_PROFILE (default) and the rest from the
+# environment or the command line; RESEC_BUILD picks the build under test.
+chaos: all
+	RESEC_BUILD="$${RESEC_BUILD:-$(O)}" python3 tests/chaos/chaos.py
 
 clean:
 	rm -rf build

@@ -34,10 +34,11 @@ enum history_verdict history_judge(const struct rdb_info *master, const struct r
 	/*
 	 * Another history. Its offset compares with ours only roughly (a master
 	 * that restarted empty starts again from 0, and so does a replica's
-	 * first full copy): only a master that holds keys and is strictly
-	 * further on is taken for one that holds more.
+	 * first full copy; a master counts nothing before its first replica):
+	 * only a master strictly further on that holds at least as many keys is
+	 * taken for one that holds more. Anything else is the operator's call.
 	 */
-	if (master->keys > 0 && master->master_repl_offset > local->master_repl_offset)
+	if (master->keys > 0 && master->keys >= local->keys && master->master_repl_offset > local->master_repl_offset)
 		return HISTORY_AHEAD;
 	return HISTORY_BEHIND;
 }

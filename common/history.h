@@ -15,7 +15,7 @@
 enum history_verdict {
 	HISTORY_CONTINUES, /* the master's history continues ours, at least as far: nothing is lost */
 	HISTORY_EMPTY,     /* this Redis holds no key: nothing to lose */
-	HISTORY_AHEAD,     /* another history, holding keys, at a higher offset than ours: a full copy, logged */
+	HISTORY_AHEAD,     /* another history, further on and with as many keys: a full copy, logged */
 	HISTORY_BEHIND     /* the master holds less (an empty or older restart): refuse it */
 };
 

@@ -95,6 +95,7 @@ static int fail(struct rdb_conn *c, int kind, const char *fmt, ...)
 	scrub(full, sizeof(full), c->opts.password);
 	copy_field(c->err, sizeof(c->err), full);
 	c->err_kind = kind;
+	c->peer_closed = 0;
 	return -1;
 }
 
@@ -153,6 +154,9 @@ static int64_t op_deadline(const struct rdb_conn *c)
 	return c->deadline_ms > 0 && c->deadline_ms < at ? c->deadline_ms : at;
 }
 
+/* Why, when Redis closed or reset the connection (see peer_closed). */
+#define CLOSED_BY_REDIS "connection closed by redis"
+
 /* Drop the connection (hiredis cannot reuse a context after an I/O error) and
  * say why: every failure on the wire is RDB_E_IO, an unreachable Redis. */
 static int wire_fail(struct rdb_conn *c, const char *what, const char *why)
@@ -161,7 +165,9 @@ static int wire_fail(struct rdb_conn *c, const char *what, const char *why)
 	addr_text(c, a, sizeof(a));
 	copy_field(msg, sizeof(msg), why);
 	rdb_close(c);
-	return fail(c, RDB_E_IO, "%s %s: %s", what, a, msg);
+	fail(c, RDB_E_IO, "%s %s: %s", what, a, msg);
+	c->peer_closed = strcmp(msg, CLOSED_BY_REDIS) == 0;
+	return -1;
 }
 
 /* A failure of hiredis's connect, from the context's error. */
@@ -173,7 +179,7 @@ static int io_fail(struct rdb_conn *c, const char *what)
 	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINPROGRESS || errno == ETIMEDOUT))
 		why = "timed out";
 	if (ctx != NULL && ctx->err == REDIS_ERR_EOF)
-		why = "connection closed by redis";
+		why = CLOSED_BY_REDIS;
 	char msg[200];
 	copy_field(msg, sizeof(msg), why);
 	return wire_fail(c, what, msg);
@@ -210,7 +216,7 @@ static int send_all(struct rdb_conn *c, const char *what, const char *buf, size_
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return wire_fail(c, what, errno == EPIPE || errno == ECONNRESET ? "connection closed by redis"
+			return wire_fail(c, what, errno == EPIPE || errno == ECONNRESET ? CLOSED_BY_REDIS
 			                                                                 : strerror(errno));
 		int w = wait_fd(CTX(c)->fd, POLLOUT, deadline_ms);
 		if (w <= 0)
@@ -330,7 +336,7 @@ static int read_reply(struct rdb_conn *c, const char *what, int64_t deadline_ms,
 		}
 		if (n <= 0) {
 			snprintf(why, sizeof(why), "%s",
-			         n == 0 || errno == ECONNRESET ? "connection closed by redis" : strerror(errno));
+			         n == 0 || errno == ECONNRESET ? CLOSED_BY_REDIS : strerror(errno));
 			break;
 		}
 		if ((size_t)n > max - got) {

@@ -46,7 +46,7 @@ struct rdb_info {
 	long long second_repl_offset;  /* where replid2's history ended, -1 when none */
 	long long keys;                /* keys in every database (INFO keyspace) */
 	char redis_version[32];
-	int version_major;             /* 7 for "7.0.15", 0 when unknown */
+	int version_major;             /* 7 for "7.0.15", 0 when unknown; Valkey 8 says 7 (7.2.4) */
 };
 
 /*
@@ -75,6 +75,7 @@ struct rdb_conn {
 	struct rdb_opts opts;
 	int64_t deadline_ms;           /* rdb_set_deadline: clock_now_ms() bound of everything, 0 none */
 	int err_kind;                  /* enum rdb_err_kind of the last failure */
+	int peer_closed;               /* the last RDB_E_IO was Redis closing or resetting the connection */
 	char err[256];
 };
 

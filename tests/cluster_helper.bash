@@ -65,12 +65,24 @@ node_pids() {
 	return 0
 }
 
-# kill_node_resec I SIGNAL: signal every resec process of node I at once.
+# kill_node_resec I SIGNAL: signal every resec process of node I at once. They
+# are stopped first, so that none can react to another's death before its own
+# signal arrives (a loaded machine may pause this shell between two kills).
 kill_node_resec() {
-	local pids
-	pids=$(node_pids "$1" | sort -u)
-	# shellcheck disable=SC2086 # one word per pid
-	[ -z "$pids" ] || kill "-$2" $pids 2>/dev/null || true
+	local pids="" more _
+	# Stopped processes start no others: scan again until nothing new shows up.
+	for _ in 1 2 3 4 5; do
+		more=$(node_pids "$1" | sort -u)
+		[ "$more" != "$pids" ] || break
+		pids=$more
+		# shellcheck disable=SC2086 # one word per pid
+		[ -z "$pids" ] || kill -STOP $pids 2>/dev/null || true
+	done
+	[ -n "$pids" ] || return 0
+	# shellcheck disable=SC2086
+	kill "-$2" $pids 2>/dev/null || true
+	# shellcheck disable=SC2086
+	[ "$2" = KILL ] || kill -CONT $pids 2>/dev/null || true
 }
 
 # passing ADDRS of a service, one host:port per line (Node.Address when the

@@ -59,7 +59,13 @@ teardown() {
 	# verify wants ExecStart to exist: point it at this checkout's script.
 	sed "s|^ExecStart=.*|ExecStart=$RESEC_ROOT/scripts/resec|" \
 		"$RESEC_ROOT/deploy/systemd/resec.service" >"$BATS_TEST_TMPDIR/resec.service"
-	run -0 systemd-analyze verify "$BATS_TEST_TMPDIR/resec.service"
+	# --man=no: Documentation=man:resec(8) exists only once installed (tests/package checks it).
+	run -0 systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/resec.service"
+	# With the token drop-in of docs/operations.md ("Installing").
+	sed -i 's|^\[Service\]$|&\nLoadCredential=consul-token:/etc/resec/consul-token\nEnvironment=CONSUL_HTTP_TOKEN_FILE=%d/consul-token|' \
+		"$BATS_TEST_TMPDIR/resec.service"
+	grep -q '^LoadCredential=' "$BATS_TEST_TMPDIR/resec.service"
+	run -0 systemd-analyze verify --man=no "$BATS_TEST_TMPDIR/resec.service"
 }
 
 @test "make install puts the programs and resec on PATH, honouring PREFIX and DESTDIR" {
@@ -71,4 +77,18 @@ teardown() {
 	PATH="$dest/opt/resec/bin:/usr/bin:/bin" run -0 resec --version
 	[[ "$output" == "resec "* ]]
 	PATH="$dest/opt/resec/bin:/usr/bin:/bin" run -0 resec-role --version
+}
+
+@test "deploy/systemd/resec.default (/etc/default/resec) has every variable, commented out at its default" {
+	local file="$RESEC_ROOT/deploy/systemd/resec.default" defaults uncommented
+	run ! grep -E '^[^#]*=' "$file"
+	# Every variable --print-config knows is there...
+	defaults=$(env -i "$RESEC_BUILD/bin/resec-lock" --print-config)
+	for v in $(sed 's/=.*//' <<<"$defaults"); do
+		grep -q "^#$v=" "$file" || { echo "missing: $v"; false; }
+	done
+	# ...and uncommenting every line changes nothing.
+	mapfile -t uncommented < <(sed -n 's/^#\([A-Z_]*=.*\)/\1/p' "$file")
+	run -0 env -i "${uncommented[@]}" "$RESEC_BUILD/bin/resec-lock" --print-config
+	[ "$output" = "$defaults" ]
 }

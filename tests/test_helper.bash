@@ -17,10 +17,35 @@ export RESEC_ROOT RESEC_BUILD RESEC_LOCK RESEC_WATCH RESEC_ROLE RESEC_HEALTH CON
 
 # Scrub what could leak in from the caller's shell: every setting of ours.
 for v in $(env | sed -n 's/^\(\(CONSUL\|REDIS\|RESEC\|HEALTHCHECK\|LOG\|ANNOUNCE\|MASTER\|SLAVE\)_[A-Z_]*\)=.*/\1/p'); do
-	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH|RESEC_STATUS|RESEC_TEST_CONSUL|RESEC_TRIALS|CONSUL_EMU) ;; *) unset "$v" ;; esac
+	case "$v" in RESEC_ROOT|RESEC_BUILD|RESEC_LOCK|RESEC_WATCH|RESEC_ROLE|RESEC_HEALTH|RESEC_STATUS|RESEC_TEST_CONSUL|RESEC_TEST_SERVER|RESEC_TRIALS|CONSUL_EMU) ;; *) unset "$v" ;; esac
 done
 PATH="$RESEC_BUILD/bin:$RESEC_ROOT/scripts:$PATH"
 export PATH
+
+# RESEC_TEST_SERVER: the server every suite starts wherever it says
+# redis-server (make test-valkey sets valkey-server). Another server stands in
+# under the Redis names through small exec shims first on PATH, with its own
+# cli and sentinel beside it (valkey-cli, valkey-sentinel), so that no test
+# names the server; exec keeps the pid a test tracks.
+: "${RESEC_TEST_SERVER:=redis-server}"
+export RESEC_TEST_SERVER
+server_shims() {
+	local dir="$BATS_RUN_TMPDIR/test-server" base="${RESEC_TEST_SERVER%-server}" name target
+	mkdir -p "$dir"
+	for name in server cli sentinel; do
+		target=$(command -v "$base-$name") || {
+			echo "RESEC_TEST_SERVER=$RESEC_TEST_SERVER: no $base-$name on PATH" >&2
+			return 1
+		}
+		printf '#!/bin/sh\nexec %s "$@"\n' "$target" >"$dir/redis-$name.$$"
+		chmod 755 "$dir/redis-$name.$$"
+		mv -f "$dir/redis-$name.$$" "$dir/redis-$name"
+	done
+	PATH="$dir:$PATH"
+}
+if [ "$RESEC_TEST_SERVER" != redis-server ]; then
+	server_shims || return 1
+fi
 # ASan: fail loudly on errors; leak checks stay on.
 export ASAN_OPTIONS="abort_on_error=0:exitcode=99:detect_leaks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=99"

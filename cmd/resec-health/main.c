@@ -108,8 +108,7 @@ static int look(struct health *h)
 	int was_connected = rdb_connected(&h->conn);
 	/* A connection some client killed (CLIENT KILL, a timeout) is not a dead
 	 * Redis: one fresh connection tells them apart. */
-	if (look_once(h, &pong) < 0 &&
-	    !(was_connected && h->conn.err_kind == RDB_E_IO && look_once(h, &pong) == 0)) {
+	if (look_once(h, &pong) < 0 && !(was_connected && h->conn.peer_closed && look_once(h, &pong) == 0)) {
 		snprintf(h->reason, sizeof(h->reason), "%s", h->conn.err);
 		return V_UNHEALTHY;
 	}

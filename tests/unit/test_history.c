@@ -67,6 +67,8 @@ static void test_judge(void)
 	CHECK(history_judge(&equal, &local) == HISTORY_BEHIND);
 	struct rdb_info keyless = info("master", C, Z, -1, 9000, 0);
 	CHECK(history_judge(&keyless, &local) == HISTORY_BEHIND);
+	struct rdb_info fewer = info("master", C, Z, -1, 9000, 9);
+	CHECK(history_judge(&fewer, &local) == HISTORY_BEHIND);
 	/* A replica's first full copy leaves it at offset 0: an empty restart at 0 is still behind it. */
 	struct rdb_info fresh_copy = info("slave", A, Z, -1, 0, 1);
 	CHECK(history_judge(&(struct rdb_info){ 0 }, &fresh_copy) == HISTORY_BEHIND);

@@ -67,6 +67,41 @@ static void test_replica(void)
 	CHECK(rdb_info_offset(&in) == -1);
 }
 
+/* Valkey 8 (as bookworm-backports ships it), its INFO verbatim where we read
+ * it: the Redis field names, and redis_version is the Redis version it is
+ * compatible with (7.2.4), which is what the feature gates need; the
+ * valkey_version field beside it is not read. */
+static void test_valkey8_replica(void)
+{
+	struct rdb_info in;
+	const char *s =
+		"# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n"
+		"redis_mode:standalone\r\nrun_id:80a628942a5c4188ef538c070db04b79545d087c\r\n"
+		"# Persistence\r\nloading:0\r\nasync_loading:0\r\n"
+		"# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:34371\r\n"
+		"master_link_status:up\r\nmaster_last_io_seconds_ago:2\r\nmaster_sync_in_progress:0\r\n"
+		"slave_read_repl_offset:50\r\nslave_repl_offset:50\r\nreplicas_repl_buffer_size:0\r\n"
+		"replicas_repl_buffer_peak:0\r\nslave_priority:100\r\nslave_read_only:1\r\n"
+		"replica_announced:1\r\nconnected_slaves:0\r\nreplicas_waiting_psync:0\r\n"
+		"master_failover_state:no-failover\r\n"
+		"master_replid:c389c00b916a58552acce0067e93adf6b38a0234\r\n"
+		"master_replid2:0000000000000000000000000000000000000000\r\n"
+		"master_repl_offset:50\r\nsecond_repl_offset:-1\r\n"
+		"# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n";
+	CHECK(parse(s, &in) == 0);
+	CHECK(in.role == RDB_ROLE_REPLICA);
+	CHECK(strcmp(in.redis_version, "7.2.4") == 0);
+	CHECK(in.version_major == 7);
+	CHECK(strcmp(in.master_host, "127.0.0.1") == 0);
+	CHECK(in.master_port == 34371);
+	CHECK(in.link_up == 1);
+	CHECK(in.sync_in_progress == 0);
+	CHECK(rdb_info_offset(&in) == 50);
+	CHECK(in.keys == 1);
+	CHECK(strcmp(in.replid, "c389c00b916a58552acce0067e93adf6b38a0234") == 0);
+	CHECK(in.second_repl_offset == -1);
+}
+
 static void test_bad(void)
 {
 	struct rdb_info in;
@@ -103,6 +138,7 @@ int main(void)
 {
 	test_master();
 	test_replica();
+	test_valkey8_replica();
 	test_bad();
 	if (failures != 0) {
 		fprintf(stderr, "test_redis_info: %d failure(s)\n", failures);
