@@ -457,7 +457,7 @@ static int once(struct watch_state *w)
 }
 
 /*
- * The program run on each change (resec-role replica) talks to Redis only: it
+ * The program run on each change (resec-role, in resec) talks to Redis only: it
  * gets no Consul credentials. Our client has read them already (a token file
  * included), so they leave our environment before any child can inherit it.
  */
