@@ -16,13 +16,27 @@ static int real_id(const char *id)
  * when the ID is its current one and it has reached our offset, or when the
  * ID is its previous one (replid2) and ours ends before second_repl_offset.
  */
+static int continues_id(const struct rdb_info *master, const char *id, long long offset)
+{
+	if (!real_id(id) || offset < 0 || master->master_repl_offset < 0)
+		return 0;
+	if (strcmp(master->replid, id) == 0)
+		return master->master_repl_offset >= offset;
+	return strcmp(master->replid2, id) == 0 && offset < master->second_repl_offset;
+}
+
+/*
+ * A master restarted from its RDB takes a new ID and keeps the old one as
+ * replid2 (second_repl_offset = its offset + 1): until it takes a write, its
+ * data is exactly the old history's, and a master that continues that one
+ * holds all of it (Redis will still copy it whole: it asks with the new ID).
+ */
 int history_continues(const struct rdb_info *master, const struct rdb_info *local)
 {
-	if (!real_id(local->replid) || local->master_repl_offset < 0 || master->master_repl_offset < 0)
-		return 0;
-	if (strcmp(master->replid, local->replid) == 0)
-		return master->master_repl_offset >= local->master_repl_offset;
-	return strcmp(master->replid2, local->replid) == 0 && local->master_repl_offset < master->second_repl_offset;
+	long long off = local->master_repl_offset;
+	if (continues_id(master, local->replid, off))
+		return 1;
+	return off >= 0 && off + 1 == local->second_repl_offset && continues_id(master, local->replid2, off);
 }
 
 enum history_verdict history_judge(const struct rdb_info *master, const struct rdb_info *local)

@@ -108,14 +108,18 @@ field() {
 	emu_start
 	run -0 tc register redis-master
 	[[ "$output" == *"rc=0 status=200"* ]]
+	# The catalog has agent changes after anti-entropy (1-5 ms).
+	emu_synced
 	run -0 tc health redis-master master 1
 	[[ "$output" == *"entry node=node1 addr=127.0.0.1 svc=redis@:6379 port=6379 tags=2 meta=2"* ]]
 	run -0 tc ttl 'service:redis@:6379' fail 'redis down'
 	[[ "$output" == *"rc=0"* ]]
+	emu_synced
 	run -0 tc health redis-master '' 1
 	[[ "$output" == *"rc=0"* ]]
 	[[ "$output" != *"entry "* ]]
 	run -0 tc update 'service:redis@:6379' passing 'back'
+	emu_synced
 	run -0 tc health redis-master '' 1
 	[[ "$output" == *"entry node=node1"* ]]
 	run -0 tc update nosuchcheck passing ''

@@ -35,9 +35,17 @@ kv_field() {
 	curl -sS "http://$EMU_ADDR/v1/kv/$1" | jq -r ".[0].$2 // empty" 2>/dev/null || true
 }
 
-# register JSON: register a service on node 1.
+# register JSON: register a service on node 1; returns once the catalog has it.
 register() {
 	curl -fsS -X PUT --data-binary "$1" "http://$EMU_ADDR/v1/agent/service/register"
+	emu_synced
+}
+
+# agent PATH [curl args...]: a PUT to node 1's agent; returns once the catalog
+# has the change (anti-entropy).
+agent() {
+	emu_curl "$@" -X PUT
+	emu_synced
 }
 
 # bg_get NAME URLPATH: a background GET to node 1; result (status, time) in
@@ -58,6 +66,11 @@ bg_get() {
 # bg_done NAME: the background GET has returned.
 bg_done() {
 	[ -s "$BATS_TEST_TMPDIR/$1.out" ]
+}
+
+# fadd A B: A + B, floating point.
+fadd() {
+	awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'
 }
 
 # fcmp A OP B: floating-point comparison (OP is < <= > >=).
@@ -97,9 +110,199 @@ fcmp() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *--session-ttl-multiplier* ]]
 	[[ "$output" == *--acl-token* ]]
+	[[ "$output" == *"--timing {fast,lan}"* ]]
 	run "$CONSUL_EMU" --serf-delay 10
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"missing unit"* ]]
+}
+
+@test "emu: answers on a keep-alive connection are not held back by Nagle (TCP_NODELAY, one write, like Go)" {
+	emu_start
+	# 50 GETs on one connection: ~1 ms each; with Nagle on the server, a body
+	# written after its headers waits for the client's delayed ACK (~40 ms).
+	# Either TCP_NODELAY or headers and body in one write prevents that; the
+	# emulator does both, as Go's net/http does for a small answer.
+	run -0 python3 -c '
+import http.client, sys, time
+c = http.client.HTTPConnection(sys.argv[1], timeout=10)
+t = time.monotonic()
+for _ in range(50):
+    c.request("GET", "/v1/agent/self")
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200, r.status
+print("%.0f" % ((time.monotonic() - t) * 1000))' "$EMU_ADDR"
+	echo "50 requests: ${output} ms" >&3
+	[ "$output" -lt 1000 ]
+}
+
+# ---------------------------------------------------------------- timing (§11 fidelity)
+
+# lat_stats PROFILE...: per request kind, min and median latency (ms) of 40
+# requests on one keep-alive connection to node 1, kinds interleaved so that a
+# load spike hits all alike. Prints "kind min median" lines.
+lat_stats() {
+	python3 -c '
+import http.client, json, statistics, sys, time
+c = http.client.HTTPConnection(sys.argv[1], timeout=10)
+def req(m, p, body=None):
+    t = time.monotonic()
+    c.request(m, p, body=body)
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200, (p, r.status)
+    return (time.monotonic() - t) * 1000
+req("PUT", "/v1/agent/service/register",
+    json.dumps({"Name": "r", "Check": {"TTL": "60s", "Status": "passing"}}))
+time.sleep(0.1)
+kinds = {"write": ("PUT", "/v1/kv/k", "v"), "stale": ("GET", "/v1/kv/k?stale", None),
+         "default": ("GET", "/v1/kv/k", None), "consistent": ("GET", "/v1/kv/k?consistent", None),
+         "agent": ("PUT", "/v1/agent/check/pass/service:r", None)}
+out = {k: [] for k in kinds}
+for _ in range(40):
+    for k, (m, p, b) in kinds.items():
+        out[k].append(req(m, p, b))
+for k, v in out.items():
+    print("%s %.3f %.3f" % (k, min(v), statistics.median(v)))' "$EMU_ADDR"
+}
+
+# stat KIND min|median: a figure of the last lat_stats run (in $output).
+stat() {
+	awk -v k="$1" -v f="$2" '$1 == k { print (f == "min" ? $2 : $3) }' <<<"$output"
+}
+
+@test "timing: lan: writes and consistent reads take a Raft commit (>= 1 ms), stale and agent calls do not" {
+	emu_requires_control
+	emu_start
+	run -0 lat_stats
+	echo "$output" | sed 's/^/# /' >&3
+	# The commit is a sleep of 1-5 ms: no write or consistent read is faster.
+	fcmp "$(stat write min)" '>=' 1
+	fcmp "$(stat consistent min)" '>=' 1
+	# Medians 3 ms apart on average; a margin of 1 ms.
+	fcmp "$(fadd "$(stat stale median)" 1)" '<=' "$(stat write median)"
+	fcmp "$(fadd "$(stat default median)" 1)" '<=' "$(stat write median)"
+	fcmp "$(fadd "$(stat agent median)" 1)" '<=' "$(stat write median)"
+	fcmp "$(fadd "$(stat stale median)" 1)" '<=' "$(stat consistent median)"
+	# Milliseconds, not seconds.
+	fcmp "$(stat write median)" '<' 50
+}
+
+@test "timing: fast adds no delay; state and the startup line name the profile and version" {
+	emu_requires_control
+	emu_start --timing fast
+	run -0 lat_stats
+	echo "$output" | sed 's/^/# /' >&3
+	fcmp "$(stat write min)" '<' 1
+	fcmp "$(stat consistent min)" '<' 1
+	run -0 emu_curl /_emu/state
+	[ "$(jq -r .Timing.Profile <<<"$output")" = fast ]
+	[ "$(jq -r .Version <<<"$output")" = 1.17.0-emu ]
+	grep -q 'msg=listening .* timing=fast version=1.17.0-emu' "$EMU_LOG"
+	# The catalog has an agent's registration at once; a failed node is failed at once.
+	emu_curl /v1/agent/service/register -X PUT -d '{"Name":"f","Check":{"TTL":"30s","Status":"passing"}}'
+	[ "$(emu_curl /v1/health/service/f | jq length)" -eq 1 ]
+	emu_ctl /_emu/node/node1/fail
+	[ "$(emu_curl /_emu/state | jq -r '.Nodes[0].Serf')" = critical ]
+}
+
+@test "timing: lan is the default; state shows the profile, explicit flags win over it" {
+	emu_requires_control
+	emu_start
+	run -0 emu_curl /_emu/state
+	[ "$(jq -r .Timing.Profile <<<"$output")" = lan ]
+	[ "$(jq -r .Timing.SerfDetection <<<"$output")" = memberlist ]
+	[ "$(jq -c .Timing.SessionTTLMultiplier <<<"$output")" = '[1,2]' ]
+	grep -q 'msg=listening .* timing=lan' "$EMU_LOG"
+	emu_start --serf-delay 1s --session-ttl-multiplier 2
+	run -0 emu_curl /_emu/state
+	[ "$(jq -r .Timing.Profile <<<"$output")" = lan ]
+	[ "$(jq -r .Timing.SerfDetection <<<"$output")" = 1 ]
+	[ "$(jq -c .Timing.SessionTTLMultiplier <<<"$output")" = '[2,2]' ]
+	run "$CONSUL_EMU" --timing slow
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"invalid choice"* ]]
+}
+
+@test "timing: lan: the agent shows its change at once, the catalog after anti-entropy (>= 1 ms), in order" {
+	emu_requires_control
+	emu_start
+	# Event times are CLOCK_MONOTONIC, as time.monotonic(): each catalog change
+	# lands at least 1 ms after the request that made it was sent.
+	run -0 python3 -c '
+import http.client, json, sys, time
+c = http.client.HTTPConnection(sys.argv[1], timeout=10)
+def req(m, p, body=None):
+    t = time.monotonic()
+    c.request(m, p, body=body)
+    r = c.getresponse()
+    r.read()
+    assert r.status == 200, (p, r.status)
+    return t
+def events(kind):
+    c.request("GET", "/_emu/events?type=" + kind)
+    r = c.getresponse()
+    return json.loads(r.read())
+sent = []
+for i in range(10):
+    sent.append(req("PUT", "/v1/agent/service/register",
+                    json.dumps({"ID": "s%d" % i, "Name": "s", "Check": {"TTL": "60s"}})))
+    sent.append(req("PUT", "/v1/agent/check/pass/service:s%d" % i))
+time.sleep(0.2)
+# The agent shows its own state at once; the catalog a moment later.
+req("PUT", "/v1/agent/check/fail/service:s0?note=down")
+c.request("GET", "/v1/agent/checks")
+r = c.getresponse()
+assert json.loads(r.read())["service:s0"]["Status"] == "critical"
+time.sleep(0.2)
+reg = [e for e in events("service_register")]
+chk = [e for e in events("check_status") if e["why"] == "ttl update"][:10]
+assert len(reg) == 10 and len(chk) == 10, (len(reg), len(chk))
+lags = [e["t"] - sent[2 * i] for i, e in enumerate(reg)] + [e["t"] - sent[2 * i + 1] for i, e in enumerate(chk)]
+print("%.4f %.4f" % (min(lags), max(lags)))
+c.request("GET", "/v1/health/service/s?passing")
+r = c.getresponse()
+print(len(json.loads(r.read())))' "$EMU_ADDR"
+	echo "# catalog lag min/max (s): ${lines[0]}" >&3
+	fcmp "${lines[0]% *}" '>=' 0.001
+	fcmp "${lines[0]#* }" '<' 0.1
+	# Each pass reached the catalog after its registration: all pass but s0,
+	# failed last.
+	[ "${lines[1]}" -eq 9 ]
+	# The agent knows its own service at once: deregistering right away works.
+	emu_curl /v1/agent/service/register -X PUT -d '{"Name":"quick"}'
+	run -0 emu_curl /v1/agent/service/deregister/quick -X PUT -o /dev/null -w '%{http_code}'
+	[ "$output" = 200 ]
+}
+
+@test "timing: lan: session expiry lands in [TTL, 2 x TTL], drawn per session; leader restore restarts timers" {
+	emu_requires_control
+	emu_start --session-ttl-min 1s
+	local i sid
+	for i in $(seq 8); do
+		session '{"TTL":"1s","NodeChecks":[]}' >/dev/null
+	done
+	wait_for "all sessions to expire" 5 sh -c "curl -s http://$EMU_ADDR/v1/session/list | grep -qx '\[\]'"
+	# Lifetimes from the events: created at t0, invalidated by TTL at t1.
+	run -0 sh -c "curl -s http://$EMU_ADDR/_emu/events | jq -r '
+		(map(select(.type == \"session_create\") | {(.session): .t}) | add) as \$c |
+		.[] | select(.type == \"session_invalidate\" and .reason == \"ttl\") | .t - \$c[.session]' | sort -n"
+	echo "# lifetimes: $(echo $output)" >&3
+	[ "${#lines[@]}" -eq 8 ]
+	for i in "${lines[@]}"; do
+		fcmp "$i" '>=' 1
+		fcmp "$i" '<' 2.1
+	done
+	# Drawn per session: not all alike.
+	fcmp "${lines[7]}" '>' "$(fadd "${lines[0]}" 0.05)"
+	# A restored leader restarts the timers with a fresh period, even for a
+	# session whose old timer ran out while there was no leader.
+	sid=$(session '{"TTL":"1s","NodeChecks":[]}')
+	emu_ctl /_emu/leader/lose
+	sleep 2.2
+	emu_ctl /_emu/leader/restore
+	run -0 emu_curl /_emu/state
+	jq -e --arg s "$sid" '.Sessions[] | select(.ID == $s) | .ExpiresIn >= 0.9 and .ExpiresIn <= 2' <<<"$output"
 }
 
 @test "emu: each node is its own agent with its own node name" {
@@ -183,6 +386,7 @@ fcmp() {
 	[[ "$BODY" == *'unknown field "bogus"'* ]]
 	req PUT /v1/agent/service/register -d '{"name":"s","port":5,"enable_tag_override":true}'
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ "$(emu_curl /v1/catalog/service/s | jq -r '.[0].ServicePort')" = 5 ]
 	req PUT /v1/session/create -d '{"name":"n","Whatever":true}'
 	[ "$STATUS" = 200 ]
@@ -511,7 +715,7 @@ fcmp() {
 	req PUT /v1/session/create -d '{"ServiceChecks":[{"ID":"service:web"}]}'
 	[ "$STATUS" = 500 ]
 	[ "$BODY" = "Check 'service:web' is in critical state" ]
-	emu_curl /v1/agent/check/pass/service:web -X PUT
+	agent /v1/agent/check/pass/service:web
 	req PUT /v1/session/create -d '{"ServiceChecks":[{"ID":"service:web"}]}'
 	[ "$STATUS" = 200 ]
 	run emu_curl "/v1/session/info/$(jq -r .ID <<<"$BODY")"
@@ -757,7 +961,7 @@ fcmp() {
 	register '{"Name":"w","Check":{"TTL":"30s","Status":"passing"}}'
 	b=$(session '{"Checks":["service:w"],"LockDelay":"30s"}')
 	emu_curl "/v1/kv/m?acquire=$b" -X PUT >/dev/null
-	emu_curl /v1/agent/check/fail/service:w -X PUT
+	agent /v1/agent/check/fail/service:w
 	[ "$(emu_curl "/v1/session/info/$b")" = "[]" ]
 	b=$(session)
 	req PUT "/v1/kv/m?acquire=$b"
@@ -818,6 +1022,7 @@ fcmp() {
 	[ "$BODY" = "Invalid check: TTL must be > 0 for TTL checks" ]
 	req PUT /v1/agent/service/register -d '{"Name":"s","Check":{"TTL":"10s"}}'
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ -z "$BODY" ]
 }
 
@@ -840,15 +1045,17 @@ fcmp() {
 @test "§10.8 TTL expiry output, pass/warn/fail/update, output truncation, 404 and 405" {
 	emu_start
 	register '{"Name":"a","Check":{"TTL":"1s","Status":"passing"}}'
-	emu_curl '/v1/agent/check/pass/service:a?note=all%20good' -X PUT
+	agent '/v1/agent/check/pass/service:a?note=all%20good'
 	wait_for "ttl expiry" 5 sh -c "curl -s http://$EMU_ADDR/v1/health/service/a | jq -e '.[0].Checks[1].Status == \"critical\"'"
 	run emu_curl /v1/health/service/a
 	[ "$(jq -r '.[0].Checks[1].Output' <<<"$output")" = "TTL expired (last output before timeout follows): all good" ]
 	req PUT /v1/agent/check/warn/service:a
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Status')" = warning ]
 	req PUT /v1/agent/check/update/service:a -d '{"Status":"passing","Output":"fine"}'
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1] | .Status + " " + .Output')" = "passing fine" ]
 	req PUT /v1/agent/check/update/service:a -d '{"Status":"great"}'
 	[ "$STATUS" = 400 ]
@@ -856,6 +1063,7 @@ fcmp() {
 	head -c 5000 /dev/zero | tr '\0' x >"$BATS_TEST_TMPDIR/long"
 	req PUT '/v1/agent/check/fail/service:a' -G --data-urlencode "note@$BATS_TEST_TMPDIR/long"
 	[ "$STATUS" = 200 ]
+	emu_synced
 	run emu_curl /v1/health/service/a
 	[[ "$(jq -r '.[0].Checks[1].Output' <<<"$output")" == *"x ... (captured 4096 of 5000 bytes)" ]]
 	[ "$(jq -r '.[0].Checks[1].Output | length' <<<"$output")" -eq $((4096 + 34)) ]
@@ -870,12 +1078,24 @@ fcmp() {
 	emu_requires_control
 	emu_start --check-update-interval 500ms
 	register '{"Name":"a","Check":{"TTL":"30s","Status":"passing"}}'
-	emu_curl '/v1/agent/check/pass/service:a?note=v1' -X PUT
+	agent '/v1/agent/check/pass/service:a?note=v1'
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Output')" = "" ]
 	[ "$(emu_curl /v1/agent/checks | jq -r '.["service:a"].Output')" = v1 ]
 	wait_for "output sync" 3 sh -c "curl -s http://$EMU_ADDR/v1/health/service/a | jq -e '.[0].Checks[1].Output == \"v1\"'"
-	emu_curl '/v1/agent/check/fail/service:a?note=down' -X PUT
+	agent '/v1/agent/check/fail/service:a?note=down'
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Output')" = down ]
+}
+
+@test "§10.8 TTL checks expire on every agent (each agent's timers reach its own checks)" {
+	emu_start --nodes 3
+	local n
+	for n in 1 2 3; do
+		emu_node_curl "$n" /v1/agent/service/register -f -X PUT -d "{\"Name\":\"t\",\"ID\":\"t$n\",\"Check\":{\"TTL\":\"1s\",\"Status\":\"passing\"}}"
+	done
+	emu_synced
+	[ "$(emu_curl '/v1/health/service/t?passing' | jq length)" -eq 3 ]
+	wait_for "ttl expiry on all three" 5 sh -c "curl -s 'http://$EMU_ADDR/v1/health/service/t' | jq -e '[.[].Checks[1].Status] == [\"critical\", \"critical\", \"critical\"]'"
+	[ "$(emu_node_curl 2 /v1/agent/checks | jq -r '.["service:t2"].Status')" = critical ]
 }
 
 @test "§10.8 TTL update restarts the timer" {
@@ -884,7 +1104,7 @@ fcmp() {
 	local i
 	for i in 1 2 3; do
 		sleep 0.6
-		emu_curl /v1/agent/check/pass/service:a -X PUT
+		agent /v1/agent/check/pass/service:a
 	done
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Status')" = passing ]
 }
@@ -892,13 +1112,14 @@ fcmp() {
 @test "§10.8 re-registration keeps status; missing checks stay unless replace-existing-checks" {
 	emu_start
 	register '{"Name":"a","Checks":[{"CheckID":"c1","TTL":"30s"},{"CheckID":"c2","TTL":"30s"}]}'
-	emu_curl '/v1/agent/check/pass/c1?note=ok' -X PUT
+	agent '/v1/agent/check/pass/c1?note=ok'
 	register '{"Name":"a","Checks":[{"CheckID":"c1","TTL":"30s"}],"Tags":["x"]}'
 	run emu_curl /v1/health/service/a
 	[ "$(jq -c '[.[0].Checks[] | .CheckID + "=" + .Status]' <<<"$output")" = '["serfHealth=passing","c1=passing","c2=critical"]' ]
 	[ "$(jq -c '.[0].Service.Tags' <<<"$output")" = '["x"]' ]
 	req PUT '/v1/agent/service/register?replace-existing-checks' -d '{"Name":"a","Checks":[{"CheckID":"c1","TTL":"30s","Status":"critical"}]}'
 	[ "$STATUS" = 200 ]
+	emu_synced
 	run emu_curl /v1/health/service/a
 	[ "$(jq -c '[.[0].Checks[] | .CheckID + "=" + .Status]' <<<"$output")" = '["serfHealth=passing","c1=passing"]' ]
 }
@@ -923,6 +1144,7 @@ fcmp() {
 	[ "$BODY" = 'Unknown service ID "a". Ensure that the service ID is passed, not the service name.' ]
 	req PUT /v1/agent/service/deregister/a1
 	[ "$STATUS" = 200 ]
+	emu_synced
 	[ "$(emu_curl /v1/health/service/a)" = "[]" ]
 	req PUT /v1/agent/check/pass/service:a1
 	[ "$STATUS" = 404 ]
@@ -936,16 +1158,16 @@ fcmp() {
 	s2=$(session '{"NodeChecks":[],"ServiceChecks":[{"ID":"service:a"}]}')
 	s3=$(session)
 	emu_curl "/v1/kv/l?acquire=$s1" -X PUT >/dev/null
-	emu_curl /v1/agent/check/warn/service:a -X PUT
+	agent /v1/agent/check/warn/service:a
 	[ "$(emu_curl /v1/session/list | jq length)" -eq 3 ]
-	emu_curl /v1/agent/check/fail/service:a -X PUT
+	agent /v1/agent/check/fail/service:a
 	[ "$(emu_curl "/v1/session/info/$s1")" = "[]" ]
 	[ "$(emu_curl "/v1/session/info/$s2")" = "[]" ]
 	[ "$(emu_curl "/v1/session/info/$s3" | jq length)" -eq 1 ]
 	[ -z "$(kv_field l Session)" ]
-	emu_curl /v1/agent/check/pass/service:a -X PUT
+	agent /v1/agent/check/pass/service:a
 	s2=$(session '{"NodeChecks":[],"ServiceChecks":[{"ID":"service:a"}]}')
-	emu_curl /v1/agent/service/deregister/a -X PUT
+	agent /v1/agent/service/deregister/a
 	[ "$(emu_curl "/v1/session/info/$s2")" = "[]" ]
 }
 
@@ -1011,12 +1233,12 @@ fcmp() {
 	req GET '/v1/health/service/r?passing'
 	local idx
 	idx=$(hdr X-Consul-Index)
-	emu_curl /v1/agent/check/fail/service:other -X PUT
+	agent /v1/agent/check/fail/service:other
 	req GET '/v1/health/service/r?passing'
 	[ "$(hdr X-Consul-Index)" = "$idx" ]
 	bg_get w "/v1/health/service/r?passing&index=$idx&wait=30s"
 	emu_wait_blocked 1
-	emu_curl /v1/agent/check/fail/service:r -X PUT
+	agent /v1/agent/check/fail/service:r
 	wait_for "woken" 5 bg_done w
 	[ "$(cat "$BATS_TEST_TMPDIR/w.body")" = "[]" ]
 }
@@ -1185,6 +1407,136 @@ fcmp() {
 	emu_ctl /_emu/node/node2/heal
 }
 
+# serf_lag ADDR NODE: seconds from the node's fail/partition event to its
+# serfHealth going critical, from the event log (monotonic times); then the
+# model and the delay the emulator drew, on one line.
+serf_lag() {
+	curl -fsS "http://$1/_emu/events" | jq -r --arg n "$2" '
+		(map(select((.type == "node_fail" or .type == "node_partition") and .node == $n)) | first) as $f |
+		(map(select(.type == "check_status" and .node == $n and .check == "serfHealth" and .new == "critical"))
+		 | first) as $c |
+		"\($c.t - $f.t) \($f.model) \($f.after // $f.serf_after)"'
+}
+
+# serf_is ADDR NODE STATUS: the node's serfHealth has that status.
+serf_is() {
+	[ "$(curl -fsS "http://$1/_emu/state" | jq -r --arg n "$2" '.Nodes[] | select(.Node == $n) | .Serf')" = "$3" ]
+}
+
+@test "§11 timing: lan: a dead node is declared failed after memberlist's detection time (N=3, N=4, partition)" {
+	emu_requires_control
+	local a3 a4 p3 lag
+	emu_start --nodes 3
+	a3=$EMU_ADDR
+	emu_start --nodes 4
+	a4=$EMU_ADDR
+	emu_start --nodes 3
+	p3=$EMU_ADDR
+	curl -fsS -X PUT "http://$a3/_emu/node/node3/fail" >/dev/null
+	curl -fsS -X PUT "http://$a4/_emu/node/node4/fail" >/dev/null
+	curl -fsS -X PUT "http://$p3/_emu/node/node2/partition" >/dev/null
+	# A probe fails one interval (1 s) after it starts, then the suspicion
+	# timeout is 4 s: nothing is declared before 5 s.
+	sleep 4.5
+	serf_is "$a3" node3 passing
+	serf_is "$a4" node4 passing
+	serf_is "$p3" node2 passing
+	wait_for "the failures to be declared" 12 sh -c "
+		curl -fsS http://$a3/_emu/state | jq -e '.Nodes[2].Serf == \"critical\"' &&
+		curl -fsS http://$a4/_emu/state | jq -e '.Nodes[3].Serf == \"critical\"' &&
+		curl -fsS http://$p3/_emu/state | jq -e '.Nodes[1].Serf == \"critical\"'"
+	# N=3 (k=0: the timer starts at its 4 s minimum): at most 2 rounds of
+	# probes (3 s), 1 s probe, 4 s, gossip hops; N=4 (k=2, confirmations
+	# drive the timer from 24 s down to 4 s) at most 2 s more.
+	lag=$(serf_lag "$a3" node3)
+	echo "# N=3 fail: $lag" >&3
+	[ "$(cut -d' ' -f2 <<<"$lag")" = memberlist ]
+	fcmp "${lag%% *}" '>=' 5
+	fcmp "${lag%% *}" '<=' 8.5
+	lag=$(serf_lag "$a4" node4)
+	echo "# N=4 fail: $lag" >&3
+	[ "$(cut -d' ' -f2 <<<"$lag")" = memberlist ]
+	fcmp "${lag%% *}" '>=' 5
+	fcmp "${lag%% *}" '<=' 10.5
+	lag=$(serf_lag "$p3" node2)
+	echo "# N=3 partition: $lag" >&3
+	[ "$(cut -d' ' -f2 <<<"$lag")" = memberlist ]
+	fcmp "${lag%% *}" '>=' 5
+	fcmp "${lag%% *}" '<=' 8.5
+}
+
+@test "§11 timing: lan: with fewer peers left to confirm, suspicion lasts longer (towards 6 x 4 s)" {
+	emu_requires_control
+	emu_start --nodes 4
+	emu_ctl /_emu/node/node3/fail
+	emu_ctl /_emu/node/node4/fail
+	# Pool of 4: k=2 confirmations are expected but only one live peer is left
+	# to confirm: the timeout stops at 24 - log(2)/log(3) x 20 = 11.38 s after
+	# the first suspicion, which comes 1-6.2 s after the death.
+	run -0 emu_curl /_emu/state
+	echo "# fail in: $(jq -c '[.Nodes[] | .SerfFailIn]' <<<"$output")" >&3
+	jq -e '.Nodes[3].SerfFailIn >= 11.3 and .Nodes[3].SerfFailIn <= 18' <<<"$output"
+	# node3's detection had counted on node4's confirmation: redrawn longer.
+	jq -e '.Nodes[2].SerfFailIn >= 11.3' <<<"$output"
+	emu_ctl /_emu/node/node3/recover
+	emu_ctl /_emu/node/node4/recover
+	run -0 emu_curl /_emu/state
+	jq -e '[.Nodes[] | .SerfFailIn == null and .Serf == "passing"] | all' <<<"$output"
+}
+
+@test "§11 timing: --serf-delay and ?after= override the model, for fail and partition alike" {
+	emu_requires_control
+	local lag
+	emu_start --nodes 3 --serf-delay 300ms
+	emu_ctl /_emu/node/node3/fail
+	emu_ctl /_emu/node/node2/partition
+	wait_for "serf failures" 3 sh -c "curl -fsS http://$EMU_ADDR/_emu/state | jq -e '[.Nodes[1,2].Serf] == [\"critical\", \"critical\"]'"
+	for n in node3 node2; do
+		lag=$(serf_lag "$EMU_ADDR" "$n")
+		echo "# $n: $lag" >&3
+		[ "$(cut -d' ' -f2- <<<"$lag")" = "serf-delay 0.3" ]
+		fcmp "${lag%% *}" '>=' 0.3
+		fcmp "${lag%% *}" '<' 0.8
+	done
+	emu_ctl /_emu/node/node2/heal
+	emu_start --nodes 3
+	emu_ctl '/_emu/node/node3/fail?after=200ms'
+	emu_ctl '/_emu/node/node2/fail?after=0s'
+	serf_is "$EMU_ADDR" node2 critical
+	wait_for "serf failure" 3 serf_is "$EMU_ADDR" node3 critical
+	lag=$(serf_lag "$EMU_ADDR" node3)
+	[ "$(cut -d' ' -f2- <<<"$lag")" = "after 0.2" ]
+	fcmp "${lag%% *}" '<' 0.7
+}
+
+@test "§11 control: latency adds to every /v1 answer, of all agents or of one node's; add=0s clears" {
+	emu_requires_control
+	emu_start --nodes 2
+	local n1="http://$EMU_ADDR" n2="http://127.0.0.1:${EMU_PORTS[1]}"
+	ttot() {
+		curl -sS -o /dev/null -w '%{time_total}' "$@"
+	}
+	emu_ctl '/_emu/latency?add=300ms'
+	fcmp "$(ttot "$n1/v1/status/leader")" '>=' 0.3
+	fcmp "$(ttot "$n2/v1/kv/absent")" '>=' 0.3
+	# Control endpoints are not /v1 answers.
+	fcmp "$(ttot "$n1/_emu/state")" '<' 0.3
+	[ "$(emu_curl /_emu/state | jq -c .Latency)" = '{"All":0.3,"Nodes":{}}' ]
+	emu_ctl '/_emu/latency?add=0s'
+	fcmp "$(ttot "$n1/v1/status/leader")" '<' 0.3
+	emu_ctl '/_emu/latency?add=400ms&node=node2'
+	fcmp "$(ttot "$n2/v1/status/leader")" '>=' 0.4
+	fcmp "$(ttot "$n1/v1/status/leader")" '<' 0.3
+	[ "$(emu_curl /_emu/state | jq -c .Latency)" = '{"All":0,"Nodes":{"node2":0.4}}' ]
+	emu_ctl '/_emu/latency?add=0s&node=node2'
+	fcmp "$(ttot "$n2/v1/status/leader")" '<' 0.3
+	[ "$(emu_events | jq '[.[] | select(.type == "latency")] | length')" -eq 4 ]
+	run -0 curl -sS -X PUT -w ' %{http_code}' "$n1/_emu/latency?add=300"
+	[[ "$output" == *"missing unit"*" 400" ]]
+	run -0 curl -sS -X PUT -w ' %{http_code}' "$n1/_emu/latency?add=1s&node=nodeX"
+	[[ "$output" == *"unknown node"*" 404" ]]
+}
+
 @test "§11 control: leader lose/restore; stale reads work; lock-delays forgotten" {
 	emu_requires_control
 	emu_start
@@ -1279,9 +1631,9 @@ fcmp() {
 	sid=$(session)
 	emu_curl "/v1/kv/l?acquire=$sid" -X PUT >/dev/null
 	emu_curl "/v1/kv/l?release=$sid" -X PUT >/dev/null
-	emu_curl /v1/agent/check/fail/service:r -X PUT
+	agent /v1/agent/check/fail/service:r
 	emu_curl /v1/kv/l -X DELETE >/dev/null
-	emu_curl /v1/agent/service/deregister/r -X PUT
+	agent /v1/agent/service/deregister/r
 	emu_ctl /_emu/node/node2/fail
 	emu_ctl /_emu/node/node2/recover
 	emu_ctl /_emu/node/node2/partition
@@ -1309,7 +1661,7 @@ fcmp() {
 	emu_requires_control
 	emu_start --nodes 2
 	emu_curl /v1/agent/service/register -X PUT -d '{"Name":"redis-master","Check":{"TTL":"30s","Status":"passing"}}'
-	emu_curl /v1/agent/check/fail/service:redis-master -X PUT
+	agent /v1/agent/check/fail/service:redis-master
 	emu_node_curl 2 /v1/agent/service/register -X PUT -d '{"Name":"redis-master","Check":{"TTL":"30s"}}'
 	emu_node_curl 2 /v1/agent/check/pass/service:redis-master -X PUT
 	# Replay: never two passing redis-master instances at once.

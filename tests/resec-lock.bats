@@ -130,10 +130,20 @@ key_json() {
 	wait_status "$pid" 0
 }
 
+@test "a program that fails: its status passes through, the session is destroyed without a release (lock-delay)" {
+	emu_start
+	run -3 "$RESEC_LOCK" --key "$KEY" --lock-delay 2s -- sh -c 'exit 3'
+	[ "$(key_json | jq -r '.[0].Session // "none"')" = none ]
+	[ "$(emu_curl /v1/session/list | jq length)" = 0 ]
+	run -0 events kv_release
+	[[ "$output" != *'"reason":"release"'* ]]
+	events session_invalidate | jq -e 'select(.reason == "destroy") | .lock_delay == 2'
+}
+
 @test "holds the lock: environment, key value and flags; release and destroy on exit with the child's status" {
 	emu_start
-	run -3 "$RESEC_LOCK" --key "$KEY" --value 10.0.0.1:6379 -- \
-		sh -c 'printf "%s %s\n" "$RESEC_LOCK_KEY" "$RESEC_LOCK_SESSION" >"$0"; curl -s "http://$CONSUL_HTTP_ADDR/v1/kv/$RESEC_LOCK_KEY" >"$0.kv"; exit 3' "$T/env"
+	run -0 "$RESEC_LOCK" --key "$KEY" --value 10.0.0.1:6379 -- \
+		sh -c 'printf "%s %s\n" "$RESEC_LOCK_KEY" "$RESEC_LOCK_SESSION" >"$0"; curl -s "http://$CONSUL_HTTP_ADDR/v1/kv/$RESEC_LOCK_KEY" >"$0.kv"' "$T/env"
 	read -r k s <"$T/env"
 	[ "$k" = "$KEY" ]
 	[ -n "$s" ]

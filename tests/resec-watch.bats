@@ -9,15 +9,18 @@ setup() {
 	T="$BATS_TEST_TMPDIR"
 }
 
-# register ID PORT [ADDRESS [NAME [TAGS-JSON [NODE]]]]: a passing instance.
+# register ID PORT [ADDRESS [NAME [TAGS-JSON [NODE]]]]: a passing instance;
+# returns once the catalog has it (anti-entropy).
 register() {
 	local id="$1" port="$2" addr="${3:-}" name="${4:-redis-master}" tags="${5:-[]}" node="${6:-1}"
 	emu_node_curl "$node" /v1/agent/service/register -X PUT -f -d \
 		"{\"ID\":\"$id\",\"Name\":\"$name\",\"Port\":$port,\"Address\":\"$addr\",\"Tags\":$tags,\"Check\":{\"TTL\":\"300s\",\"Status\":\"passing\"}}"
+	emu_synced
 }
 
 deregister() {
 	emu_node_curl "${2:-1}" "/v1/agent/service/deregister/$1" -X PUT -f
+	emu_synced
 }
 
 # start_watch NAME [options] [-- prog...]: resec-watch in the background; stdout
@@ -195,7 +198,9 @@ record() {
 	wait_for "errors logged" 10 grep -q "cannot query" "$T/w.err"
 	emu_start --port "$port"
 	register b 7002 10.0.0.2
-	wait_for "b" 15 has_lines "$T/w.out" 2
+	# A retry that lands before b reaches the new catalog sees no master and
+	# prints an empty line first: wait for b itself.
+	wait_for "b" 15 sh -c "tail -1 '$T/w.out' | grep -qx '10.0.0.2:7002'"
 	[ "$(tail -1 "$T/w.out")" = "10.0.0.2:7002" ]
 	# The index went backwards: reset, then blocking again (no busy loop).
 	emu_ctl /_emu/stats/reset

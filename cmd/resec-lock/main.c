@@ -24,7 +24,8 @@ static const char usage[] =
 	"                  [--kill-signal SIG] [--kill-timeout D] [--value V] [--once] [--gate CMD]\n"
 	"                  -- prog args...\n"
 	"Take the Consul lock at K, run prog in its own process group while it is held,\n"
-	"signal the group at once when the lock is lost, release the lock when prog exits.\n"
+	"signal the group at once when the lock is lost, release the lock when prog exits 0\n"
+	"(a prog that failed or was killed leaves it to the lock-delay).\n"
 	"  --key K           lock key (CONSUL_LOCK_KEY, resec/.lock)\n"
 	"  --ttl D           session TTL (CONSUL_LOCK_TTL, 15s; 10s-24h)\n"
 	"  --lock-delay D    session lock-delay (CONSUL_LOCK_DELAY, 5s; 0-60s)\n"
@@ -1147,9 +1148,9 @@ static int cleanup(struct lock_state *s, int64_t timeout_ms, int release)
  * went out before this, and releasing a key the servers still give us is what
  * a clean stop does.
  */
-static void cleanup_after_loss(struct lock_state *s, int64_t lost_at)
+static void cleanup_after_loss(struct lock_state *s, int64_t lost_at, int release)
 {
-	if (cleanup(s, LOST_CLEANUP_MS, 1))
+	if (cleanup(s, LOST_CLEANUP_MS, release))
 		return;
 	int64_t until = lost_at + 2 * s->sh.t.ttl_ms;
 	log_warn("consul does not answer; the session is destroyed as soon as it does", "session", s->sh.session,
@@ -1170,7 +1171,7 @@ static void cleanup_after_loss(struct lock_state *s, int64_t lost_at)
 			return;
 		}
 		if (!released)
-			released = release_key(s, LOST_CLEANUP_MS);
+			released = !release || release_key(s, LOST_CLEANUP_MS);
 		if (released && destroy_session(s, LOST_CLEANUP_MS)) {
 			log_info("session destroyed now that consul answers", "session", s->sh.session);
 			return;
@@ -1179,6 +1180,19 @@ static void cleanup_after_loss(struct lock_state *s, int64_t lost_at)
 		while ((now = clock_now_ms()) < t0 + LOST_CLEANUP_MS && !wait_events(s, t0 + LOST_CLEANUP_MS - now))
 			;
 	}
+}
+
+/*
+ * 1 when prog exited 0: it did what it does before the lock goes (scripts/resec's
+ * child fences Redis), so the key is released and a successor may start at
+ * once. A program that failed or was killed may not have: the session is then
+ * destroyed without a release, and Consul's lock-delay holds the next holder
+ * back (a Redis that stalled while its fence was due has that long to wake up
+ * and be fenced).
+ */
+static int child_done(const struct proc_child *child)
+{
+	return proc_exit_code(child->status) == 0;
 }
 
 static int run_held(struct lock_state *s, char **argv)
@@ -1212,7 +1226,7 @@ static int run_held(struct lock_state *s, char **argv)
 		worker_poke(&s->monitor, 'q');
 		int64_t lost_at = clock_now_ms();
 		proc_stop(&child, s->o->kill_signal, s->o->kill_timeout_ms);
-		cleanup_after_loss(s, lost_at);
+		cleanup_after_loss(s, lost_at, child_done(&child));
 		return EXIT_TEMPFAIL;
 	}
 	if (end == END_SIGNAL) {
@@ -1225,8 +1239,13 @@ static int run_held(struct lock_state *s, char **argv)
 			log_warn("processes left by the program killed after the kill timeout");
 	}
 	int code = proc_exit_code(child.status);
-	log_info("program exited, releasing the lock", "status", log_int(code));
-	cleanup(s, 5000, 1);
+	if (child_done(&child)) {
+		log_info("program exited, releasing the lock", "status", log_int(code));
+	} else {
+		log_warn("program failed or was killed: destroying the session without a release, so that the "
+		         "lock-delay holds the next holder back", "status", log_int(code));
+	}
+	cleanup(s, 5000, child_done(&child));
 	return code;
 }
 

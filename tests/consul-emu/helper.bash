@@ -125,6 +125,21 @@ _emu_blocked_at_least() {
 	[ "$n" -ge "$1" ]
 }
 
+# emu_synced: wait until every agent-local change (service register and
+# deregister, TTL check updates) has reached the catalog, as anti-entropy does
+# 1-5 ms after the call with --timing lan (against real Consul: a moment).
+emu_synced() {
+	if emu_real; then
+		sleep 0.2
+		return
+	fi
+	wait_for "anti-entropy" 10 _emu_no_pending_syncs
+}
+
+_emu_no_pending_syncs() {
+	curl -sS "http://$EMU_ADDR/_emu/state" | jq -e '[.Nodes[].PendingSyncs] | add == 0'
+}
+
 # emu_events [SINCE]: print the event log (JSON array), events after seq SINCE.
 emu_events() {
 	curl -fsS "http://$EMU_ADDR/_emu/events?since=${1:-0}"

@@ -83,6 +83,13 @@ static void test_judge(void)
 	struct rdb_info empty_local = info("master", B, Z, -1, 0, 0);
 	CHECK(history_judge(&restarted_empty, &empty_local) == HISTORY_EMPTY);
 	CHECK(history_judge(&same, &empty_local) == HISTORY_EMPTY);
+	/* The old master restarted from its RDB: a new ID, the old one as replid2, no write since. */
+	struct rdb_info reloaded = info("master", C, A, 1001, 1000, 10);
+	CHECK(history_judge(&promoted, &reloaded) == HISTORY_CONTINUES);
+	CHECK(history_judge(&same, &reloaded) == HISTORY_CONTINUES);
+	/* …but once it took a write of its own, the new master lacks that. */
+	struct rdb_info reloaded_wrote = info("master", C, A, 1001, 1010, 11);
+	CHECK(history_continues(&promoted, &reloaded_wrote) == 0);
 	/* Missing fields (an old Redis) never read as a continuation. */
 	struct rdb_info bare;
 	CHECK(rdb_info_parse("role:master\n", 12, &bare) == 0);
