@@ -3,10 +3,13 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -25,6 +28,10 @@ enum kind {
 	K_ROLE_NAME,
 	K_INT,       /* a whole number between min_ms and max_ms */
 	K_BYTES,     /* a byte count, with K, M or G suffixes (long long) */
+	K_KEY,       /* a KV key: leading slashes stripped, then config_check_kv_key */
+	K_SERVICE,   /* a service name or prefix (config_check_service_name); "" allowed when min_ms is 0 */
+	K_CONSUL_ADDR, /* config_parse_consul_addr; shown with its credentials redacted */
+	K_HOST,      /* a host name, optionally with :port (CONSUL_TLS_SERVER_NAME); may be empty */
 };
 
 struct setting {
@@ -41,8 +48,8 @@ struct setting {
 
 static const struct setting settings[] = {
 	{ "ANNOUNCE_ADDR", "announce-addr", K_ANNOUNCE, F(announce_addr), 0, 0 },
-	{ "CONSUL_SERVICE_PREFIX", "consul-service-prefix", K_NAME, F(service_prefix), 0, 0 },
-	{ "CONSUL_LOCK_KEY", "consul-lock-key", K_NAME, F(lock_key), 0, 0 },
+	{ "CONSUL_SERVICE_PREFIX", "consul-service-prefix", K_SERVICE, F(service_prefix), 1, 0 },
+	{ "CONSUL_LOCK_KEY", "consul-lock-key", K_KEY, F(lock_key), 0, 0 },
 	{ "CONSUL_DEREGISTER_SERVICE_AFTER", "consul-deregister-service-after", K_DURATION,
 	  F(deregister_after_ms), 1000, 10000 * DAY },
 	{ "CONSUL_LOCK_TTL", "consul-lock-ttl", K_DURATION, F(lock_ttl_ms), 10000, DAY },
@@ -57,11 +64,11 @@ static const struct setting settings[] = {
 	{ "REDIS_MAX_LAG", "redis-max-lag", K_BYTES, F(redis_max_lag), 0, 0 },
 	{ "LOG_LEVEL", "log-level", K_LEVEL, F(log_level), 0, 0 },
 	{ "LOG_FORMAT", "log-format", K_FORMAT, F(log_format), 0, 0 },
-	{ "CONSUL_SERVICE_NAME", "consul-service-name", K_STRING, F(service_name), 0, 0 },
+	{ "CONSUL_SERVICE_NAME", "consul-service-name", K_SERVICE, F(service_name), 0, 0 },
 	{ "MASTER_TAGS", "master-tags", K_STRING, F(master_tags), 0, 0 },
 	{ "SLAVE_TAGS", "slave-tags", K_STRING, F(slave_tags), 0, 0 },
 	{ "CONSUL_REPLICA_ROLE_NAME", "consul-replica-role-name", K_ROLE_NAME, F(replica_role_name), 0, 0 },
-	{ "CONSUL_HTTP_ADDR", "consul-http-addr", K_NAME, F(consul_addr), 0, 0 },
+	{ "CONSUL_HTTP_ADDR", "consul-http-addr", K_CONSUL_ADDR, F(consul_addr), 0, 0 },
 	{ "CONSUL_HTTP_TOKEN", "consul-http-token", K_SECRET, F(consul_token), 0, 0 },
 	{ "CONSUL_HTTP_TOKEN_FILE", "consul-http-token-file", K_STRING, F(consul_token_file), 0, 0 },
 	{ "CONSUL_HTTP_AUTH", "consul-http-auth", K_SECRET, F(consul_auth), 0, 0 },
@@ -71,7 +78,7 @@ static const struct setting settings[] = {
 	{ "CONSUL_CAPATH", "consul-capath", K_STRING, F(consul_capath), 0, 0 },
 	{ "CONSUL_CLIENT_CERT", "consul-client-cert", K_STRING, F(consul_client_cert), 0, 0 },
 	{ "CONSUL_CLIENT_KEY", "consul-client-key", K_STRING, F(consul_client_key), 0, 0 },
-	{ "CONSUL_TLS_SERVER_NAME", "consul-tls-server-name", K_STRING, F(consul_tls_server_name), 0, 0 },
+	{ "CONSUL_TLS_SERVER_NAME", "consul-tls-server-name", K_HOST, F(consul_tls_server_name), 0, 0 },
 	{ "CONSUL_NAMESPACE", "consul-namespace", K_STRING, F(consul_namespace), 0, 0 },
 };
 
@@ -161,17 +168,56 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 	char *field = (char *)c + s->offset;
 	int v;
 	int64_t ms;
+	/* A CR or LF would end an HTTP header early (the token) or forge a log line. */
+	if (config_find_control(value) != NULL) {
+		snprintf(reason, rlen, "must not contain control characters (CR, LF, ESC...)");
+		return -1;
+	}
 	switch (s->kind) {
+	case K_KEY:
+		/* Consul's Go api strips leading slashes: "/a" and "a" are one key. */
+		value += strspn(value, "/");
+		if (config_check_kv_key(value, reason, rlen) < 0)
+			return -1;
+		if (copy_text(s, field, value, 1) < 0) {
+			snprintf(reason, rlen, "too long");
+			return -1;
+		}
+		return 0;
+	case K_SERVICE:
+		if ((*value != '\0' || s->min_ms > 0) && config_check_service_name(value, reason, rlen) < 0)
+			return -1;
+		if (copy_text(s, field, value, 0) < 0) {
+			snprintf(reason, rlen, "too long");
+			return -1;
+		}
+		return 0;
+	case K_CONSUL_ADDR: {
+		struct consul_addr a;
+		if (config_parse_consul_addr(value, &a, reason, rlen) < 0)
+			return -1;
+		if (copy_text(s, field, value, 1) < 0) {
+			snprintf(reason, rlen, "too long");
+			return -1;
+		}
+		return 0;
+	}
+	case K_HOST: {
+		struct consul_addr a;
+		/* The server name goes into the URL: only a host, with a port that is ignored. */
+		if (*value != '\0' && (config_parse_consul_addr(value, &a, reason, rlen) < 0 ||
+		                       a.scheme != CONSUL_SCHEME_NONE || a.userinfo[0] != '\0' || a.path[0] != '\0')) {
+			snprintf(reason, rlen, "want a host name, optionally with :PORT");
+			return -1;
+		}
+		if (copy_text(s, field, value, 0) < 0) {
+			snprintf(reason, rlen, "too long");
+			return -1;
+		}
+		return 0;
+	}
 	case K_STRING:
 	case K_NAME:
-		if (s->offset == offsetof(struct resec_config, lock_key)) {
-			/* Consul's Go api strips leading slashes: "/a" and "a" are one key. */
-			value += strspn(value, "/");
-			if (*value == '\0') {
-				snprintf(reason, rlen, "must name a key");
-				return -1;
-			}
-		}
 		if (copy_text(s, field, value, s->kind == K_NAME) < 0) {
 			snprintf(reason, rlen, "%s", *value == '\0' ? "must not be empty"
 			         : strlen(value) >= s->size ? "too long" : "must not contain spaces");
@@ -297,7 +343,11 @@ static void bad_value(const struct setting *s, const char *value, const char *re
 		snprintf(err, errlen, "invalid %s (--%s): %s", s->env, s->flag, reason);
 		return;
 	}
-	char shown[201];
+	char shown[201], redacted[600];
+	if (s->kind == K_CONSUL_ADDR) {
+		config_redact_addr(value, redacted, sizeof(redacted));
+		value = redacted;
+	}
 	printable(shown, sizeof(shown), value, 200);
 	snprintf(err, errlen, "invalid %s (--%s) \"%s\": %s", s->env, s->flag, shown, reason);
 }
@@ -367,34 +417,62 @@ static int is_loopback(const char *host)
 	return 0;
 }
 
+/* Open a file that must be a regular one: never block on a FIFO, never read a device. */
+static int open_regular(const char *path, const char **why)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*why = "not a regular file";
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Read a token file once, trimmed; an empty file falls through (returns 0, empty). */
 static int read_token_file(const char *path, struct secret *out, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		snprintf(err, errlen, "Error loading token file %.300s: %s", path, strerror(errno));
-		return -1;
+	const char *why = NULL;
+	char buf[4 * sizeof(out->value_) + 1];   /* room for blanks around the longest token */
+	ssize_t n = -1;
+	int fd = open_regular(path, &why);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		/* A directory opens but does not read (EISDIR): that is unreadable, not empty. */
+		if (n < 0)
+			why = strerror(errno);
+		(void)close(fd); /* opened for reading: nothing is lost if close fails */
 	}
-	char buf[1024];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	/* A directory opens but does not read (EISDIR): that is unreadable, not empty. */
-	int failed = ferror(f);
-	int read_errno = errno;
-	(void)fclose(f); /* opened for reading: nothing is lost if close fails */
-	if (failed) {
-		memset(buf, 0, sizeof(buf));
-		snprintf(err, errlen, "Error loading token file %.300s: %s", path, strerror(read_errno));
+	if (n < 0) {
+		snprintf(err, errlen, "Error loading token file %.300s: %s", path, why);
 		return -1;
 	}
 	buf[n] = '\0';
 	char *start = buf;
-	while (*start && isspace((unsigned char)*start))
+	size_t len = (size_t)n;
+	while (len > 0 && isspace((unsigned char)*start)) {
 		start++;
-	size_t len = strlen(start);
+		len--;
+	}
 	while (len > 0 && isspace((unsigned char)start[len - 1]))
 		start[--len] = '\0';
-	secret_set(out, start);
+	/* A NUL, CR or LF inside would cut the token or become a header of its own. */
+	if (memchr(start, '\0', len) != NULL || config_find_control(start) != NULL)
+		why = "the token holds control characters";
+	else if (len >= sizeof(out->value_) || (size_t)n == sizeof(buf) - 1)
+		why = "the token is longer than 1023 bytes";
+	if (why == NULL)
+		secret_set(out, start);
 	memset(buf, 0, sizeof(buf));
+	if (why != NULL) {
+		snprintf(err, errlen, "Error loading token file %.300s: %s", path, why);
+		return -1;
+	}
 	return 0;
 }
 
@@ -414,20 +492,6 @@ static int resolve_token(struct resec_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-static int check_consul_addr(const char *addr, char *err, size_t errlen)
-{
-	const char *sep = strstr(addr, "://");
-	if (sep == NULL)
-		return 0;
-	size_t n = (size_t)(sep - addr);
-	if ((n == 4 && strncmp(addr, "http", 4) == 0) || (n == 5 && strncmp(addr, "https", 5) == 0) ||
-	    (n == 4 && strncmp(addr, "unix", 4) == 0))
-		return 0;
-	snprintf(err, errlen, "invalid CONSUL_HTTP_ADDR (--consul-http-addr): Unknown protocol scheme: %.*s",
-	         (int)(n > 32 ? 32 : n), addr);
-	return -1;
-}
-
 int config_finish(struct resec_config *c, char *err, size_t errlen)
 {
 	if (!c->announce_addr_set) {
@@ -439,8 +503,6 @@ int config_finish(struct resec_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "invalid CONSUL_CLIENT_CERT/CONSUL_CLIENT_KEY: both client cert and client key must be provided");
 		return -1;
 	}
-	if (check_consul_addr(c->consul_addr, err, errlen) < 0)
-		return -1;
 	return resolve_token(c, err, errlen);
 }
 
@@ -638,7 +700,13 @@ static void format_setting(const struct resec_config *c, const struct setting *s
 	case K_STRING:
 	case K_NAME:
 	case K_ROLE_NAME:
+	case K_KEY:
+	case K_SERVICE:
+	case K_HOST:
 		snprintf(buf, len, "%s", field);
+		return;
+	case K_CONSUL_ADDR:
+		config_redact_addr(field, buf, len);
 		return;
 	case K_SECRET:
 		snprintf(buf, len, "%s", secret_is_set((const struct secret *)(const void *)field) ? "(set)" : "");

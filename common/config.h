@@ -124,6 +124,32 @@ void config_format_duration(int64_t ms, char *buf, size_t len);
  * brackets or non-ASCII bytes are refused. */
 int config_parse_hostport(const char *s, struct hostport *hp);
 
+/* A CONSUL_HTTP_ADDR taken apart by config_parse_consul_addr. */
+enum { CONSUL_SCHEME_NONE = 0, CONSUL_SCHEME_HTTP, CONSUL_SCHEME_HTTPS, CONSUL_SCHEME_UNIX };
+struct consul_addr {
+	int scheme;                      /* CONSUL_SCHEME_* */
+	char userinfo[256];              /* user[:password] before '@', as written (percent-encoded); "" none */
+	char host[256];                  /* without brackets */
+	int port;                        /* 0 when not given */
+	char path[512];                  /* a path prefix ("/consul", may be ""), or the unix socket */
+};
+
+/* [http:// | https://][user[:pw]@]HOST[:PORT][/prefix], or unix:///path: port 1..65535, a
+ * host (IPv6 in brackets), no query, fragment or space; 0, or -1 with why (no secret in it). */
+int config_parse_consul_addr(const char *s, struct consul_addr *a, char *why, size_t whylen);
+
+/* s with any credentials before an '@' replaced by "***", for output and errors. */
+void config_redact_addr(const char *s, char *out, size_t len);
+
+/* A KV key safe in /v1/kv/<key>: printable ASCII, no space ? # % \, no empty, . or .. segment. */
+int config_check_kv_key(const char *key, char *why, size_t whylen);
+
+/* A service name safe in a URL path: letters, digits, - _ . (not . or ..), not empty. */
+int config_check_service_name(const char *name, char *why, size_t whylen);
+
+/* The first control character (below 0x20, or DEL) in s, or NULL. */
+const char *config_find_control(const char *s);
+
 /* Format as host:port, bracketing IPv6 hosts. */
 void config_format_hostport(const struct hostport *hp, char *buf, size_t len);
 

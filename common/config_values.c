@@ -249,3 +249,199 @@ int config_parse_bytes(const char *s, long long *out)
 	*out = (long long)(v * mult);
 	return 0;
 }
+
+/* ---- names that end up in URLs: KV keys, service names, Consul addresses ---- */
+
+/* The first control character (C0 or DEL) in s, or NULL. */
+const char *config_find_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return s;
+	return NULL;
+}
+
+/* Printable ASCII without space or the URL characters that would change a path: ? # % \ */
+static int path_char_ok(char c)
+{
+	return c > ' ' && c < 0x7f && strchr("?#%\\", c) == NULL;
+}
+
+int config_check_kv_key(const char *key, char *why, size_t whylen)
+{
+	if (*key == '\0')
+		return snprintf(why, whylen, "must name a key"), -1;
+	for (const char *p = key; *p != '\0'; p++)
+		if (!path_char_ok(*p))
+			return snprintf(why, whylen, "only printable ASCII without spaces, ?, #, %% or \\"), -1;
+	/* Segment by segment: curl resolves . and .. (CONSUL_LOCK_KEY=../agent/self left /v1/kv/). */
+	for (const char *s = key;;) {
+		size_t n = strcspn(s, "/");
+		if (n == 0)
+			return snprintf(why, whylen, "an empty segment (// or a trailing /)"), -1;
+		if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return snprintf(why, whylen, "a . or .. segment"), -1;
+		if (s[n] == '\0')
+			return 0;
+		s += n + 1;
+	}
+}
+
+int config_check_service_name(const char *name, char *why, size_t whylen)
+{
+	if (*name == '\0')
+		return snprintf(why, whylen, "must not be empty"), -1;
+	for (const char *p = name; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+			return snprintf(why, whylen, "only letters, digits, -, _ and ."), -1;
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return snprintf(why, whylen, "not . or .."), -1;
+	return 0;
+}
+
+/* A host name or address for a URL: letters, digits, - . _ (and : inside brackets). */
+static int host_ok(const char *h, size_t n, int bracketed)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)h[i];
+		if (!isalnum(c) && c != '-' && c != '.' && c != '_' && !(bracketed && c == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+/* HOST, HOST:PORT, [V6] or [V6]:PORT into a; -1 with why. */
+static int parse_authority_host(const char *s, size_t n, struct consul_addr *a, char *why, size_t whylen)
+{
+	const char *host = s, *port = NULL;
+	size_t hl = n;
+	int bracketed = 0;
+	if (n > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', n);
+		if (close == NULL)
+			return snprintf(why, whylen, "an unclosed [ in the host"), -1;
+		host = s + 1;
+		hl = (size_t)(close - host);
+		bracketed = 1;
+		if (close + 1 < s + n) {
+			if (close[1] != ':')
+				return snprintf(why, whylen, "text after the bracketed host"), -1;
+			port = close + 2;
+		}
+	} else {
+		const char *colon = memchr(s, ':', n);
+		if (colon != NULL) {
+			hl = (size_t)(colon - s);
+			port = colon + 1;
+			if (memchr(port, ':', n - hl - 1) != NULL)
+				return snprintf(why, whylen, "an IPv6 host needs brackets: [::1]:8500"), -1;
+		}
+	}
+	if (hl == 0)
+		return snprintf(why, whylen, "no host"), -1;
+	if (!host_ok(host, hl, bracketed) || hl >= sizeof(a->host))
+		return snprintf(why, whylen, "not a host name or address"), -1;
+	memcpy(a->host, host, hl);
+	a->host[hl] = '\0';
+	a->port = 0;
+	if (port != NULL) {
+		char digits[8];
+		size_t pl = n - (size_t)(port - s);
+		if (pl == 0 || pl >= sizeof(digits))
+			return snprintf(why, whylen, "the port must be a number from 1 to 65535"), -1;
+		memcpy(digits, port, pl);
+		digits[pl] = '\0';
+		if (parse_port(digits, &a->port) < 0)
+			return snprintf(why, whylen, "the port must be a number from 1 to 65535"), -1;
+	}
+	return 0;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Every % in s[0..n) starts an escape of a printable byte: decoded credentials hold no NUL or control. */
+static int check_escapes(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%')
+			continue;
+		int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+		if (hi < 0 || lo < 0 || hi * 16 + lo < 0x20 || hi * 16 + lo == 0x7f)
+			return -1;
+		i += 2;
+	}
+	return 0;
+}
+
+int config_parse_consul_addr(const char *s, struct consul_addr *a, char *why, size_t whylen)
+{
+	memset(a, 0, sizeof(*a));
+	const char *rest = s, *sep = strstr(s, "://");
+	/* Checked here too, not only by config: whatever is accepted goes into a URL as is. */
+	if (config_find_control(s) != NULL)
+		return snprintf(why, whylen, "must not contain control characters"), -1;
+	if (sep != NULL) {
+		size_t n = (size_t)(sep - s);
+		if (n == 4 && strncmp(s, "unix", 4) == 0) {
+			a->scheme = CONSUL_SCHEME_UNIX;
+			if (sep[3] == '\0' || strlen(sep + 3) >= sizeof(a->path))
+				return snprintf(why, whylen, "empty or too long a unix socket path"), -1;
+			snprintf(a->path, sizeof(a->path), "%s", sep + 3);
+			return 0;
+		}
+		if (n == 4 && strncmp(s, "http", 4) == 0)
+			a->scheme = CONSUL_SCHEME_HTTP;
+		else if (n == 5 && strncmp(s, "https", 5) == 0)
+			a->scheme = CONSUL_SCHEME_HTTPS;
+		else
+			return snprintf(why, whylen, "Unknown protocol scheme: %.*s", (int)(n > 32 ? 32 : n), s), -1;
+		rest = sep + 3;
+	}
+	if (strpbrk(rest, "?#") != NULL)
+		return snprintf(why, whylen, "a query or fragment (? or #) has no place in the address"), -1;
+	if (strchr(rest, ' ') != NULL)
+		return snprintf(why, whylen, "must not contain spaces"), -1;
+	for (const char *p = rest; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return snprintf(why, whylen, "only ASCII (percent-encode the rest)"), -1;
+	size_t auth = strcspn(rest, "/");
+	const char *at = NULL;
+	for (const char *p = rest; p < rest + auth; p++)
+		if (*p == '@')
+			at = p;
+	const char *hp = rest;
+	if (at != NULL) {
+		size_t ul = (size_t)(at - rest);
+		if (ul == 0 || ul >= sizeof(a->userinfo))
+			return snprintf(why, whylen, "empty or too long credentials before @"), -1;
+		if (check_escapes(rest, ul) < 0)
+			return snprintf(why, whylen, "a %% in the credentials must encode a printable byte (%%40 for @)"), -1;
+		memcpy(a->userinfo, rest, ul);
+		a->userinfo[ul] = '\0';
+		hp = at + 1;
+	}
+	if (parse_authority_host(hp, (size_t)(rest + auth - hp), a, why, whylen) < 0)
+		return -1;
+	if (strlen(rest + auth) >= sizeof(a->path))
+		return snprintf(why, whylen, "too long a path"), -1;
+	snprintf(a->path, sizeof(a->path), "%s", rest + auth);
+	return 0;
+}
+
+void config_redact_addr(const char *s, char *out, size_t len)
+{
+	const char *sep = strstr(s, "://");
+	const char *start = sep != NULL ? sep + 3 : s;
+	/* The last @ anywhere: a password may hold a / or a ?, so a short redaction would leak. */
+	const char *at = strrchr(start, '@');
+	if (at == NULL || (sep != NULL && strncmp(s, "unix", 4) == 0 && sep - s == 4)) {
+		snprintf(out, len, "%s", s);
+		return;
+	}
+	snprintf(out, len, "%.*s***%s", (int)(start - s), s, at);
+}

@@ -25,7 +25,6 @@
 #define DEFAULT_REQUEST_MS 10000
 #define DEFAULT_WAIT_MS ((int64_t)5 * 60 * 1000)   /* server default when wait is absent */
 #define MAX_WAIT_MS ((int64_t)10 * 60 * 1000)      /* server clamp */
-#define MAX_BODY (64u << 20)              /* refuse bigger answers */
 #define POLL_SLICE_MS 1000
 
 struct priv {
@@ -38,13 +37,14 @@ struct priv {
 	char ns_param[400];             /* "ns=<escaped>" or "" */
 	char secret1[1024];             /* token, to scrub from error text */
 	char secret2[1024];             /* basic auth password */
+	char secret3[1024];             /* basic auth user, when it came from the address */
 	char errbuf[CURL_ERROR_SIZE];
 	int64_t connect_ms;
 	int64_t request_ms;
 	int64_t deadline_ms;
 	int cancel_fd;
 	size_t cap;                     /* of c->body */
-	int overflow;                   /* body exceeded MAX_BODY */
+	int overflow;                   /* body exceeded CONSUL_MAX_BODY */
 };
 
 #define P(c) ((struct priv *)(c)->priv_)
@@ -85,6 +85,7 @@ static void seterr(struct consul *c, const char *fmt, ...)
 	if (c->priv_ != NULL) {
 		scrub(c->err, P(c)->secret1);
 		scrub(c->err, P(c)->secret2);
+		scrub(c->err, P(c)->secret3);
 	}
 }
 
@@ -112,40 +113,42 @@ static void body_line(const char *b, size_t n, char *out, size_t size)
 
 /* ---- creation ---- */
 
-static int set_base(struct consul *c, const struct resec_config *cfg, char *err, size_t errlen)
+/*
+ * The base URL from CONSUL_HTTP_ADDR (checked again here: the handle may be made
+ * from a config that never went through config_finish). Credentials written in
+ * the address (user:pw@host) are kept out of the URL: set_auth sends them, so
+ * the base URL can be shown and no error text can carry them.
+ */
+static int set_base(struct consul *c, const struct resec_config *cfg, struct consul_addr *a,
+                    char *err, size_t errlen)
 {
 	struct priv *p = P(c);
 	const char *addr = cfg->consul_addr[0] != '\0' ? cfg->consul_addr : "127.0.0.1:8500";
-	const char *rest = addr;
 	int tls = cfg->consul_ssl;
+	char why[160];
 
-	if (strncmp(addr, "unix://", 7) == 0) {
-		if (addr[7] == '\0') {
-			snprintf(err, errlen, "consul: empty unix socket path in CONSUL_HTTP_ADDR");
-			return -1;
-		}
-		curl_easy_setopt(p->easy, CURLOPT_UNIX_SOCKET_PATH, addr + 7);
+	if (config_parse_consul_addr(addr, a, why, sizeof why) < 0) {
+		snprintf(err, errlen, "consul: bad CONSUL_HTTP_ADDR: %s", why);
+		return -1;
+	}
+	if (a->scheme == CONSUL_SCHEME_UNIX) {
+		curl_easy_setopt(p->easy, CURLOPT_UNIX_SOCKET_PATH, a->path);
 		snprintf(p->base, sizeof p->base, "%s://localhost", tls ? "https" : "http");
 		return 0;
 	}
-	if (strncmp(addr, "https://", 8) == 0) {
+	/* CONSUL_HTTP_SSL=true still wins over an explicit http://: no downgrade. */
+	if (a->scheme == CONSUL_SCHEME_HTTPS)
 		tls = 1;
-		rest = addr + 8;
-	} else if (strncmp(addr, "http://", 7) == 0) {
-		rest = addr + 7;   /* CONSUL_HTTP_SSL=true still wins: no downgrade */
-	} else if (strstr(addr, "://") != NULL) {
-		snprintf(err, errlen, "consul: Unknown protocol scheme: %.*s", (int)(strstr(addr, "://") - addr),
-		         addr);
-		return -1;
-	}
-	if (rest[0] == '\0' || rest[0] == '/') {
-		snprintf(err, errlen, "consul: no host in CONSUL_HTTP_ADDR");
-		return -1;
-	}
-	snprintf(p->base, sizeof p->base, "%s://%s", tls ? "https" : "http", rest);
-	size_t n = strlen(p->base);
-	while (n > 0 && p->base[n - 1] == '/')
-		p->base[--n] = '\0';
+	int v6 = strchr(a->host, ':') != NULL;
+	int n = snprintf(p->base, sizeof p->base, "%s://%s%s%s", tls ? "https" : "http", v6 ? "[" : "", a->host,
+	                 v6 ? "]" : "");
+	if (a->port > 0 && n > 0 && (size_t)n < sizeof p->base)
+		n += snprintf(p->base + n, sizeof p->base - (size_t)n, ":%d", a->port);
+	if (n > 0 && (size_t)n < sizeof p->base)
+		snprintf(p->base + n, sizeof p->base - (size_t)n, "%s", a->path);
+	size_t len = strlen(p->base);
+	while (len > 0 && p->base[len - 1] == '/')
+		p->base[--len] = '\0';
 	return 0;
 }
 
@@ -208,28 +211,60 @@ static void set_tls(struct consul *c, const struct resec_config *cfg)
 		curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->consul_client_key);
 }
 
-static int set_auth(struct consul *c, const struct resec_config *cfg, char *err, size_t errlen)
+/* Percent-decode [s, s+n) into out (a C string); -1 when it does not fit or holds a NUL. */
+static int unescape_part(const char *s, size_t n, char *out, size_t size)
+{
+	int len = 0;
+	char *d = curl_easy_unescape(NULL, s, (int)n, &len);
+	int rc = d != NULL && (size_t)len < size && memchr(d, '\0', (size_t)len) == NULL ? 0 : -1;
+
+	if (rc == 0)
+		memcpy(out, d, (size_t)len + 1);
+	if (d != NULL) {
+		memset(d, 0, (size_t)len);
+		curl_free(d);
+	}
+	return rc;
+}
+
+/* Basic auth: CONSUL_HTTP_AUTH, else the user[:password] written in the address. */
+static int set_auth(struct consul *c, const struct resec_config *cfg, const struct consul_addr *a,
+                    char *err, size_t errlen)
 {
 	struct priv *p = P(c);
 	char user[1024];
+	int rc = 0;
 
-	if (!secret_is_set(&cfg->consul_auth))
+	if (secret_is_set(&cfg->consul_auth)) {
+		snprintf(user, sizeof user, "%s", secret_value(&cfg->consul_auth));
+		char *colon = strchr(user, ':');
+		if (colon != NULL) {
+			*colon = '\0';
+			snprintf(p->secret2, sizeof p->secret2, "%s", colon + 1);
+		}
+	} else if (a->userinfo[0] != '\0') {
+		size_t ul = strcspn(a->userinfo, ":");
+		const char *pw = a->userinfo[ul] == ':' ? a->userinfo + ul + 1 : "";
+		if (unescape_part(a->userinfo, ul, user, sizeof user) < 0 ||
+		    unescape_part(pw, strlen(pw), p->secret2, sizeof p->secret2) < 0) {
+			snprintf(err, errlen, "consul: bad credentials in CONSUL_HTTP_ADDR");
+			rc = -1;
+		}
+		/* The user part may be a secret too (some proxies take a token there). */
+		snprintf(p->secret3, sizeof p->secret3, "%s", user);
+	} else {
 		return 0;
-	snprintf(user, sizeof user, "%s", secret_value(&cfg->consul_auth));
-	char *colon = strchr(user, ':');
-	if (colon != NULL) {
-		*colon = '\0';
-		snprintf(p->secret2, sizeof p->secret2, "%s", colon + 1);
 	}
-	curl_easy_setopt(p->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-	if (curl_easy_setopt(p->easy, CURLOPT_USERNAME, user) != CURLE_OK ||
-	    curl_easy_setopt(p->easy, CURLOPT_PASSWORD, p->secret2) != CURLE_OK) {
-		snprintf(err, errlen, "consul: cannot set basic auth");
-		memset(user, 0, sizeof user);
-		return -1;
+	if (rc == 0) {
+		curl_easy_setopt(p->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		if (curl_easy_setopt(p->easy, CURLOPT_USERNAME, user) != CURLE_OK ||
+		    curl_easy_setopt(p->easy, CURLOPT_PASSWORD, p->secret2) != CURLE_OK) {
+			snprintf(err, errlen, "consul: cannot set basic auth");
+			rc = -1;
+		}
 	}
 	memset(user, 0, sizeof user);
-	return 0;
+	return rc;
 }
 
 static int set_headers(struct consul *c, const struct resec_config *cfg)
@@ -270,7 +305,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	struct priv *p = P(c);
 	size_t n = size * nmemb;
 
-	if (c->body_len + n + 1 > MAX_BODY) {
+	if (c->body_len + n + 1 > CONSUL_MAX_BODY) {
 		p->overflow = 1;
 		return 0;
 	}
@@ -391,8 +426,11 @@ struct consul *consul_new(const struct resec_config *cfg, char *err, size_t errl
 		consul_free(c);
 		return NULL;
 	}
-	if (set_base(c, cfg, err, errlen) != 0 || set_server_name(c, cfg, err, errlen) != 0 ||
-	    set_auth(c, cfg, err, errlen) != 0) {
+	struct consul_addr a;
+	int bad = set_base(c, cfg, &a, err, errlen) != 0 || set_server_name(c, cfg, err, errlen) != 0 ||
+	          set_auth(c, cfg, &a, err, errlen) != 0;
+	memset(&a, 0, sizeof a);
+	if (bad) {
 		consul_free(c);
 		return NULL;
 	}
@@ -427,6 +465,7 @@ void consul_free(struct consul *c)
 		curl_slist_free_all(p->connect_to);
 		memset(p->secret1, 0, sizeof p->secret1);
 		memset(p->secret2, 0, sizeof p->secret2);
+		memset(p->secret3, 0, sizeof p->secret3);
 		free(p);
 	}
 	free(c->body);
@@ -599,7 +638,7 @@ static int transport(struct consul *c, const char *method, const char *path, con
 			seterr(c, "consul: %s %s: timed out after %lld ms%s", method, path, (long long)timeout,
 			       deadline_bound ? " (deadline)" : "");
 		else if (p->overflow)
-			seterr(c, "consul: %s %s: response larger than %u bytes", method, path, MAX_BODY);
+			seterr(c, "consul: %s %s: response larger than %u bytes", method, path, CONSUL_MAX_BODY);
 		else
 			seterr(c, "consul: %s %s: %s", method, path,
 			       p->errbuf[0] != '\0' ? p->errbuf : curl_easy_strerror(res));

@@ -34,7 +34,9 @@
  * with consul_set_timeouts() (defaults 5s and 10s). A blocking call with
  * wait W (ms) gets the client timeout W + W/16 + the request timeout, since
  * the server adds up to W/16 jitter; wait 0 on a blocking call means the
- * server default 5m and is timed as such (W = 5m). The handle keeps its
+ * server default 5m and is timed as such (W = 5m). That timeout bounds the
+ * whole request, connect to last byte (CURLOPT_TIMEOUT_MS), not each read: a
+ * server trickling a byte at a time is cut off at it. The handle keeps its
  * connection alive between requests.
  *
  * Threads: a handle is used by one thread at a time; different handles may
@@ -43,6 +45,14 @@
  * Programs should ignore SIGPIPE (a peer closing mid-write must not kill them).
  */
 enum { CONSUL_CANCELLED = -2, CONSUL_ERR = -1, CONSUL_OK = 0, CONSUL_ABSENT = 1 };
+
+/*
+ * The largest answer body read (bytes): past it the request fails at once with
+ * "response larger than ..." (CONSUL_ERR, as for an unreachable server), so a
+ * server sending without end cannot make us hold more. Real answers are far
+ * smaller: a health entry is about 1.5 KB, a KV value at most 512 KiB.
+ */
+#define CONSUL_MAX_BODY (4u << 20)
 
 /* A client handle; read the fields, change them only through the functions. */
 struct consul {

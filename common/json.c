@@ -349,15 +349,68 @@ static int parse_fail(struct json_doc *d, const char *why)
 	return -1;
 }
 
+/*
+ * One linear pass before jsmn: count the tokens jsmn will make and the nesting
+ * depth, rejecting too deep or too many at once. jsmn finds the container a
+ * closing bracket ends by walking up from the last token, which costs the depth
+ * on every close: a document nested n deep took time in n^2 (a 200 KB
+ * "[[[[...]]]]" from a hostile server took 13 s). With the depth capped here
+ * that walk is short, and with the count known jsmn runs once, on an array of
+ * the right size. Returns the token count, or -1 with why set.
+ */
+static long prescan(const char *s, size_t len, const char **why)
+{
+	long ntok = 0;
+	int depth = 0;
+	size_t i = 0;
+
+	while (i < len) {
+		char c = s[i];
+		if (c == '"') {
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			if (i >= len)
+				return *why = "truncated", -1;
+			i++;
+			ntok++;
+		} else if (c == '{' || c == '[') {
+			if (++depth > JSON_MAX_DEPTH)
+				return *why = "nested too deep", -1;
+			ntok++;
+			i++;
+		} else if (c == '}' || c == ']') {
+			if (depth > 0)
+				depth--;
+			i++;
+		} else if (c == '-' || is_digit(c) || c == 't' || c == 'f' || c == 'n') {
+			/* A primitive runs to a delimiter, as jsmn reads it. */
+			while (i < len && strchr(" \t\r\n,]}", s[i]) == NULL)
+				i++;
+			ntok++;
+		} else {
+			i++;
+		}
+		if (ntok > JSON_MAX_TOKENS)
+			return *why = "too many values", -1;
+	}
+	return ntok;
+}
+
 int json_parse(struct json_doc *d, const char *text, size_t len)
 {
 	jsmn_parser p;
 	char *copy;
+	const char *why = "";
+	long ntok;
 	int r;
 
 	memset(d, 0, sizeof *d);
-	if (text == NULL || len > (size_t)INT_MAX / 2)
+	if (text == NULL || len > JSON_MAX_TEXT)
 		return parse_fail(d, "too long");
+	ntok = prescan(text, len, &why);
+	if (ntok < 0)
+		return parse_fail(d, why);
 	/* A trailing space ends a top-level number, which strict jsmn needs. */
 	copy = malloc(len + 2);
 	if (copy == NULL)
@@ -367,22 +420,13 @@ int json_parse(struct json_doc *d, const char *text, size_t len)
 	copy[len + 1] = '\0';
 	d->text = copy;
 	d->len = len;
-	d->cap_ = 16;
-	for (;;) {
-		jsmntok_t *nt = realloc(d->tok_, (size_t)d->cap_ * sizeof(jsmntok_t));
-		if (nt == NULL)
-			return parse_fail(d, "out of memory");
-		d->tok_ = nt;
-		jsmn_init(&p);
-		r = jsmn_parse(&p, copy, len + 1, nt, (unsigned)d->cap_);
-		if (r != JSMN_ERROR_NOMEM)
-			break;
-		/* A token takes at least one byte, so len + 1 tokens always suffice. */
-		if ((size_t)d->cap_ > len + 1)
-			return parse_fail(d, "token count");
-		d->cap_ *= 2;
-	}
-	if (r == JSMN_ERROR_INVAL)
+	d->cap_ = (int)ntok + 1;
+	d->tok_ = malloc((size_t)d->cap_ * sizeof(jsmntok_t));
+	if (d->tok_ == NULL)
+		return parse_fail(d, "out of memory");
+	jsmn_init(&p);
+	r = jsmn_parse(&p, copy, len + 1, d->tok_, (unsigned)d->cap_);
+	if (r == JSMN_ERROR_INVAL || r == JSMN_ERROR_NOMEM)
 		return parse_fail(d, "unexpected character");
 	if (r == JSMN_ERROR_PART)
 		return parse_fail(d, "truncated");
@@ -392,7 +436,7 @@ int json_parse(struct json_doc *d, const char *text, size_t len)
 	d->next_ = malloc((size_t)r * sizeof(int));
 	if (d->next_ == NULL)
 		return parse_fail(d, "out of memory");
-	if (!gap_ok(copy, 0, raw_start(&TOK(d)[0]), 0) || validate(d, 0, 0) != r ||
+	if (!gap_ok(copy, 0, raw_start(&TOK(d)[0]), 0) || validate(d, 0, 1) != r ||
 	    !gap_ok(copy, raw_end(&TOK(d)[0]), (long)len, 0))
 		return parse_fail(d, "bad syntax");
 	return 0;
@@ -873,6 +917,11 @@ static int parse_array_body(struct json_doc *d, const char *body, size_t len, co
 	}
 	if (json_type(d, 0) != JSON_ARRAY) {
 		set_err(err, errlen, "%s: not a JSON array", what);
+		json_free(d);
+		return -1;
+	}
+	if (json_count(d, 0) > JSON_MAX_ENTRIES) {
+		set_err(err, errlen, "%s: more than %d entries", what, JSON_MAX_ENTRIES);
 		json_free(d);
 		return -1;
 	}

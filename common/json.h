@@ -27,8 +27,18 @@ enum json_type {
 	JSON_TRUE, JSON_FALSE, JSON_NULL
 };
 
-/* Deepest nesting json_parse accepts. */
-#define JSON_MAX_DEPTH 64
+/*
+ * Bounds on what a server can make json_parse hold: every document is first
+ * scanned once in linear time and refused (one clear error) past these.
+ * Consul's answers nest at most about ten deep; a health entry is about 150
+ * values, so the token cap leaves room for well over a thousand instances.
+ */
+#define JSON_MAX_DEPTH 32                  /* open arrays and objects at once */
+#define JSON_MAX_TOKENS (1L << 18)         /* values, keys included (about 6 MB of tokens) */
+#define JSON_MAX_TEXT ((size_t)16 << 20)   /* bytes (the Consul client caps bodies lower) */
+
+/* The decoders refuse arrays of more entries (instances, keys, sessions) than this. */
+#define JSON_MAX_ENTRIES 4096
 
 /* Parse exactly one strict JSON value (RFC 8259; surrounding whitespace allowed); 0 or -1 with d->err. */
 int json_parse(struct json_doc *d, const char *text, size_t len);

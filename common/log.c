@@ -244,14 +244,39 @@ void log_event(int level, const char *msg, ...)
 	fflush(stderr);
 }
 
+void log_printable(const char *s, char *out, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+	if (len == 0)
+		return;
+	while (*p != '\0' && o + 1 < len) {
+		size_t n = *p < 0x80 ? 1 : utf8_len(p);
+		/* C0 controls, DEL, C1 controls (U+0080-U+009F, e.g. CSI) and broken UTF-8 become '?'. */
+		if (n == 0 || *p < 0x20 || *p == 0x7f || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			out[o++] = '?';
+			p += n == 0 ? 1 : n;
+			continue;
+		}
+		if (o + n >= len)
+			break;
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+	}
+	out[o] = '\0';
+}
+
 void log_die_line(const char *fmt, ...)
 {
-	char buf[1024];
+	char buf[1024], shown[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: %s\n", log_prog, buf);
+	/* One line whatever a server put in the text (a name, an error body). */
+	log_printable(buf, shown, sizeof(shown));
+	fprintf(stderr, "%s: %s\n", log_prog, shown);
 	fflush(stderr);
 }
 

@@ -3,6 +3,8 @@
 #ifndef RESEC_LOG_H
 #define RESEC_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
@@ -29,7 +31,11 @@ void log_event(int level, const char *msg, ...);
 #define log_warn(...)  log_event(LOG_WARN, __VA_ARGS__, (const char *)0)
 #define log_error(...) log_event(LOG_ERROR, __VA_ARGS__, (const char *)0)
 
-/* Print "prog: msg" on stderr, for fatal one-line diagnostics. */
+/* Copy s into out (len bytes, NUL-ended) for a terminal: control characters (C0, DEL,
+ * C1), and bytes that are not UTF-8, become '?'; cut on a character boundary. */
+void log_printable(const char *s, char *out, size_t len);
+
+/* Print "prog: msg" on stderr, for fatal one-line diagnostics (made printable, one line). */
 void log_die_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Format an integer for a key/value pair into a static rotating buffer. */

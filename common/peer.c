@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* peer: the cluster's election settings in Consul KV and a look at a peer's Redis. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
+#include "log.h"
 #include "peer.h"
 
 void peer_service_name(const struct resec_config *cfg, int master, char *buf, size_t len)
@@ -43,15 +46,84 @@ static long long parse_count(const unsigned char *v, size_t len, long long max)
 	return n;
 }
 
-/* The switchover key's value: HOST:PORT without surrounding blanks. */
+/* Note why a key was ignored; key and value excerpts made printable. */
+static void __attribute__((format(printf, 3, 4))) bad_key(struct peer_flags *f, const char *key, const char *fmt, ...)
+{
+	if (f->nbad >= PEER_MAX_BAD)
+		return;
+	char why[200], k[120], line[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_printable(key, k, sizeof(k));
+	snprintf(line, sizeof(line), "key %s %s", k, why);
+	log_printable(line, f->bad[f->nbad++], sizeof(f->bad[0]));
+}
+
+/* A value for a note: at most 40 bytes, quoted later by the caller's format. */
+static const char *excerpt(const struct json_kv_entry *e, char *buf, size_t len)
+{
+	size_t n = e->value != NULL ? e->value_len : 0;
+	char raw[48];
+	snprintf(raw, sizeof(raw), "%.*s%s", (int)(n < 40 ? n : 40), e->value != NULL ? (const char *)e->value : "",
+	         n > 40 ? "..." : "");
+	log_printable(raw, buf, len);
+	return buf;
+}
+
+int peer_addr_valid(const struct hostport *hp)
+{
+	char text[300];
+	struct hostport back;
+	if (hp->host[0] == '\0' || hp->port < 1 || hp->port > 65535)
+		return 0;
+	/* What formats and parses back unchanged holds nothing config_parse_hostport refuses. */
+	config_format_hostport(hp, text, sizeof(text));
+	return config_parse_hostport(text, &back) == 0 && strcmp(back.host, hp->host) == 0 && back.port == hp->port;
+}
+
+/* The switchover key: HOST:PORT (blanks around it allowed), held by a live session. */
 static void set_switchover(struct peer_flags *f, const struct json_kv_entry *e)
 {
 	size_t len = e->value != NULL ? e->value_len : 0;
 	const char *v = (const char *)e->value;
+	char text[300];
+	struct hostport hp;
 	while (len > 0 && (v[len - 1] == '\n' || v[len - 1] == ' ' || v[len - 1] == '\r'))
 		len--;
-	if (len < sizeof(f->switchover))
-		snprintf(f->switchover, sizeof(f->switchover), "%.*s", (int)len, v != NULL ? v : "");
+	snprintf(text, sizeof(text), "%.*s", (int)(len < sizeof(text) ? len : 0), v != NULL ? v : "");
+	if (len >= sizeof(text) || (len > 0 && memchr(v, '\0', len) != NULL) || config_parse_hostport(text, &hp) < 0 ||
+	    !peer_addr_valid(&hp)) {
+		char shown[64];
+		bad_key(f, e->key, "holds \"%s\", not HOST:PORT: ignored; delete it", excerpt(e, shown, sizeof(shown)));
+		return;
+	}
+	/* The tool holds it under a session that deletes it when the tool dies; a key
+	 * without one was written by hand and would stop every election for good. */
+	if (e->session[0] == '\0') {
+		bad_key(f, e->key, "(to %s) has no session: not a switchover in progress, ignored; delete it", text);
+		return;
+	}
+	snprintf(f->switchover, sizeof(f->switchover), "%s", text);
+}
+
+/* Values that read as "off" to a person; any non-empty value turns maintenance on. */
+static int looks_off(const struct json_kv_entry *e)
+{
+	static const char *const off[] = { "0", "false", "off", "no", "disabled" };
+	char v[16];
+	size_t n = e->value_len;
+	while (n > 0 && (e->value[n - 1] == '\n' || e->value[n - 1] == ' ' || e->value[n - 1] == '\r'))
+		n--;
+	if (n == 0 || n >= sizeof(v))
+		return n == 0;
+	memcpy(v, e->value, n);
+	v[n] = '\0';
+	for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++)
+		if (strcasecmp(v, off[i]) == 0)
+			return 1;
+	return 0;
 }
 
 /* The names of the election keys under D, built once per read. */
@@ -59,11 +131,38 @@ struct flag_keys {
 	char maint[600], switchover[600], offset[600], prio[600];
 };
 
+/* D/priority/HOST:PORT holding a whole number 0..1000000000. */
+static void add_priority(struct peer_flags *f, const struct json_kv_entry *e, const char *addr)
+{
+	struct hostport hp;
+	if (config_parse_hostport(addr, &hp) < 0 || !peer_addr_valid(&hp) || strlen(addr) >= sizeof(f->addr[0])) {
+		bad_key(f, e->key, "does not end in HOST:PORT: ignored");
+		return;
+	}
+	int p = (int)parse_count(e->value, e->value_len, 1000000000);
+	if (p < 0) {
+		char shown[64];
+		bad_key(f, e->key, "holds \"%s\", not a whole number from 0 to 1000000000: ignored",
+		        excerpt(e, shown, sizeof(shown)));
+		return;
+	}
+	if (f->n >= PEER_MAX_OVERRIDES) {
+		bad_key(f, e->key, "is past the first %d priority overrides: ignored", PEER_MAX_OVERRIDES);
+		return;
+	}
+	snprintf(f->addr[f->n], sizeof(f->addr[0]), "%s", addr);
+	f->priority[f->n++] = p;
+}
+
 static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const struct flag_keys *k)
 {
 	size_t pl = strlen(k->prio);
+	char shown[64];
 	if (strcmp(e->key, k->maint) == 0) {
 		f->maintenance = e->value != NULL && e->value_len > 0;
+		if (f->maintenance && looks_off(e))
+			bad_key(f, e->key, "holds \"%s\": failover is paused all the same (any value pauses it); "
+			        "delete the key to resume", excerpt(e, shown, sizeof(shown)));
 		return;
 	}
 	if (strcmp(e->key, k->switchover) == 0) {
@@ -72,15 +171,12 @@ static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const
 	}
 	if (strcmp(e->key, k->offset) == 0) {
 		f->master_offset = parse_count(e->value, e->value_len, 0x7fffffffffffffffLL);
+		if (f->master_offset < 0)
+			bad_key(f, e->key, "holds \"%s\", not an offset: ignored", excerpt(e, shown, sizeof(shown)));
 		return;
 	}
-	if (strncmp(e->key, k->prio, pl) != 0 || e->key[pl] == '\0' || f->n >= PEER_MAX_OVERRIDES)
-		return;
-	int p = (int)parse_count(e->value, e->value_len, 1000000000);
-	if (p < 0)
-		return;
-	snprintf(f->addr[f->n], sizeof(f->addr[0]), "%s", e->key + pl);
-	f->priority[f->n++] = p;
+	if (strncmp(e->key, k->prio, pl) == 0 && e->key[pl] != '\0')
+		add_priority(f, e, e->key + pl);
 }
 
 /* "/v1/kv/" and key with each segment escaped (the slashes kept); -1 when it does not fit. */
@@ -133,6 +229,35 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 	for (size_t i = 0; i < n; i++)
 		flags_add(f, &e[i], &k);
 	json_kv_free(e, n);
+	return CONSUL_OK;
+}
+
+int peer_switchover_check(struct consul *c, const struct resec_config *cfg, struct peer_flags *f)
+{
+	if (f->switchover[0] == '\0')
+		return CONSUL_OK;
+	char name[300];
+	peer_service_name(cfg, 0, name, sizeof(name));
+	struct json_health_entry *e = NULL;
+	size_t n = 0;
+	if (consul_health_service(c, name, NULL, 0, NULL, &e, &n) != CONSUL_OK)
+		return CONSUL_ERR;
+	int known = 0;
+	for (size_t i = 0; i < n && !known; i++) {
+		struct hostport hp = { .port = 0 };
+		char addr[300];
+		peer_entry_addr(&e[i], &hp);
+		config_format_hostport(&hp, addr, sizeof(addr));
+		known = strcmp(addr, f->switchover) == 0;
+	}
+	json_health_free(e, n);
+	if (!known) {
+		char key[600];
+		peer_key(cfg, "switchover", key, sizeof(key));
+		bad_key(f, key, "names %s, no instance of %s: not a switchover to follow, ignored; delete it",
+		        f->switchover, name);
+		f->switchover[0] = '\0';
+	}
 	return CONSUL_OK;
 }
 

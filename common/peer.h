@@ -22,16 +22,24 @@
  *                          the free lock to that node only; held by the tool's session
  */
 
-enum { PEER_MAX_OVERRIDES = 64 };
+enum { PEER_MAX_OVERRIDES = 64, PEER_MAX_BAD = 8 };
 
-/* What the election keys say. */
+/*
+ * What the election keys say. Keys of the wrong shape (written by hand, or by a
+ * tool that died) are ignored, never fatal, and each leaves a note in bad[]
+ * (printable, one line) that resec-status reports as a problem and resec-health
+ * run logs once.
+ */
 struct peer_flags {
 	int maintenance;                          /* 1 when D/maintenance holds a non-empty value */
 	size_t n;                                 /* priority overrides read */
 	char addr[PEER_MAX_OVERRIDES][300];       /* HOST:PORT of each override */
 	int priority[PEER_MAX_OVERRIDES];
-	char switchover[300];                     /* D/switchover: the one node that may take the lock, or "" */
+	char switchover[300];                     /* D/switchover: the one node that may take the lock, or "";
+	                                           * only a HOST:PORT held by a live session */
 	long long master_offset;                  /* D/master-offset, -1 when absent or malformed */
+	size_t nbad;                              /* notes in bad[] */
+	char bad[PEER_MAX_BAD][300];              /* why a key was ignored */
 };
 
 /* One node that could be promoted: what its Redis says and how it ranks. */
@@ -52,6 +60,18 @@ void peer_key(const struct resec_config *cfg, const char *name, char *buf, size_
 
 /* Read D/ recursively into *f (absent keys are fine); a CONSUL_* code, c->err on failure. */
 int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct peer_flags *f);
+
+/*
+ * A switchover must name a node of the cluster: when f->switchover is no
+ * instance's address in the replica service (any status), forget it with a note
+ * (it would hold every election until deleted). One Consul read, only when a
+ * switchover is set; a CONSUL_* code, c->err on failure.
+ */
+int peer_switchover_check(struct consul *c, const struct resec_config *cfg, struct peer_flags *f);
+
+/* 1 when hp is an address we can use and print: a host (no spaces, controls, '/', '@',
+ * brackets or non-ASCII) and a port 1..65535. */
+int peer_addr_valid(const struct hostport *hp);
 
 /* The priority of the node at addr: its override when one is set, else dflt. */
 int peer_priority(const struct peer_flags *f, const char *addr, int dflt);

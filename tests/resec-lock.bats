@@ -170,10 +170,10 @@ key_json() {
 	[ "$(jq -r '.[0].NodeChecks | join(",")' <<<"$sess")" = serfHealth ]
 }
 
-@test "a key with other flags is refused and left untouched (exit 64)" {
+@test "a key with other flags is left untouched and waited on (--timeout: exit 1)" {
 	emu_start
 	emu_curl "/v1/kv/$KEY?flags=7" -X PUT -d 'not a lock' >/dev/null
-	run -64 --separate-stderr "$RESEC_LOCK" --key "$KEY" -- true
+	run -1 --separate-stderr "$RESEC_LOCK" --key "$KEY" --timeout 2s -- true
 	[[ "$stderr" == *"existing key does not match lock use"* ]]
 	[ "$(key_json | jq -r '.[0].Flags')" = 7 ]
 	[ "$(key_json | jq -r '.[0].Value' | base64 -d)" = 'not a lock' ]

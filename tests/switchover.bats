@@ -172,12 +172,17 @@ fenced_now() {
 	curl -sf -X PUT --data 0 "http://$OBS_ADDR/v1/kv/resec/priority/127.0.0.1:$(redis_port "$to")" >/dev/null
 	run -1 switchover --to "127.0.0.1:$(redis_port "$to")"
 	[[ "$output" == *"its priority is 0 (never promoted)"* ]]
-	curl -sf -X PUT --data "127.0.0.1:9" "http://$OBS_ADDR/v1/kv/resec/switchover" >/dev/null
+	# A switchover in progress: the key held by a session, as resec-switchover holds it, naming
+	# a replica (a key without a session, or naming no node, is ignored: tests/hostile-consul.bats).
+	local sid tgt="127.0.0.1:$(redis_port "$to")"
+	sid=$(curl -sf -X PUT -d '{"Name":"resec-switchover","TTL":"60s","Behavior":"delete"}' \
+		"http://$OBS_ADDR/v1/session/create" | jq -r .ID)
+	curl -sf -X PUT --data "$tgt" "http://$OBS_ADDR/v1/kv/resec/switchover?acquire=$sid" >/dev/null
 	run -1 switchover
-	[[ "$output" == *"a switchover to 127.0.0.1:9 is in progress"* ]]
+	[[ "$output" == *"a switchover to $tgt is in progress"* ]]
 	# resec-status shows it (a warning, not a problem) and the master's published offset.
 	run -0 --separate-stderr "$RESEC_BUILD/bin/resec-status" --consul-http-addr "$OBS_ADDR" --json
-	[ "$(jq -r .switchover_to <<<"$output")" = 127.0.0.1:9 ]
+	[ "$(jq -r .switchover_to <<<"$output")" = "$tgt" ]
 	jq -e '.master_offset_published >= 0' <<<"$output" >/dev/null
 	curl -sf -X DELETE "http://$OBS_ADDR/v1/kv/resec/switchover" >/dev/null
 	run -69 "$RESEC_SWITCHOVER" --consul-http-addr "127.0.0.1:$(free_port)"

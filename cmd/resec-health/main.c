@@ -736,6 +736,23 @@ static void runner_free(struct runner *r)
  * behind it do not contend, docs/election.md), and every node reads the
  * maintenance flag and logs its changes.
  */
+/* Keys of the wrong shape are ignored; say so once per change of what is wrong. */
+static void log_bad_keys(struct runner *r, struct peer_flags *f)
+{
+	static uint64_t logged;
+	uint64_t h = 1469598103934665603ULL;
+	if (peer_switchover_check(r->consul, &r->h->cfg, f) != CONSUL_OK)
+		return;
+	for (size_t i = 0; i < f->nbad; i++)
+		for (const char *p = f->bad[i]; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	if (h == logged)
+		return;
+	logged = h;
+	for (size_t i = 0; i < f->nbad; i++)
+		log_warn("election key of the wrong shape", "reason", f->bad[i]);
+}
+
 static void watch_cluster_keys(struct runner *r)
 {
 	static struct peer_flags f;
@@ -748,7 +765,10 @@ static void watch_cluster_keys(struct runner *r)
 	if (r->h->want_role == RDB_ROLE_MASTER && r->last_verdict == V_HEALTHY &&
 	    peer_publish_offset(r->consul, &r->h->cfg, rdb_info_offset(&r->h->info)) != CONSUL_OK)
 		log_warn("cannot publish the master's offset", "reason", r->consul->err);
-	if (peer_flags_read(r->consul, &r->h->cfg, &f) != CONSUL_OK || f.maintenance == r->maintenance)
+	if (peer_flags_read(r->consul, &r->h->cfg, &f) != CONSUL_OK)
+		return;
+	log_bad_keys(r, &f);
+	if (f.maintenance == r->maintenance)
 		return;
 	r->maintenance = f.maintenance;
 	if (f.maintenance)
@@ -905,11 +925,14 @@ static int64_t free_for_ms(void)
 static int say(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int say(int code, const char *fmt, ...)
 {
+	char raw[1024], shown[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	putchar('\n');
+	/* One printable line: addresses and errors in it come from Consul and Redis. */
+	log_printable(raw, shown, sizeof(shown));
+	puts(shown);
 	flush_output();
 	return code;
 }
@@ -917,7 +940,8 @@ static int say(int code, const char *fmt, ...)
 static int decide(struct health *h, struct consul *c)
 {
 	static struct peer_flags f;
-	if (peer_flags_read(c, &h->cfg, &f) != CONSUL_OK)
+	/* A switchover key naming no node of the cluster is ignored, not obeyed for ever. */
+	if (peer_flags_read(c, &h->cfg, &f) != CONSUL_OK || peer_switchover_check(c, &h->cfg, &f) != CONSUL_OK)
 		return say(EXIT_UNAVAILABLE, "consul unreachable: %s", c->err);
 	if (f.maintenance && f.switchover[0] == '\0')
 		return say(EXIT_NO, "maintenance mode on: failover paused");

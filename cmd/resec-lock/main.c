@@ -39,8 +39,9 @@ static const char usage[] =
 	"                    exits 0; re-run on each change of the key or after 1s\n"
 	"A rewrite of the held key's value (same session) asks for a hand-over: prog is stopped,\n"
 	"then the key released without lock-delay (exit 75).\n"
+	"A key with other flags is not a lock: it is left alone and waited on until deleted.\n"
 	"Exit: prog's status (128+signal when killed), 1 not acquired in time, 64 usage or a\n"
-	"key that is not a lock, 69 Consul unreachable (--once), 75 lock lost.";
+	"session Consul refuses (ACL), 69 Consul unreachable (--once), 75 lock lost.";
 
 /* Consul's lock helper marks its keys with this flag (api/lock.go LockFlagValue). */
 #define LOCK_FLAG 3304740253564472344ULL
@@ -186,7 +187,15 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 		return 0;
 	}
 	case OPT_KSIG:
-		return proc_parse_kill_signal(value, &o->kill_signal, err, errlen);
+		if (proc_parse_kill_signal(value, &o->kill_signal, err, errlen) < 0)
+			return -1;
+		/* The program's handler must run on a loss: it fences Redis (S3) before the key goes. */
+		if (o->kill_signal == SIGKILL || o->kill_signal == SIGSTOP) {
+			snprintf(err, errlen, "invalid --kill-signal \"%.20s\": KILL and STOP cannot be caught, and the "
+			         "program must get to act (fence) before the lock goes", value);
+			return -1;
+		}
+		return 0;
 	case OPT_VALUE:
 		if (strlen(value) >= sizeof(o->value)) {
 			snprintf(err, errlen, "invalid --value: too long");
@@ -701,6 +710,8 @@ struct acq_loop {
 	int gate_waiting;         /* the gate said wait: block on the key for GATE_PERIOD_MS only */
 	int64_t gate_last;        /* when the gate last ran */
 	char gate_said[300];      /* the gate's last reason to wait, logged when it changes */
+	int not_lock;             /* consecutive reads that found the key with other flags */
+	uint64_t not_lock_flags;  /* those flags, logged once per value */
 };
 
 /* Back off after an error; returns an acq result or -1 to go on. */
@@ -924,6 +935,28 @@ static int acq_free(struct lock_state *s, struct acq_loop *a)
 	return -1;
 }
 
+/*
+ * The key exists with other flags: not a lock (another tool's data, or `consul kv
+ * put` by hand). Leave it untouched and wait for it to be deleted or rewritten,
+ * with a blocking read and a back-off capped at 30 s between reads, logging once
+ * per flags value: exiting made the orchestrator start over at once, for ever.
+ */
+static int acq_not_a_lock(struct lock_state *s, struct acq_loop *a, uint64_t idx, uint64_t flags)
+{
+	if (a->not_lock == 0 || flags != a->not_lock_flags) {
+		char f[32];
+		snprintf(f, sizeof(f), "%llu", (unsigned long long)flags);
+		log_error("existing key does not match lock use; waiting until it is deleted or rewritten",
+		          "key", s->cfg->lock_key, "flags", f);
+	}
+	a->not_lock_flags = flags;
+	a->index = idx < a->index ? 0 : idx;
+	a->was_held = 0;
+	a->free_since = 0;
+	a->gate_waiting = 0;
+	return acq_sleep(s, clock_now_ms() + backoff_ms(a->not_lock++));
+}
+
 static int acq_step(struct lock_state *s, struct acq_loop *a)
 {
 	int r = renew_session_if_gone(s);
@@ -958,6 +991,15 @@ static int acq_step(struct lock_state *s, struct acq_loop *a)
 	}
 	a->failures = 0;
 	uint64_t idx = s->mc->index;
+	if (rc == CONSUL_OK && e.flags != LOCK_FLAG) {
+		uint64_t flags = e.flags;
+		json_kv_entry_clear(&e);
+		return acq_not_a_lock(s, a, idx, flags);
+	}
+	if (a->not_lock > 0) {
+		log_info("the lock key is usable again", "key", s->cfg->lock_key);
+		a->not_lock = 0;
+	}
 	if (rc == CONSUL_ABSENT) {
 		json_kv_entry_clear(&e);
 		a->key_index = idx;
@@ -965,13 +1007,6 @@ static int acq_step(struct lock_state *s, struct acq_loop *a)
 			a->free_since = clock_now_ms();
 		a->was_held = 0;
 		return acq_free(s, a);
-	}
-	if (e.flags != LOCK_FLAG) {
-		char flags[32];
-		snprintf(flags, sizeof(flags), "%llu", (unsigned long long)e.flags);
-		json_kv_entry_clear(&e);
-		log_error("existing key does not match lock use", "key", s->cfg->lock_key, "flags", flags);
-		return ACQ_CONFLICT;
 	}
 	int held_by_other = e.session[0] != '\0' && strcmp(e.session, s->sh.session) != 0;
 	int ours = strcmp(e.session, s->sh.session) == 0;

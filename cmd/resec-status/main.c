@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* resec-status: the cluster as Consul and the Redis servers see it, as a table, JSON or Prometheus text. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +39,10 @@ static const struct cli_option options[] = {
 	{ NULL, 0, 0, 0 },
 };
 
-enum { MAX_NOTES = 64 };
+enum { MAX_NOTES = 64, MAX_PROBED = 64 };
+
+/* Consul's lock helper marks its keys with this flag; resec-lock takes no other key. */
+#define LOCK_FLAGS 3304740253564472344ULL
 
 /* One registered instance of the master or replica service, and what its Redis says. */
 struct instance {
@@ -70,6 +75,7 @@ struct lock_state {
 	char value[300];             /* the holder's announce address */
 	uint64_t lock_index;
 	uint64_t modify_index;
+	uint64_t flags;              /* LOCK_FLAGS, or the key is no lock: resec-lock waits for it to go */
 };
 
 struct status {
@@ -94,6 +100,24 @@ struct status {
 	char consul_err[1024];       /* set when Consul could not be read */
 };
 
+/* The state file is read, then replaced by rename: absent is fine, anything but a regular
+ * file is not (a FIFO would block the read, a symlink would be replaced, not followed). */
+static int state_file_ok(const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	if (lstat(path, &sb) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "bad value for --state: %s", strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "bad value for --state: not a regular file (FIFO, device, directory or symlink)");
+		return -1;
+	}
+	return 0;
+}
+
 static int on_option(void *ctx, int id, const char *value, char *err, size_t errlen)
 {
 	struct status *st = ctx;
@@ -114,7 +138,7 @@ static int on_option(void *ctx, int id, const char *value, char *err, size_t err
 			snprintf(err, errlen, "bad value for --state: empty or too long");
 			return -1;
 		}
-		return 0;
+		return state_file_ok(value, err, errlen);
 	}
 }
 
@@ -289,6 +313,7 @@ static int read_lock(struct status *st)
 	}
 	l->present = 1;
 	l->held = kv.session[0] != '\0';
+	l->flags = kv.flags;
 	snprintf(l->session, sizeof(l->session), "%s", kv.session);
 	if (kv.value != NULL)
 		snprintf(l->value, sizeof(l->value), "%.*s", (int)(kv.value_len < 299 ? kv.value_len : 299),
@@ -412,7 +437,10 @@ static void judge_master(struct status *st)
 		}
 		add_problem(st, "%d passing master instances: %s", st->masters_passing, list);
 	}
-	if (!st->lock.held)
+	if (st->lock.present && st->lock.flags != LOCK_FLAGS)
+		add_problem(st, "lock key %s has flags %llu, not a lock's: resec-lock will not take it until it is "
+		            "deleted", st->cfg.lock_key, (unsigned long long)st->lock.flags);
+	else if (!st->lock.held)
 		add_problem(st, "lock %s is not held", st->cfg.lock_key);
 	if (st->master < 0)
 		return;
@@ -486,7 +514,9 @@ static int instance_order(const void *a, const void *b)
 
 static void survey(struct status *st)
 {
-	qsort(st->inst, st->n, sizeof(st->inst[0]), instance_order);
+	/* No instance registered: nothing to sort (qsort must not see a NULL array). */
+	if (st->n > 0)
+		qsort(st->inst, st->n, sizeof(st->inst[0]), instance_order);
 	st->master = -1;
 	for (size_t i = 0; i < st->n; i++) {
 		if (st->inst[i].consul_role == RDB_ROLE_MASTER && st->inst[i].passing) {
@@ -496,8 +526,17 @@ static void survey(struct status *st)
 	}
 	if (st->masters_passing != 1)
 		st->master = -1;
-	for (size_t i = 0; i < st->n; i++)
-		probe_redis(st, &st->inst[i]);
+	/* Probes run one after the other, each up to HEALTHCHECK_TIMEOUT: a catalog of
+	 * thousands of unreachable instances must not keep a script check for hours. */
+	for (size_t i = 0; i < st->n; i++) {
+		if (i < MAX_PROBED)
+			probe_redis(st, &st->inst[i]);
+		else
+			snprintf(st->inst[i].redis_err, sizeof(st->inst[i].redis_err),
+			         "not probed: more than %d instances registered", MAX_PROBED);
+	}
+	if (st->n > MAX_PROBED)
+		add_problem(st, "%zu instances registered; only the first %d were probed", st->n, MAX_PROBED);
 	match_lock_holder(st);
 	compute_lags(st);
 	judge(st);
@@ -522,10 +561,17 @@ static int state_field(const char *line, const char *name, long long *v)
 
 static void read_state(const char *path, unsigned long long *idx, long long *at, int *have)
 {
-	FILE *f = fopen(path, "r");
 	*have = 0;
-	if (f == NULL)
+	/* Checked at start, but it may have been swapped since: never block, never follow. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0)
 		return;
+	FILE *f = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? fdopen(fd, "r") : NULL;
+	if (f == NULL) {
+		close(fd);
+		return;
+	}
 	char line[128];
 	long long v = 0;
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -544,9 +590,18 @@ static int write_state(const char *path, uint64_t idx, long long at)
 {
 	char tmp[600];
 	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "w");
-	if (f == NULL)
+	/* A new file of our own: never through a link planted at the predictable name. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL) {
+		int saved = errno;
+		if (fd >= 0) {
+			close(fd);
+			(void)unlink(tmp);
+		}
+		errno = saved;
 		return -1;
+	}
 	fprintf(f, "lock_index %llu\nlast_failover %lld\n", (unsigned long long)idx, at);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		int saved = errno;
@@ -606,6 +661,22 @@ static const char *fenced_text(const struct instance *in)
 	return in->fenced == 1 ? "yes" : in->fenced == 0 ? "no" : "?";
 }
 
+/*
+ * Human output: a line made printable first. Node names, addresses, the lock's
+ * value, check statuses and Redis errors come from servers; a newline or an
+ * escape sequence in one must not forge a table row or a "status:" line.
+ */
+static void __attribute__((format(printf, 1, 2))) out_line(const char *fmt, ...)
+{
+	char raw[2048], shown[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	log_printable(raw, shown, sizeof(shown));
+	puts(shown);
+}
+
 enum { NCOLS = 10 };
 
 static void table_row(const struct instance *in, char cells[NCOLS][300])
@@ -621,6 +692,11 @@ static void table_row(const struct instance *in, char cells[NCOLS][300])
 	snprintf(cells[7], 300, "%s", dash_ll(in->lag, num, sizeof(num)));
 	snprintf(cells[8], 300, "%s", link_text(in));
 	snprintf(cells[9], 300, "%s", fenced_text(in));
+	for (int c = 0; c < NCOLS; c++) {
+		char shown[300];
+		log_printable(cells[c], shown, sizeof(shown));
+		memcpy(cells[c], shown, sizeof(shown));
+	}
 }
 
 static void print_cells(char cells[NCOLS][300], const size_t *w)
@@ -663,25 +739,25 @@ static void print_table(const struct status *st)
 	}
 	const struct lock_state *l = &st->lock;
 	if (l->held)
-		printf("lock %s: held by %s, value %s, lock_index %llu\n", st->cfg.lock_key,
-		       l->node[0] != '\0' ? l->node : "unknown node", l->value, (unsigned long long)l->lock_index);
+		out_line("lock %s: held by %s, value %s, lock_index %llu", st->cfg.lock_key,
+		         l->node[0] != '\0' ? l->node : "unknown node", l->value, (unsigned long long)l->lock_index);
 	else
-		printf("lock %s: %s\n", st->cfg.lock_key, l->present ? "not held" : "absent");
-	printf("maintenance: %s\n", st->maintenance ? "on (failover paused)" : "off");
+		out_line("lock %s: %s", st->cfg.lock_key, l->present ? "not held" : "absent");
+	out_line("maintenance: %s", st->maintenance ? "on (failover paused)" : "off");
 	if (st->switchover[0] != '\0')
-		printf("switchover: to %s in progress\n", st->switchover);
+		out_line("switchover: to %s in progress", st->switchover);
 	if (st->master_offset >= 0)
-		printf("master offset published: %lld\n", st->master_offset);
+		out_line("master offset published: %lld", st->master_offset);
 	if (st->failovers >= 0) {
 		char when[64];
 		format_time(st->last_failover, when, sizeof(when));
-		printf("failovers: %lld, last %s\n", st->failovers, when);
+		out_line("failovers: %lld, last %s", st->failovers, when);
 	}
 	for (size_t i = 0; i < st->nproblems; i++)
-		printf("problem: %s\n", st->problems[i]);
+		out_line("problem: %s", st->problems[i]);
 	for (size_t i = 0; i < st->nwarnings; i++)
-		printf("warning: %s\n", st->warnings[i]);
-	printf("status: %s\n", st->nproblems == 0 ? "healthy" : "unhealthy");
+		out_line("warning: %s", st->warnings[i]);
+	out_line("status: %s", st->nproblems == 0 ? "healthy" : "unhealthy");
 }
 
 static void json_kv_str(struct json_buf *b, const char *key, const char *v, int comma)
@@ -830,10 +906,12 @@ static void print_json(const struct status *st)
 	json_buf_free(&b);
 }
 
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void prom_label(const char *s)
+/* A Prometheus label value: printable UTF-8 (the format needs it), backslash and quote escaped. */
+static void prom_label(const char *raw)
 {
-	for (; *s != '\0'; s++) {
+	char shown[600];
+	log_printable(raw, shown, sizeof(shown));
+	for (const char *s = shown; *s != '\0'; s++) {
 		if (*s == '\\' || *s == '"')
 			printf("\\%c", *s);
 		else if (*s == '\n')
@@ -931,10 +1009,14 @@ static int output(const struct status *st)
 static int read_flags(struct status *st)
 {
 	static struct peer_flags f;
-	if (peer_flags_read(st->consul, &st->cfg, &f) != CONSUL_OK) {
+	if (peer_flags_read(st->consul, &st->cfg, &f) != CONSUL_OK ||
+	    peer_switchover_check(st->consul, &st->cfg, &f) != CONSUL_OK) {
 		set_consul_err(st, "cannot read the election keys: %s", st->consul->err);
 		return -1;
 	}
+	/* Ignored by the election, but someone meant something by them. */
+	for (size_t i = 0; i < f.nbad; i++)
+		add_problem(st, "%s", f.bad[i]);
 	st->maintenance = f.maintenance;
 	snprintf(st->switchover, sizeof(st->switchover), "%s", f.switchover);
 	st->master_offset = f.master_offset;

@@ -101,6 +101,11 @@ static void add_node(struct switchover *s, const struct json_health_entry *e)
 	memset(&nd, 0, sizeof(nd));
 	peer_entry_addr(e, &nd.hp);
 	config_format_hostport(&nd.hp, nd.addr, sizeof(nd.addr));
+	/* An address that is not HOST:PORT can be neither probed nor named in the switchover key. */
+	if (!peer_addr_valid(&nd.hp)) {
+		log_warn("ignoring an instance whose address is not HOST:PORT", "node", e->node, "address", nd.addr);
+		return;
+	}
 	for (size_t i = 0; i < s->n; i++)
 		if (strcmp(s->nodes[i].addr, nd.addr) == 0)
 			return;

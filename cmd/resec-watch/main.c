@@ -12,6 +12,7 @@
 #include "config.h"
 #include "consul.h"
 #include "log.h"
+#include "peer.h"
 #include "proc.h"
 
 static const char usage[] =
@@ -26,6 +27,7 @@ static const char usage[] =
 	"  --once            print the current master and exit (69 when Consul is unreachable)\n"
 	"  --kill-signal SIG signal to stop a still-running prog before the next run (TERM)\n"
 	"  --kill-timeout D  wait this long before SIGKILL (5s)\n"
+	"prog gets no Consul credentials (CONSUL_HTTP_TOKEN, _TOKEN_FILE, CONSUL_HTTP_AUTH).\n"
 	"Exit: 0 on TERM/INT/QUIT or --once, 64 usage, 69 Consul unreachable (--once).";
 
 /* Server-side wait of each blocking query: bounds how long a dead connection goes unnoticed. */
@@ -49,7 +51,7 @@ struct opts {
 };
 
 /* What one answer means for us. */
-enum verdict { V_ONE, V_NONE, V_SEVERAL, V_SELF };
+enum verdict { V_ONE, V_NONE, V_SEVERAL, V_SELF, V_BAD_ADDR };
 
 struct watch_state {
 	struct opts *o;
@@ -73,13 +75,15 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 {
 	struct opts *o = ctx;
 	switch (id) {
-	case OPT_SERVICE:
-		if (*value == '\0' || strlen(value) >= sizeof(o->service) || strchr(value, '/') != NULL) {
-			snprintf(err, errlen, "invalid --service \"%.100s\": want a service name", value);
+	case OPT_SERVICE: {
+		char why[100];
+		if (config_check_service_name(value, why, sizeof(why)) < 0 || strlen(value) >= sizeof(o->service)) {
+			snprintf(err, errlen, "invalid --service: want a service name (%s)", strlen(value) >= sizeof(o->service) ? "too long" : why);
 			return -1;
 		}
 		snprintf(o->service, sizeof(o->service), "%s", value);
 		return 0;
+	}
 	case OPT_SELF:
 		if (config_parse_hostport(value, &o->self) < 0) {
 			snprintf(err, errlen, "invalid --self \"%.100s\": want [HOST]:PORT", value);
@@ -91,7 +95,14 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 		o->once = 1;
 		return 0;
 	case OPT_KSIG:
-		return proc_parse_kill_signal(value, &o->kill_signal, err, errlen);
+		if (proc_parse_kill_signal(value, &o->kill_signal, err, errlen) < 0)
+			return -1;
+		/* STOP would only pause the program (a CONT follows it): it would never end. */
+		if (o->kill_signal == SIGSTOP) {
+			snprintf(err, errlen, "invalid --kill-signal \"%.20s\": STOP does not end a program", value);
+			return -1;
+		}
+		return 0;
 	case OPT_KTIME:
 		if (config_parse_duration(value, &o->kill_timeout_ms) < 0) {
 			snprintf(err, errlen, "invalid --kill-timeout \"%.100s\": not a duration (use a unit: 500ms, 5s)", value);
@@ -159,6 +170,13 @@ static enum verdict judge(const struct watch_state *w, const struct json_health_
 		return V_SEVERAL;
 	struct hostport hp = { "", 0 };
 	entry_addr(&e[0], &hp);
+	/* Only a well-formed address reaches a program's environment or a line of output. */
+	if (!peer_addr_valid(&hp)) {
+		char shown[300];
+		log_printable(hp.host, shown, sizeof(shown));
+		snprintf(value, len, "host \"%.200s\" port %d", shown, hp.port);
+		return V_BAD_ADDR;
+	}
 	config_format_hostport(&hp, value, len);
 	return is_self(w, &e[0]) ? V_SELF : V_ONE;
 }
@@ -308,6 +326,13 @@ static void act(struct watch_state *w, const struct json_health_entry *e, size_t
 		log_warn("several passing masters; acting on none", "service", w->o->service,
 		         "count", log_int((long long)n));
 		break;
+	case V_BAD_ADDR:
+		/* Data of the wrong shape: ignored as if no master passed, and said once per change. */
+		log_warn("the passing master's address is not HOST:PORT; ignoring it", "service", w->o->service,
+		         "address", value);
+		if (w->argv == NULL)
+			deliver(w, "");
+		break;
 	case V_SELF:
 		log_info("the master is this node; skipping", "master", value);
 		/* Forget the last value: when another node takes over, follow it again. */
@@ -423,10 +448,33 @@ static int once(struct watch_state *w)
 	if (v == V_SEVERAL) {
 		log_warn("several passing masters", "service", w->o->service, "count", log_int((long long)n));
 		value[0] = '\0';
+	} else if (v == V_BAD_ADDR) {
+		log_warn("the passing master's address is not HOST:PORT; ignoring it", "service", w->o->service,
+		         "address", value);
+		value[0] = '\0';
 	}
 	json_health_free(e, n);
 	print_line(value);
 	return 0;
+}
+
+/*
+ * The program run on each change (resec-role, in resec) talks to Redis only: it
+ * gets no Consul credentials. Our client has read them already (a token file
+ * included), so they leave our environment before any child can inherit it.
+ */
+static void drop_consul_credentials(void)
+{
+	struct consul_addr a;
+	char why[160];
+	const char *addr = getenv("CONSUL_HTTP_ADDR");
+	unsetenv("CONSUL_HTTP_TOKEN");
+	unsetenv("CONSUL_HTTP_TOKEN_FILE");
+	unsetenv("CONSUL_HTTP_AUTH");
+	/* An address may carry user:password@ too. */
+	if (addr != NULL && (config_parse_consul_addr(addr, &a, why, sizeof(why)) < 0 || a.userinfo[0] != '\0'))
+		unsetenv("CONSUL_HTTP_ADDR");
+	memset(&a, 0, sizeof(a));
 }
 
 /* Our agent's node name, to recognise ourselves behind a ":port" address. */
@@ -472,6 +520,7 @@ int main(int argc, char **argv)
 		log_die_line("cannot set up the Consul client: %s", err);
 		return EXIT_USAGE;
 	}
+	drop_consul_credentials();
 	if (o.once) {
 		int code = once(&w);
 		consul_free(w.c);

@@ -588,7 +588,7 @@ static void test_announce_and_key(void)
 	env_reset();
 
 	static const char *const keys[][2] = { { "/a/b", "a/b" }, { "///x/.lock", "x/.lock" },
-		{ "plain", "plain" }, { "a//b/", "a//b/" } };
+		{ "plain", "plain" }, { "a/b.c/.lock", "a/b.c/.lock" } };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		check(good("CONSUL_LOCK_KEY", keys[i][0]) && strcmp(good_cfg.lock_key, keys[i][1]) == 0,
 		      "CONSUL_LOCK_KEY %s is %s", keys[i][0], keys[i][1]);
@@ -955,9 +955,166 @@ static void test_secrets(void)
 	env_reset();
 }
 
+/* ---- hostile settings: refused at start, naming the setting, nothing secret shown ---- */
+
+/* Refused with reason in the error, both by variable and by flag. */
+static void bad_why(const char *var, const char *val, const char *reason)
+{
+	struct resec_config c;
+	char err[512];
+	int rc = load_one(&c, var, val, err, sizeof(err));
+	check(rc < 0 && strstr(err, var) != NULL && strstr(err, reason) != NULL && config_find_control(err) == NULL,
+	      "%s=\"%.40s\" refused: %s (%s)", var, val, reason, err);
+	bad(var, val);
+}
+
+static void test_hostile_values(void)
+{
+	static const char *const controls[] = { "a\rb", "a\nb", "a\x1b[2Jb", "a\tb", "a\x7f", "\x01" };
+	for (size_t i = 0; i < sizeof(all_vars) / sizeof(all_vars[0]); i++)
+		for (size_t k = 0; k < sizeof(controls) / sizeof(controls[0]); k++) {
+			struct resec_config c;
+			char err[512];
+			int rc = load_one(&c, all_vars[i], controls[k], err, sizeof(err));
+			check(rc < 0 && strstr(err, all_vars[i]) != NULL && config_find_control(err) == NULL,
+			      "%s with control character %zu refused, one clean line (%s)", all_vars[i], k, err);
+		}
+	/* The token's CR LF would have become a header of its own. */
+	struct resec_config c;
+	char err[512];
+	check(load_one(&c, "CONSUL_HTTP_TOKEN", "tok\r\nX-Injected: 1", err, sizeof(err)) < 0 &&
+	      strstr(err, "control characters") && !strstr(err, "Injected"),
+	      "CONSUL_HTTP_TOKEN with CR LF refused, its value not shown (%s)", err);
+
+	static const char *const keys[] = { "../agent/self", "a/../b", "a/..", "./x", "a/./b", "a//b", "a/",
+		"a?b", "a#b", "a%2fb", "a b", "a\\b", "\xc3\xa9", "." };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		bad("CONSUL_LOCK_KEY", keys[i]);
+	bad_why("CONSUL_LOCK_KEY", "../agent/self", "a . or .. segment");
+	bad_why("CONSUL_LOCK_KEY", "resec//.lock", "an empty segment");
+	bad_why("CONSUL_LOCK_KEY", "resec/.lock?recurse", "printable ASCII");
+	static const char *const good_keys[] = { "a.b/..c/.lock", "x/y-z_1/.lock", "...", "a~b" };
+	for (size_t i = 0; i < sizeof(good_keys) / sizeof(good_keys[0]); i++)
+		check(good("CONSUL_LOCK_KEY", good_keys[i]) && strcmp(good_cfg.lock_key, good_keys[i]) == 0,
+		      "CONSUL_LOCK_KEY %s accepted", good_keys[i]);
+
+	static const char *const names[] = { "a/b", "..", ".", "a?b", "a#b", "a%b", "a b", "a:b", "a@b", "\xc3\xa9" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		bad("CONSUL_SERVICE_PREFIX", names[i]);
+		bad("CONSUL_SERVICE_NAME", names[i]);
+	}
+	bad_why("CONSUL_SERVICE_PREFIX", "../../agent", "only letters, digits");
+	check(good("CONSUL_SERVICE_NAME", "my_svc.v2-1") && strcmp(good_cfg.service_name, "my_svc.v2-1") == 0,
+	      "CONSUL_SERVICE_NAME with _ . - accepted");
+	config_defaults(&c);
+	check(config_set(&c, "consul-service-name", "", err, sizeof(err)) == 0 &&
+	      config_set(&c, "consul-service-prefix", "", err, sizeof(err)) == -1,
+	      "--consul-service-name \"\" turns tag mode off; an empty prefix is refused");
+
+	static const struct { const char *addr, *why; } addrs[] = {
+		{ "127.0.0.1:99999", "port" }, { "127.0.0.1:0", "port" }, { "h:", "port" }, { "h:8x", "port" },
+		{ "http://", "no host" }, { "http://:8500", "no host" }, { "https:///x", "no host" },
+		{ ":8500", "no host" }, { "h:8500?x=1", "query" }, { "http://h:8500/#f", "query" },
+		{ "http://h/p?q", "query" }, { "::1:8500", "brackets" }, { "[::1", "unclosed" },
+		{ "[::1]x", "after the bracketed" }, { "h:80:90", "brackets" }, { "@h:1", "credentials" },
+		{ "http://u:p@", "no host" }, { "unix://", "unix socket" },
+		{ "ex ample:1", "spaces" }, { "h%41:1", "host" }, { "gopher://h", "Unknown protocol scheme" },
+		{ "http://u:%00x@h:1", "must encode a printable byte" }, { "http://u:%zz@h:1", "must encode" },
+		{ "http://u%0a@h:1", "must encode" }, { "http://u:p%4@h:1", "must encode" },
+	};
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
+		bad_why("CONSUL_HTTP_ADDR", addrs[i].addr, addrs[i].why);
+	static const char *const good_addrs[] = { "http://user:pw@h:8500", "http://u:p%40ss%3a@h:8500", "[::1]:8500", "http://[::1]:8500/consul",
+		"h", "https://h", "unix:///run/consul@1.sock", "h_1.example:8500/x/y" };
+	for (size_t i = 0; i < sizeof(good_addrs) / sizeof(good_addrs[0]); i++)
+		check(good("CONSUL_HTTP_ADDR", good_addrs[i]) && strcmp(good_cfg.consul_addr, good_addrs[i]) == 0,
+		      "CONSUL_HTTP_ADDR %s accepted", good_addrs[i]);
+	struct consul_addr a;
+	check(config_parse_consul_addr("https://u%40x:p%3Aw@[fe80::1]:8501/consul", &a, err, sizeof(err)) == 0 &&
+	      a.scheme == CONSUL_SCHEME_HTTPS && strcmp(a.userinfo, "u%40x:p%3Aw") == 0 &&
+	      strcmp(a.host, "fe80::1") == 0 && a.port == 8501 && strcmp(a.path, "/consul") == 0,
+	      "an address taken apart: scheme, credentials, bracketed host, port, prefix");
+	static const char *const redact[][2] = { { "http://u:S3cr3t@h:1", "http://***@h:1" },
+		{ "u:S3cr3t@h:1", "***@h:1" }, { "http://u:S3/cr?3t@h:1", "http://***@h:1" },
+		{ "http://h:1", "http://h:1" }, { "unix:///a@b", "unix:///a@b" } };
+	for (size_t i = 0; i < sizeof(redact) / sizeof(redact[0]); i++) {
+		char out[128];
+		config_redact_addr(redact[i][0], out, sizeof(out));
+		check(strcmp(out, redact[i][1]) == 0, "redacted %s is %s (%s)", redact[i][0], redact[i][1], out);
+	}
+	struct run r;
+	env_reset();
+	setenv("CONSUL_HTTP_ADDR", "http://admin:S3cr3tPw@consul:99999", 1);
+	run_main(&r, CONFIG_PERMUTE, NOARGS);
+	check(r.status == EXIT_USAGE && strstr(r.errout, "CONSUL_HTTP_ADDR") && strstr(r.errout, "***@consul") &&
+	      !strstr(r.errout, "S3cr3tPw") && !strstr(r.errout, "admin"),
+	      "a bad address with credentials: refused, credentials redacted (%s)", r.errout);
+	setenv("CONSUL_HTTP_ADDR", "http://admin:S3cr3tPw@consul:8500", 1);
+	run_main(&r, CONFIG_PERMUTE, ARGS("--print-config"));
+	check(r.status == 0 && strstr(r.out, "CONSUL_HTTP_ADDR=http://***@consul:8500\n") && !strstr(r.out, "S3cr3tPw"),
+	      "--print-config redacts the address's credentials");
+	env_reset();
+
+	bad("CONSUL_TLS_SERVER_NAME", "a/b");
+	bad("CONSUL_TLS_SERVER_NAME", "https://consul");
+	bad("CONSUL_TLS_SERVER_NAME", "u@consul");
+	bad("CONSUL_TLS_SERVER_NAME", "consul?x");
+	check(good("CONSUL_TLS_SERVER_NAME", "consul.test:8501"), "CONSUL_TLS_SERVER_NAME with a port accepted");
+}
+
+/* Load with CONSUL_HTTP_TOKEN_FILE=path; 1 when refused naming the file with reason, token unseen. */
+static int token_file_refused(const char *path, const char *reason, const char *secret)
+{
+	struct resec_config c;
+	char err[512];
+	int rc = load_one(&c, "CONSUL_HTTP_TOKEN_FILE", path, err, sizeof(err));
+	if (rc == 0 || strstr(err, reason) == NULL || strstr(err, path) == NULL ||
+	    (secret != NULL && strstr(err, secret) != NULL)) {
+		printf("# %s: %s\n", path, err);
+		return 0;
+	}
+	return 1;
+}
+
+static void test_hostile_token_files(void)
+{
+	char fifo[600];
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	if (mkfifo(fifo, 0600) < 0) {
+		perror(fifo);
+		exit(2);
+	}
+	/* Opening a FIFO for reading used to block until a writer came: forever. */
+	check(token_file_refused(fifo, "not a regular file", NULL), "a FIFO as token file: refused at once");
+	unlink(fifo);
+	check(token_file_refused("/dev/null", "not a regular file", NULL), "/dev/null as token file: refused");
+	check(token_file_refused("/dev/zero", "not a regular file", NULL), "/dev/zero as token file: refused");
+	char *crlf = write_file("crlf", "Tok3nA\r\nX-Injected: 1\n");
+	check(token_file_refused(crlf, "control characters", "Tok3nA"), "CR LF inside a token file: refused");
+	char *nul = write_file("nul", "");
+	FILE *f = fopen(nul, "w");
+	fwrite("Tok3nB\0rest", 1, 11, f);
+	fclose(f);
+	check(token_file_refused(nul, "control characters", "Tok3nB"), "a NUL inside a token file: refused");
+	char big[5000];
+	memset(big, 'T', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	char *toolong = write_file("toolong", big);
+	check(token_file_refused(toolong, "longer than 1023 bytes", "TTTT"), "a 5000-byte token file: refused");
+	memset(big, ' ', 3000);
+	memset(big + 3000, 'T', 1023);
+	big[4023] = '\n';
+	big[4024] = '\0';
+	char *padded = write_file("padded", big);
+	check(good("CONSUL_HTTP_TOKEN_FILE", padded) && strlen(secret_value(&good_cfg.consul_token)) == 1023,
+	      "a 1023-byte token among blanks is read whole");
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/test_config.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	/* A regression that blocks (a FIFO opened for reading) fails instead of hanging the suite. */
+	alarm(120);
 	if (mkdtemp(tmpdir) == NULL) {
 		perror("mkdtemp");
 		return 2;
@@ -975,6 +1132,8 @@ int main(void)
 	test_main();
 	test_consul();
 	test_secrets();
+	test_hostile_values();
+	test_hostile_token_files();
 	for (int i = 0; i < nwritten; i++)
 		unlink(written[i]);
 	if (rmdir(tmpdir) < 0)

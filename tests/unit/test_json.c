@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json.h"
 
@@ -268,9 +269,126 @@ static void test_decoders(void)
 	      strcmp(node, "n1") == 0 && strcmp(dc, "dc1") == 0, "agent self");
 }
 
+/* A string of n copies of a then n copies of b (malloc'd). */
+static char *repeat2(size_t n, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *s = malloc(n * (la + lb) + 1);
+	char *o = s;
+	for (size_t i = 0; i < n; i++, o += la)
+		memcpy(o, a, la);
+	for (size_t i = 0; i < n; i++, o += lb)
+		memcpy(o, b, lb);
+	*o = '\0';
+	return s;
+}
+
+/* A JSON array of n copies of elem (malloc'd). */
+static char *array_of(size_t n, const char *elem)
+{
+	size_t l = strlen(elem);
+	char *s = malloc(n * (l + 1) + 2);
+	char *o = s;
+	*o++ = '[';
+	for (size_t i = 0; i < n; i++, o += l + 1) {
+		memcpy(o, elem, l);
+		o[l] = i + 1 < n ? ',' : ']';
+	}
+	*o = '\0';
+	return s;
+}
+
+static double seconds_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Hostile sizes: depth and counts are refused up front, in time linear in the text. */
+static void test_bounds(void)
+{
+	struct json_doc d;
+	char *s = repeat2(JSON_MAX_DEPTH, "[", "]");
+	check(json_parse(&d, s, strlen(s)) == 0, "nesting of JSON_MAX_DEPTH is accepted");
+	json_free(&d);
+	free(s);
+	s = repeat2(JSON_MAX_DEPTH + 1, "[", "]");
+	check(json_parse(&d, s, strlen(s)) != 0 && strstr(d.err, "nested too deep") != NULL,
+	      "one level deeper is refused: nested too deep");
+	free(s);
+	s = repeat2(JSON_MAX_DEPTH + 1, "{\"a\":", "}");
+	check(json_parse(&d, s, strlen(s)) != 0 && strstr(d.err, "nested too deep") != NULL,
+	      "objects count towards the depth too");
+	free(s);
+	/* 200 KB of [[[[...]]]] took 13 s before the scan (jsmn walks up on every close). */
+	double t0 = seconds_now();
+	s = repeat2(100000, "[", "]");
+	for (int i = 0; i < 10; i++)
+		json_parse(&d, s, strlen(s));
+	double dt = seconds_now() - t0;
+	char what[128];
+	snprintf(what, sizeof what, "10 x 200 KB nested 100000 deep refused in %.3f s (< 1 s)", dt);
+	check(dt < 1.0, what);
+	free(s);
+	/* Brackets inside strings (escaped quotes too) do not nest. */
+	s = repeat2(1000, "[", "]");
+	char *str = malloc(strlen(s) + 16);
+	snprintf(str, strlen(s) + 16, "[\"\\\"%s\"]", s);
+	check(json_parse(&d, str, strlen(str)) == 0, "brackets inside a string do not count as nesting");
+	json_free(&d);
+	free(str);
+	free(s);
+	/* The most work an accepted document can ask for: many elements each nested to the cap. */
+	char *one = repeat2(JSON_MAX_DEPTH - 1, "[", "]");
+	s = array_of(6000, one);
+	t0 = seconds_now();
+	int rc = json_parse(&d, s, strlen(s));
+	dt = seconds_now() - t0;
+	json_free(&d);
+	snprintf(what, sizeof what, "%zu KB of 6000 elements nested to the cap parse in %.3f s (< 1 s)",
+	         strlen(s) / 1024, dt);
+	check(rc == 0 && dt < 1.0, what);
+	free(one);
+	free(s);
+	/* JSON_MAX_TOKENS values; one more is refused before jsmn runs. */
+	size_t n = (size_t)JSON_MAX_TOKENS - 1;
+	s = malloc(2 * n + 3);
+	size_t o = 0;
+	s[o++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		s[o++] = '0';
+		s[o++] = ',';
+	}
+	s[o - 1] = ']';
+	check(json_parse(&d, s, o) == 0 && json_count(&d, 0) == (int)n, "JSON_MAX_TOKENS values parse");
+	json_free(&d);
+	s[o - 1] = ',';
+	s[o++] = '0';
+	s[o++] = ']';
+	check(json_parse(&d, s, o) != 0 && strstr(d.err, "too many values") != NULL,
+	      "one value more is refused: too many values");
+	free(s);
+	/* The decoders refuse more entries than JSON_MAX_ENTRIES. */
+	char err[128] = "";
+	struct json_kv_entry *kv;
+	struct json_health_entry *he;
+	size_t nkv;
+	s = array_of(JSON_MAX_ENTRIES + 1, "{\"Key\":\"k\"}");
+	check(json_decode_kv(s, strlen(s), &kv, &nkv, err, sizeof err) != 0 && strstr(err, "more than") != NULL,
+	      "KV answer with JSON_MAX_ENTRIES + 1 entries is refused");
+	free(s);
+	s = array_of(JSON_MAX_ENTRIES, "{\"Node\":{},\"Service\":{}}");
+	check(json_decode_health(s, strlen(s), &he, &nkv, err, sizeof err) == 0 && nkv == JSON_MAX_ENTRIES,
+	      "health answer with JSON_MAX_ENTRIES instances decodes");
+	json_health_free(he, nkv);
+	free(s);
+}
+
 int main(void)
 {
 	test_grammar();
+	test_bounds();
 	test_access();
 	test_base64();
 	test_escape();

@@ -228,6 +228,32 @@ static int emit(const char *format)
 	return 0;
 }
 
+/* Text from servers on a terminal: controls and broken UTF-8 become '?', the rest is kept. */
+static void test_printable(void)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "plain node-1:6379", "plain node-1:6379" },
+		{ "n1\nstatus: healthy", "n1?status: healthy" },
+		{ "a\r\t\x1b[2Jb\x7f", "a???[2Jb?" },
+		{ "caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac" },   /* UTF-8 kept */
+		{ "x\xc2\x9b" "31my", "x?31my" },                                 /* C1 CSI in UTF-8 */
+		{ "bad\xff\xc3x", "bad??x" },                                    /* not UTF-8 */
+		{ "\xe2\x82", "??" },                                            /* cut sequence */
+	};
+	char out[64];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		log_printable(cases[i].in, out, sizeof(out));
+		check(strcmp(out, cases[i].out) == 0, "log_printable case %zu: \"%s\"", i, out);
+	}
+	log_printable("\xc3\xa9\xc3\xa9", out, 4);
+	check(strcmp(out, "\xc3\xa9") == 0, "cut on a character boundary");
+	capture_start();
+	log_die_line("cannot read %s", "n1\nforged\x1b[2J");
+	const char *got = capture_end();
+	check(strstr(got, "cannot read n1?forged?[2J\n") != NULL && strchr(got, '\n') == got + strlen(got) - 1,
+	      "log_die_line stays one printable line");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--emit") == 0)
@@ -237,5 +263,6 @@ int main(int argc, char **argv)
 	test_json();
 	test_long_lines();
 	test_misc();
+	test_printable();
 	return tap_done();
 }
