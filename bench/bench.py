@@ -9,7 +9,7 @@ measures, printing one JSON object per call on stdout.
 usage:
   bench.py failover --lookup sentinel:P1,P2|consul:P1,P2 --old HOST:PORT
                     [--action kill:SIG:PID[,PID..]] [--action put:URL]
-                    [--action sentinel-failover:PORT] [--timeout S]
+                    [--action sentinel-failover:PORT] [--timeout S] [--probe-old]
   bench.py window --port P --pidfile F [--timeout S] -- redis-server args...
   bench.py footprint --seconds S [--group NAME=PID[,PID..]] [--tree NAME=PID..]
                     [--redis NAME=PORT] [--emu URL] [--nodes N]
@@ -222,7 +222,24 @@ def cmd_failover(a):
     t0 = time.monotonic()
     for act in a.action:
         do_action(act)
-    print(json.dumps(await_master(look, a.old, t0, a.timeout)))
+    r = await_master(look, a.old, t0, a.timeout)
+    if a.probe_old:
+        r["old_writable_at_end"] = old_writable(a.old)
+    print(json.dumps(r))
+
+
+def old_writable(addr):
+    """True when the old master still acknowledges a SET (two masters take writes)."""
+    host, port = addr.rsplit(":", 1)
+    try:
+        c = Redis(host, port, 0.5)
+        try:
+            c.cmd("SET", "bench:old", "1")
+            return True
+        finally:
+            c.close()
+    except (OSError, RedisError):
+        return False
 
 
 def await_master(look, old, t0, timeout):
@@ -1081,6 +1098,8 @@ def main(argv):
     f.add_argument("--old", required=True)
     f.add_argument("--action", action="append", default=[])
     f.add_argument("--timeout", type=float, default=60)
+    f.add_argument("--probe-old", action="store_true",
+                   help="once the new master took a write, SET on the old one too (split brain?)")
     rk = sub.add_parser("ranked")
     rk.add_argument("--lookup", required=True)
     rk.add_argument("--service", default="redis-master")
