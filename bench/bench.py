@@ -511,6 +511,7 @@ def group_sample(spec, kids):
     pids = tree(spec["pids"], kids) if spec["tree"] else spec["pids"]
     ticks = rss = pss = uss = n = 0
     names = []
+    each = []
     for p in pids:
         s = proc_sample(p)
         if s:
@@ -522,10 +523,15 @@ def group_sample(spec, kids):
             try:
                 with open("/proc/%d/comm" % p) as f:
                     names.append(f.read().strip())
+                with open("/proc/%d/cmdline" % p, "rb") as f:
+                    argv = [x.decode(errors="replace") for x in f.read().split(b"\0") if x]
+                each.append({"pid": p, "cmd": " ".join(os.path.basename(x) if i == 0 else x
+                                                      for i, x in enumerate(argv[:4])),
+                             "rss_kb": s[1], "pss_kb": s[2], "uss_kb": s[3]})
             except OSError:
                 pass
     return {"ticks": ticks, "rss_kb": rss, "pss_kb": pss, "uss_kb": uss, "procs": n,
-            "names": sorted(names)}
+            "names": sorted(names), "per_process": sorted(each, key=lambda e: -e["uss_kb"])}
 
 
 def emu_stats(url):
@@ -584,7 +590,8 @@ def cmd_footprint(a):
             "rss_kb": end[g]["rss_kb"], "pss_kb": end[g]["pss_kb"],
             "uss_kb": end[g]["uss_kb"], "rss_kb_peak": peak[g]["rss_kb"],
             "pss_kb_peak": peak[g]["pss_kb"], "uss_kb_peak": peak[g]["uss_kb"],
-            "procs": end[g]["procs"], "names": end[g]["names"]}
+            "procs": end[g]["procs"], "names": end[g]["names"],
+            "per_process": end[g]["per_process"]}
     for name in redises:
         if rs0.get(name) is None or rs1.get(name) is None:
             continue
