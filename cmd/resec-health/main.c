@@ -33,7 +33,8 @@ static const char usage[] =
 	"                    stdout), 69 Consul unreachable; see docs/election.md\n"
 	"  --role R          master or replica (slave is accepted): the role Redis must be in\n"
 	"  --timeout D       wait: give up after this Go duration\n"
-	"  --fence-master    wait: fence a Redis found as a master (resec-role fence) before exiting 0\n";
+	"  --fence-master    wait: fence a Redis found as a master (resec-role fence) before exiting 0,\n"
+	"                    when Consul answers\n";
 
 enum { OPT_ROLE = 1, OPT_TIMEOUT, OPT_FENCE_MASTER };
 
@@ -211,15 +212,37 @@ static int cmd_check(struct health *h)
 	return v == V_UNHEALTHY ? unhealthy_code(h) : EXIT_NO;
 }
 
+/* 1 when Consul answers a read of the master service now (as resec-watch --once asks). */
+static int consul_answers(const struct health *h)
+{
+	char err[256] = "", name[300];
+	struct consul *c = consul_new(&h->cfg, err, sizeof(err));
+	if (c == NULL)
+		return 0;
+	consul_set_timeouts(c, h->cfg.healthcheck_timeout_ms, h->cfg.healthcheck_timeout_ms);
+	peer_service_name(&h->cfg, 1, name, sizeof(name));
+	struct json_health_entry *e = NULL;
+	size_t n = 0;
+	int ok = consul_health_service(c, name, NULL, 1, NULL, &e, &n) == CONSUL_OK;
+	if (ok)
+		json_health_free(e, n);
+	else
+		log_info("consul does not answer; not fencing the master found (resec decides once it does)",
+		         "error", c->err);
+	consul_free(c);
+	return ok;
+}
+
 /*
  * wait --fence-master: a Redis that came back as a master (a returning old
  * master, S4) is writable from its first connection; fence it over the
- * connection that found it, before any other program starts. A failure is
- * only logged: the orchestrator fences an unowned master next anyway.
+ * connection that found it, before any other program starts. Only while
+ * Consul answers: with Consul away, nothing in Redis is changed (docs/resec.md).
+ * A failure is only logged: the orchestrator fences an unowned master next anyway.
  */
 static void fence_found_master(struct health *h)
 {
-	if (!h->fence_master || h->info.role != RDB_ROLE_MASTER)
+	if (!h->fence_master || h->info.role != RDB_ROLE_MASTER || !consul_answers(h))
 		return;
 	rdb_set_deadline(&h->conn, clock_now_ms() + h->cfg.healthcheck_timeout_ms);
 	int was = rdb_fenced(&h->conn);
