@@ -55,7 +55,7 @@ static void set_switchover(struct peer_flags *f, const struct json_kv_entry *e)
 
 /* The names of the election keys under D, built once per read. */
 struct flag_keys {
-	char maint[600], switchover[600], offset[600], prio[600];
+	char maint[600], switchover[600], offset[600], prio[600], failsafe[600];
 };
 
 static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const struct flag_keys *k)
@@ -71,6 +71,14 @@ static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const
 	}
 	if (strcmp(e->key, k->offset) == 0) {
 		f->master_offset = parse_count(e->value, e->value_len, 0x7fffffffffffffffLL);
+		return;
+	}
+	if (strcmp(e->key, k->failsafe) == 0) {
+		/* Too long: read as empty, so no node may contend (the safe side) until it is rewritten. */
+		size_t len = e->value != NULL ? e->value_len : 0;
+		f->failsafe_set = 1;
+		snprintf(f->failsafe, sizeof(f->failsafe), "%.*s", (int)(len < sizeof(f->failsafe) ? len : 0),
+		         e->value != NULL ? (const char *)e->value : "");
 		return;
 	}
 	if (strncmp(e->key, k->prio, pl) != 0 || e->key[pl] == '\0' || f->n >= PEER_MAX_OVERRIDES)
@@ -114,6 +122,7 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 	peer_key(cfg, "switchover", k.switchover, sizeof(k.switchover));
 	peer_key(cfg, "master-offset", k.offset, sizeof(k.offset));
 	peer_key(cfg, "priority/", k.prio, sizeof(k.prio));
+	peer_key(cfg, "failsafe", k.failsafe, sizeof(k.failsafe));
 	char path[1300];
 	if (escape_key(dir, path, sizeof(path)) < 0) {
 		snprintf(c->err, sizeof(c->err), "cannot escape the key %.200s", dir);

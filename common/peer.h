@@ -20,6 +20,8 @@
  *                          run every ten intervals: how far replicas must have come
  *   D/switchover           HOST:PORT: a planned switchover (resec-switchover) hands
  *                          the free lock to that node only; held by the tool's session
+ *   D/failsafe             HOST:PORT,HOST:PORT...: failsafe mode's members, written by
+ *                          the master's keeper; only they may take a free lock
  */
 
 enum { PEER_MAX_OVERRIDES = 64 };
@@ -32,6 +34,8 @@ struct peer_flags {
 	int priority[PEER_MAX_OVERRIDES];
 	char switchover[300];                     /* D/switchover: the one node that may take the lock, or "" */
 	long long master_offset;                  /* D/master-offset, -1 when absent or malformed */
+	int failsafe_set;                         /* D/failsafe is present */
+	char failsafe[2048];                      /* its value: the members, HOST:PORT,HOST:PORT... */
 };
 
 /* One node that could be promoted: what its Redis says and how it ranks. */
