@@ -160,6 +160,16 @@ int peer_priority(const struct peer_flags *f, const char *addr, int dflt)
 	return dflt;
 }
 
+void peer_streaming(const struct rdb_info *in, char *buf, size_t len)
+{
+	struct hostport m = { .port = in->master_port };
+	buf[0] = '\0';
+	if (in->role != RDB_ROLE_REPLICA || !in->link_up || in->master_port <= 0)
+		return;
+	snprintf(m.host, sizeof(m.host), "%s", in->master_host);
+	config_format_hostport(&m, buf, len);
+}
+
 int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidate *b)
 {
 	if (a->offset != b->offset)

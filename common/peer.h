@@ -45,6 +45,7 @@ struct peer_candidate {
 	int priority;
 	long long keys;             /* keys its Redis holds */
 	char stale[200];            /* why its data may be behind ("" when usable) */
+	char streaming[300];        /* HOST:PORT of the master its link is up to, "" when none */
 };
 
 /* The Consul service of a role: CONSUL_SERVICE_NAME in tag mode, else PREFIX-master or
@@ -59,6 +60,9 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 
 /* The priority of the node at addr: its override when one is set, else dflt. */
 int peer_priority(const struct peer_flags *f, const char *addr, int dflt);
+
+/* The master a replica's link is up to, as HOST:PORT into buf ("" when none: a master, or the link down). */
+void peer_streaming(const struct rdb_info *in, char *buf, size_t len);
 
 /* 1 when a ranks before b: higher offset, then higher priority, then lower address. */
 int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidate *b);

@@ -826,7 +826,23 @@ static int judge_peer(const struct health *h, const struct peer_flags *f, const 
 	peer_stale(&h->cfg, f, &info, p->stale, sizeof(p->stale));
 	p->offset = rdb_info_offset(&info);
 	p->keys = info.keys;
+	peer_streaming(&info, p->streaming, sizeof(p->streaming));
 	return p->stale[0] == '\0';
+}
+
+/*
+ * 1 when self ranks before best. A master that still streams to both (its resec died, its
+ * Redis did not) makes neither offset final: each gate reads its own offset, then the other's
+ * a moment later, sees the other ahead, and both would defer until the bound. Their data are
+ * the same stream then: rank on priority and address alone; the winner fences that master
+ * and catches up with it before it takes writes (resec-role fence-previous).
+ */
+static int ranks_first(const struct peer_candidate *self, const struct peer_candidate *best)
+{
+	struct peer_candidate a = *self, b = *best;
+	if (a.streaming[0] != '\0' && strcmp(a.streaming, b.streaming) == 0)
+		a.offset = b.offset = 0;
+	return peer_ranks_before(&a, &b);
 }
 
 /*
@@ -933,7 +949,8 @@ static int decide(struct health *h, struct consul *c)
 			return say(EXIT_NO, "local replica %s: deferring to %s", self.stale, best.addr);
 		return say(EXIT_NO, "no eligible replica: not promoting (local replica %s)", self.stale);
 	}
-	if (!found || peer_ranks_before(&self, &best))
+	peer_streaming(&h->info, self.streaming, sizeof(self.streaming));
+	if (!found || ranks_first(&self, &best))
 		return say(0, "eligible offset=%lld priority=%d", self.offset, self.priority);
 	/* S4: a Redis that holds no key never goes ahead of a peer that holds data, however long it waits. */
 	if (h->info.keys == 0 && best.keys > 0 && best.offset > self.offset)

@@ -75,6 +75,28 @@ static void from_consul(const struct role *r, struct previous *p)
 	consul_free(c);
 }
 
+/*
+ * The local Redis still replicates the fenced old master (it was following it): wait, at
+ * most HEALTHCHECK_TIMEOUT, until it has everything the old master took, so that the
+ * promotion loses none of the writes the old master accepted before its fence.
+ */
+static void catch_up(struct role *r, const struct hostport *from, long long offset)
+{
+	int64_t end = clock_now_ms() + r->cfg.healthcheck_timeout_ms;
+	for (;;) {
+		if (rdb_info(&r->conn, &r->info) < 0 || !role_follows(r, from) || !r->info.link_up)
+			return;
+		if (r->info.slave_repl_offset >= offset)
+			return;
+		if (clock_now_ms() >= end) {
+			log_warn("the previous master's last writes did not arrive in time", "behind",
+			         log_int(offset - r->info.slave_repl_offset));
+			return;
+		}
+		clock_sleep_ms(10);
+	}
+}
+
 /* Fence one candidate if it is another Redis that is an unfenced master. */
 static void fence_one(struct role *r, const struct hostport *hp, struct previous *p)
 {
@@ -103,6 +125,9 @@ static void fence_one(struct role *r, const struct hostport *hp, struct previous
 		log_warn("fenced the previous master's redis", "addr", a);
 	else if (fenced < 0 || fenced == 0)
 		log_warn("cannot fence the previous master's redis", "addr", a, "reason", t.err);
+	/* Fenced now, it takes no more writes: what it took is on its way here; wait for it. */
+	if (rdb_info(&t, &ti) == 0)
+		catch_up(r, hp, ti.master_repl_offset);
 	rdb_close(&t);
 }
 
