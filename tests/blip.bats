@@ -85,7 +85,17 @@ blip() {
 	cluster_start
 	settle_and_probe
 	ctl /_emu/leader/lose
-	sleep "$secs"
+	if [ "$secs" -ge 15 ]; then
+		# What an operator sees meanwhile: Consul without a leader, the master fenced.
+		sleep 3
+		run -1 --separate-stderr resec-status --consul-http-addr "$OBS_ADDR" --state "$BATS_TEST_TMPDIR/status"
+		echo "$output" | grep -E '^(consul|fenced|problem: consul)' | sed 's/^/  resec-status: /' >&3
+		[[ "$output" == *"consul has no leader since "* ]]
+		[[ "$output" == *"fenced: lock not confirmed (master 127.0.0.1:$(redis_port "$M") refuses writes)"* ]]
+		sleep $((secs - 3))
+	else
+		sleep "$secs"
+	fi
 	back=$(mono)
 	ctl /_emu/leader/restore
 	sleep 3
@@ -189,7 +199,15 @@ cut_master() {
 	wait_for "the keeper's view" 20 grep -q "failsafe: peers the master waits for" "$BATS_TEST_TMPDIR/resec$M.log"
 	lost=$(mono)
 	ctl /_emu/leader/lose
-	sleep 15
+	sleep 5
+	run -1 --separate-stderr resec-status --consul-http-addr "$OBS_ADDR"
+	echo "$output" | grep -E '^(consul|failsafe)' | sed 's/^/  resec-status: /' >&3
+	[[ "$output" == *"failsafe: holding master with 2/2 peers confirmed"* ]]
+	# Without Consul at all, through the local Redis: the same standing.
+	run -69 --separate-stderr resec-status --consul-http-addr "127.0.0.1:$(free_port)" \
+		--redis-addr "127.0.0.1:$(redis_port $((M % 3 + 1)))"
+	[[ "$output" == *"consul unreachable since"*"failsafe: holding master with 2/2 peers confirmed"* ]]
+	sleep 10
 	ctl /_emu/leader/restore
 	sleep 3
 	finish "failsafe, leader lost 15s" --from "$lost"
