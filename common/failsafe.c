@@ -77,7 +77,7 @@ static int online_replica(const char *info, const struct failsafe_peer *p)
 		if (strncmp(l, "slave", 5) == 0 && field(l, len, "ip=", ',', ip, sizeof(ip)) == 0 &&
 		    field(l, len, "port=", ',', port, sizeof(port)) == 0 &&
 		    field(l, len, "state=", ',', state, sizeof(state)) == 0 && strcmp(ip, p->host) == 0 &&
-		    atoi(port) == p->port && strcmp(state, "online") == 0)
+		    strtol(port, NULL, 10) == p->port && strcmp(state, "online") == 0)
 			return 1;
 		l = nl != NULL ? nl + 1 : NULL;
 	}

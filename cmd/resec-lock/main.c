@@ -150,6 +150,7 @@ struct worker {
 struct standing {
 	struct proc_child *child;
 	int fenced;               /* the fence action ran: only a fresh read of the key lifts it */
+	int fence_failed;         /* it failed (or timed out): not tried again on the way out */
 	int lift_wanted;          /* prog asked (SIGUSR1) for the resume action while confirmed */
 	int held_by_proof;        /* past the S3 deadline, kept unfenced by the failsafe proof */
 	int64_t since;            /* when the lock stopped being confirmed */
@@ -1297,8 +1298,10 @@ static int enter_fenced(struct lock_state *s, int64_t deadline, const char *why)
 	struct standing *st = &s->st;
 	if (!st->held_by_proof)
 		st->since = deadline;
-	if (run_action(s, &s->o->fence, "fence") < 0)
+	if (run_action(s, &s->o->fence, "fence") < 0) {
+		st->fence_failed = 1;
 		return -1;
+	}
 	st->fenced = 1;
 	st->held_by_proof = 0;
 	set_unconfirmed(s, 1);
@@ -1493,7 +1496,7 @@ static void stop_after_loss(struct lock_state *s, const char *why)
 	/* The workers have nothing left to prove; stop their retries now. */
 	worker_poke(&s->renewer, 'q');
 	worker_poke(&s->monitor, 'q');
-	if (action_set(&s->o->fence) && !s->st.fenced)
+	if (action_set(&s->o->fence) && !s->st.fenced && !s->st.fence_failed)
 		(void)run_action(s, &s->o->fence, "fence");
 	/* S3: the kill signal before anything that waits on Consul. */
 	proc_signal_group(child, s->o->kill_signal);

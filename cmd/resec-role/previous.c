@@ -123,8 +123,10 @@ static void fence_one(struct role *r, const struct hostport *hp, struct previous
 	int fenced = rdb_fenced(&t);
 	if (fenced == 0 && rdb_fence(&t) == 0)
 		log_warn("fenced the previous master's redis", "addr", a);
-	else if (fenced < 0 || fenced == 0)
+	else if (fenced <= 0) {
 		log_warn("cannot fence the previous master's redis", "addr", a, "reason", t.err);
+		p->unanswered++; /* failsafe: it may still be holding; wait as for one that does not answer */
+	}
 	/* Fenced now, it takes no more writes: what it took is on its way here; wait for it. */
 	if (rdb_info(&t, &ti) == 0)
 		catch_up(r, hp, ti.master_repl_offset);

@@ -649,7 +649,7 @@ static void modes_without_consul(struct status *st)
 		return;
 	struct hostport hp = st->cfg.redis_addr;
 	if (in.role == RDB_ROLE_REPLICA) {
-		if (in.master_port <= 0 || (in.master_port == 0 && strcmp(in.master_host, "127.0.0.1") == 0))
+		if (in.master_port <= 0) /* parked (127.0.0.1:0) or no master */
 			return;
 		hp.port = in.master_port;
 		snprintf(hp.host, sizeof(hp.host), "%s", in.master_host);
@@ -678,7 +678,7 @@ static void consul_since(struct status *st, int trouble)
 			snprintf(lines[n++], sizeof(lines[0]), "%s", line);
 	}
 	if (f != NULL)
-		fclose(f);
+		(void)fclose(f);
 	long long now = (long long)time(NULL);
 	long long want = trouble ? (since > 0 ? since : now) : 0;
 	st->modes.down_since = want;
