@@ -278,3 +278,25 @@ cut_master() {
 	le "$(max_gap --from "$back")" 10
 	grep -q "holding master with 2/2 peers confirmed" "$BATS_TEST_TMPDIR/resec$M.log"
 }
+
+@test "failsafe: a node the master does not list as a member (resec/failsafe) never takes the lock" {
+	E2E_ENV=(RESEC_FAILSAFE=1)
+	cluster_start
+	wait_for "a settled cluster" 60 cluster_settled
+	M=$(master_node)
+	wait_for "the keeper's view" 20 grep -q "failsafe: peers the master waits for" "$BATS_TEST_TMPDIR/resec$M.log"
+	# b would win the election (same offset, lower address): only membership keeps it out.
+	local order
+	order=$(for i in 1 2 3; do [ "$i" = "$M" ] || echo "127.0.0.1:$(redis_port "$i") $i"; done | sort | cut -d' ' -f2)
+	b=$(head -1 <<<"$order")
+	a=$(tail -1 <<<"$order")
+	curl -sf -X PUT --data "127.0.0.1:$(redis_port "$a")" "http://$OBS_ADDR/v1/kv/resec/failsafe" >/dev/null
+	since=$(curl -sf "http://$OBS_ADDR/_emu/events" | jq '.[-1].seq')
+	v="REDIS_PID_n$M"
+	kill -KILL "${!v}"
+	wait_for "node $a to become master" 30 sh -c "[ \"\$(curl -sf http://$OBS_ADDR/v1/health/service/redis-master?passing | jq -r '.[0].Service.Port')\" = $(redis_port "$a") ]"
+	grep -q "not a member of the failsafe view" "$BATS_TEST_TMPDIR/resec$b.log"
+	[ "$(curl -sf "http://$OBS_ADDR/_emu/events?since=$since&type=kv_acquire" | jq -r '[.[].node] | unique | join(",")')" = "node$a" ]
+	# The new master's keeper lists the remaining replica again.
+	wait_for "b listed again" 20 sh -c "curl -sf http://$OBS_ADDR/v1/kv/resec/failsafe?raw | grep -q $(redis_port "$b")"
+}
