@@ -94,7 +94,9 @@ stop_load() {
 	run -1 --separate-stderr switchover --to "127.0.0.1:$(redis_port "$to")" --timeout 1s
 	rcli "$(redis_port "$to")" client unpause >/dev/null
 	[[ "$stderr" == *"switchover given up: timed out: the target 127.0.0.1:$(redis_port "$to") reached offset"* ]]
-	[ "$(master_node)" = "$m" ]
+	# While fenced for the catch-up the master's check was warning (a fenced master takes no
+	# write); unfenced, it passes again at its next look (every 100 ms while fenced).
+	wait_for "the master passing again" 5 sh -c "[ \"\$(curl -sf http://$OBS_ADDR/v1/health/service/redis-master?passing | jq -r '.[0].Service.Port')\" = $mport ]"
 	[ "$(lock_session)" = "$session" ]
 	[ "$(min_replicas "$m")" = 0 ]
 	[ "$(rcli "$mport" set after 1)" = OK ]
