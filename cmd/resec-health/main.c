@@ -306,6 +306,7 @@ struct runner {
 	char hold_other[300];       /* the other passing master instance, for the notes */
 	int maintenance;            /* the maintenance key was set at the last look */
 	int64_t maintenance_next;   /* monotonic time of the next look at it */
+	int offset_published;       /* the offset was published since this node turned healthy master */
 };
 
 static int signal_write_fd = -1;
@@ -738,14 +739,6 @@ static void runner_free(struct runner *r)
 			close(r->sigpipe[i]);
 }
 
-/* Log maintenance mode when it changes. One KV read every ten intervals: a read
- * per interval would add 0.2 server requests/s per node to an idle cluster, more
- * than everything else resec does (skipped while Consul is down). */
-/*
- * Every ten intervals: the master publishes its replication offset (replicas far
- * behind it do not contend, docs/election.md), and every node reads the
- * maintenance flag and logs its changes.
- */
 /* Keys of the wrong shape are ignored; say so once per change of what is wrong. */
 static void log_bad_keys(struct runner *r, struct peer_flags *f)
 {
@@ -763,18 +756,44 @@ static void log_bad_keys(struct runner *r, struct peer_flags *f)
 		log_warn("election key of the wrong shape", "reason", f->bad[i]);
 }
 
+/* The master publishes its replication offset (replicas far behind it do not
+ * contend, docs/election.md): at once when it turns healthy, so a new master's
+ * offset is there from its first interval, then with the keys below. */
+static void publish_offset(struct runner *r, int due)
+{
+	if (r->h->want_role != RDB_ROLE_MASTER || r->last_verdict != V_HEALTHY) {
+		r->offset_published = 0;
+		return;
+	}
+	if (r->offset_published && !due)
+		return;
+	if (r->consul_down || clock_now_ms() < r->consul_retry_at)
+		return;
+	if (peer_publish_offset(r->consul, &r->h->cfg, rdb_info_offset(&r->h->info)) != CONSUL_OK) {
+		log_warn("cannot publish the master's offset", "reason", r->consul->err);
+		return;
+	}
+	r->offset_published = 1;
+}
+
+/*
+ * Every ten intervals: the master publishes its offset again, and every node
+ * reads the maintenance flag and logs its changes. One KV read every ten
+ * intervals: a read per interval would add 0.2 server requests/s per node to an
+ * idle cluster, more than everything else resec does (skipped while Consul is
+ * down).
+ */
 static void watch_cluster_keys(struct runner *r)
 {
 	static struct peer_flags f;
 	int64_t now = clock_now_ms();
-	if (now < r->maintenance_next)
+	int due = now >= r->maintenance_next;
+	publish_offset(r, due);
+	if (!due)
 		return;
 	r->maintenance_next = now + 10 * r->h->cfg.healthcheck_interval_ms;
 	if (r->consul_down || now < r->consul_retry_at)
 		return;
-	if (r->h->want_role == RDB_ROLE_MASTER && r->last_verdict == V_HEALTHY &&
-	    peer_publish_offset(r->consul, &r->h->cfg, rdb_info_offset(&r->h->info)) != CONSUL_OK)
-		log_warn("cannot publish the master's offset", "reason", r->consul->err);
 	if (peer_flags_read(r->consul, &r->h->cfg, &f) != CONSUL_OK)
 		return;
 	log_bad_keys(r, &f);
