@@ -23,7 +23,7 @@ DEFS      := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DRESEC_VERSION='"$(VER
 ALL_CFLAGS := $(CFLAGS) $(SANITIZE) $(WARNINGS) $(DEFS) -Icommon $(PKG_CFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS := $(LDFLAGS) $(SANITIZE)
 
-PROGS     := resec-lock resec-watch resec-role resec-health resec-status resec-switchover
+PROGS     := resec-lock resec-watch resec-role resec-health resec-status resec-switchover resec-failsafe
 LIB_SRC   := $(wildcard common/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(O)/%.o)
 LIB       := $(O)/libresec.a

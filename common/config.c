@@ -62,6 +62,7 @@ static const struct setting settings[] = {
 	{ "REDIS_PASSWORD", "redis-password", K_SECRET, F(redis_password), 0, 0 },
 	{ "REDIS_PRIORITY", "redis-priority", K_INT, F(redis_priority), 0, 1000000000 },
 	{ "REDIS_MAX_LAG", "redis-max-lag", K_BYTES, F(redis_max_lag), 0, 0 },
+	{ "RESEC_FAILSAFE", "resec-failsafe", K_BOOL, F(failsafe), 0, 0 },
 	{ "LOG_LEVEL", "log-level", K_LEVEL, F(log_level), 0, 0 },
 	{ "LOG_FORMAT", "log-format", K_FORMAT, F(log_format), 0, 0 },
 	{ "CONSUL_SERVICE_NAME", "consul-service-name", K_SERVICE, F(service_name), 0, 0 },
@@ -93,6 +94,8 @@ const char config_shared_usage[] =
 	"  --redis-priority N            REDIS_PRIORITY (100; 0 never promoted, higher wins ties)\n"
 	"  --redis-max-lag BYTES         REDIS_MAX_LAG (10MiB; 0 no limit): a replica further behind\n"
 	"                                does not contend, and resec-status reports it\n"
+	"  --resec-failsafe B            RESEC_FAILSAFE (false): the master keeps writes through a Consul\n"
+	"                                outage while it proves no other node can take over (docs/election.md)\n"
 	"  --announce-addr [HOST]:PORT   ANNOUNCE_ADDR (REDIS_ADDR's port on loopback)\n"
 	"  --consul-service-prefix P     CONSUL_SERVICE_PREFIX (redis)\n"
 	"  --consul-service-name N       CONSUL_SERVICE_NAME (tag mode when set)\n"

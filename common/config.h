@@ -32,6 +32,7 @@ struct resec_config {
 	struct secret redis_password;    /* REDIS_PASSWORD */
 	int redis_priority;              /* REDIS_PRIORITY: 0 never promoted, higher preferred */
 	long long redis_max_lag;         /* REDIS_MAX_LAG: bytes a replica may be behind; 0 no limit */
+	int failsafe;                    /* RESEC_FAILSAFE: failsafe mode (docs/election.md) */
 	int log_level;                   /* LOG_LEVEL, an enum log_level */
 	int log_format;                  /* LOG_FORMAT, an enum log_format */
 	char service_name[128];          /* CONSUL_SERVICE_NAME: tag mode when set */

@@ -128,7 +128,7 @@ static int looks_off(const struct json_kv_entry *e)
 
 /* The names of the election keys under D, built once per read. */
 struct flag_keys {
-	char maint[600], switchover[600], offset[600], prio[600];
+	char maint[600], switchover[600], offset[600], prio[600], failsafe[600];
 };
 
 /* D/priority/HOST:PORT holding a whole number 0..1000000000. */
@@ -175,6 +175,16 @@ static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const
 			bad_key(f, e->key, "holds \"%s\", not an offset: ignored", excerpt(e, shown, sizeof(shown)));
 		return;
 	}
+	if (strcmp(e->key, k->failsafe) == 0) {
+		/* Too long: read as empty, so no node may contend (the safe side) until it is rewritten. */
+		size_t len = e->value != NULL ? e->value_len : 0;
+		f->failsafe_set = 1;
+		snprintf(f->failsafe, sizeof(f->failsafe), "%.*s", (int)(len < sizeof(f->failsafe) ? len : 0),
+		         e->value != NULL ? (const char *)e->value : "");
+		if (len >= sizeof(f->failsafe))
+			bad_key(f, e->key, "is longer than %zu bytes: read as no member", sizeof(f->failsafe) - 1);
+		return;
+	}
 	if (strncmp(e->key, k->prio, pl) == 0 && e->key[pl] != '\0')
 		add_priority(f, e, e->key + pl);
 }
@@ -211,6 +221,7 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 	peer_key(cfg, "switchover", k.switchover, sizeof(k.switchover));
 	peer_key(cfg, "master-offset", k.offset, sizeof(k.offset));
 	peer_key(cfg, "priority/", k.prio, sizeof(k.prio));
+	peer_key(cfg, "failsafe", k.failsafe, sizeof(k.failsafe));
 	char path[1300];
 	if (escape_key(dir, path, sizeof(path)) < 0) {
 		snprintf(c->err, sizeof(c->err), "cannot escape the key %.200s", dir);
@@ -275,6 +286,16 @@ int peer_priority(const struct peer_flags *f, const char *addr, int dflt)
 		if (strcmp(f->addr[i], addr) == 0)
 			return f->priority[i];
 	return dflt;
+}
+
+void peer_streaming(const struct rdb_info *in, char *buf, size_t len)
+{
+	struct hostport m = { .port = in->master_port };
+	buf[0] = '\0';
+	if (in->role != RDB_ROLE_REPLICA || !in->link_up || in->master_port <= 0)
+		return;
+	snprintf(m.host, sizeof(m.host), "%s", in->master_host);
+	config_format_hostport(&m, buf, len);
 }
 
 int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidate *b)

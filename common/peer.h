@@ -20,6 +20,8 @@
  *                          run every ten intervals: how far replicas must have come
  *   D/switchover           HOST:PORT: a planned switchover (resec-switchover) hands
  *                          the free lock to that node only; held by the tool's session
+ *   D/failsafe             HOST:PORT,HOST:PORT...: failsafe mode's members, written by
+ *                          the master's keeper; only they may take a free lock
  */
 
 enum { PEER_MAX_OVERRIDES = 64, PEER_MAX_BAD = 8 };
@@ -40,6 +42,8 @@ struct peer_flags {
 	long long master_offset;                  /* D/master-offset, -1 when absent or malformed */
 	size_t nbad;                              /* notes in bad[] */
 	char bad[PEER_MAX_BAD][300];              /* why a key was ignored */
+	int failsafe_set;                         /* D/failsafe is present */
+	char failsafe[2048];                      /* its value: the members, HOST:PORT,HOST:PORT... */
 };
 
 /* One node that could be promoted: what its Redis says and how it ranks. */
@@ -49,6 +53,7 @@ struct peer_candidate {
 	int priority;
 	long long keys;             /* keys its Redis holds */
 	char stale[200];            /* why its data may be behind ("" when usable) */
+	char streaming[300];        /* HOST:PORT of the master its link is up to, "" when none */
 };
 
 /* The Consul service of a role: CONSUL_SERVICE_NAME in tag mode, else PREFIX-master or
@@ -75,6 +80,9 @@ int peer_addr_valid(const struct hostport *hp);
 
 /* The priority of the node at addr: its override when one is set, else dflt. */
 int peer_priority(const struct peer_flags *f, const char *addr, int dflt);
+
+/* The master a replica's link is up to, as HOST:PORT into buf ("" when none: a master, or the link down). */
+void peer_streaming(const struct rdb_info *in, char *buf, size_t len);
 
 /* 1 when a ranks before b: higher offset, then higher priority, then lower address. */
 int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidate *b);

@@ -97,6 +97,15 @@ int proc_ignore_sigpipe(void)
 	return sigaction(SIGPIPE, &ign, NULL);
 }
 
+int proc_signal_handle(int sig)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	return sig_pipe[0] < 0 ? -1 : sigaction(sig, &sa, NULL);
+}
 
 int proc_signal_fd(void)
 {

@@ -32,6 +32,10 @@ int proc_signals_init(char *err, size_t errlen);
  */
 int proc_ignore_sigpipe(void);
 
+/* Also deliver sig through the self-pipe (after proc_signals_init); 0, or -1.
+ * A caught signal is back to its default in any program exec'd later. */
+int proc_signal_handle(int sig);
+
 /* The read end of the self-pipe, for poll(): readable when a signal arrived. */
 int proc_signal_fd(void);
 

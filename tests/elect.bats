@@ -139,6 +139,29 @@ offset_published_at_least() {
 	v=$(kv_get resec/master-offset) && [ "$v" -ge "$1" ]
 }
 
+# offset_index: the ModifyIndex of resec/master-offset (0 when there is none).
+offset_index() {
+	curl -sf --max-time 5 "http://$OBS_ADDR/v1/kv/resec/master-offset" | jq -r '.[0].ModifyIndex' || echo 0
+}
+
+# offset_index_above I: the master offset key was written after index I.
+offset_index_above() { [ "$(offset_index)" -gt "$1" ]; }
+
+@test "a master publishes its offset as it turns healthy, not ten intervals later" {
+	# Ten intervals of 2 s: the periodic publication alone would come 20 s late.
+	E2E_INTERVAL=2s elect_start - - -
+	wait_for "the master's offset published" 5 offset_published_at_least 0
+	m=$(master_node)
+	before=$(offset_index)
+	# A write both replicas have, so that the new master's offset differs from the
+	# one published (Consul does not bump the index of a write that changes nothing).
+	[ "$(rcli "$(redis_port "$m")" set k v)" = OK ]
+	[ "$(rcli "$(redis_port "$m")" wait 2 5000)" = 2 ]
+	kill_redis "$m"
+	wait_for "a new master" 30 has_master_other_than "$(redis_port "$m")"
+	wait_for "the new master's offset published" 5 offset_index_above "$before"
+}
+
 @test "replicas further than REDIS_MAX_LAG behind the published offset never contend; none left is reported" {
 	elect_start REDIS_MAX_LAG=1KiB REDIS_MAX_LAG=1KiB REDIS_MAX_LAG=1KiB
 	m=$(master_node)

@@ -6,7 +6,7 @@
 
 load test_helper
 
-PROGS="resec-lock resec-watch resec-role resec-health resec-status resec-switchover"
+PROGS="resec-lock resec-watch resec-role resec-health resec-status resec-switchover resec-failsafe"
 
 setup() {
 	command -v mandoc >/dev/null || skip "mandoc is not installed (scripts/deps)"
@@ -57,7 +57,7 @@ missing() {
 	run -0 mandoc -Tlint -W warning "$RESEC_BUILD"/man/*.1 "$RESEC_BUILD"/man/resec.8
 	[ -z "$output" ]
 	local pages=("$RESEC_BUILD"/man/*)
-	[ "${#pages[@]}" -eq 7 ]
+	[ "${#pages[@]}" -eq 8 ]
 }
 
 @test "make install puts the man pages under PREFIX and DESTDIR; uninstall removes them" {

@@ -4,7 +4,7 @@
 
 load test_helper
 
-PROGS="resec-lock resec-watch resec-role resec-health resec-status resec-switchover"
+PROGS="resec-lock resec-watch resec-role resec-health resec-status resec-switchover resec-failsafe"
 
 @test "every program prints usage on --help and -h, exit 0" {
 	for p in $PROGS; do

@@ -280,7 +280,7 @@ link_up() {
 	[[ "$(consul_get /v1/agent/checks | jq -r --arg id "service:redis@:$p" '.[$id].Output')" == *"link"*down* ]]
 }
 
-@test "run: kill -9 of redis exits 1 within a second and leaves the check critical" {
+@test "run: kill -9 of redis exits 1 within a second; the master's check warning (it carries the lock's session)" {
 	need_emu
 	start_redis A
 	local p=$REDIS_PORT_A
@@ -294,7 +294,9 @@ link_up() {
 	local ms=$((($(date +%s%N) - t0) / 1000000))
 	[ "$EXIT_STATUS" = 1 ]
 	[ "$ms" -lt 1000 ]
-	status_is "service:redis@:$p" critical
+	# Not critical: that would invalidate the lock's session, bound to this check, and cost
+	# the successor a lock-delay; the orchestrator releases the lock, then deregisters.
+	status_is "service:redis@:$p" warning
 }
 
 @test "run: a killed client connection (CLIENT KILL) is reconnected, not a death" {
@@ -475,4 +477,43 @@ check_output() {
 	curl -fsS -X PUT "$ctl/_emu/node/node1/heal" >/dev/null
 	[ "$EXIT_STATUS" = 1 ]
 	[ "$ms" -lt 1000 ]
+}
+
+@test "run: USR1 hands off: check warning, registration kept, exit 0; deregister removes it" {
+	need_emu
+	start_redis A
+	local p=$REDIS_PORT_A
+	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
+	wait_for "check passing" 10 status_is "service:redis@:$p" passing
+	kill -USR1 "$RUN_PID"
+	wait_exit "$RUN_PID" 5
+	[ "$EXIT_STATUS" = 0 ]
+	status_is "service:redis@:$p" warning
+	[[ "$(consul_get /v1/agent/checks | jq -r --arg id "service:redis@:$p" '.[$id].Output')" == *"handing off"* ]]
+	# The next run (the other role) takes the same registration over, never through critical.
+	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run2.log" --role master
+	wait_for "check passing again" 10 status_is "service:redis@:$p" passing
+	[ "$(emu_curl "/_emu/events?type=check_status" | jq '[.[] | select(.new == "critical")] | length')" = 0 ]
+	kill -USR1 "$RUN_PID"
+	wait_exit "$RUN_PID" 5
+	REDIS_ADDR="127.0.0.1:$p" run -0 --separate-stderr "$RESEC_HEALTH" deregister
+	service_absent "redis@:$p"
+	REDIS_ADDR="127.0.0.1:$p" run -0 --separate-stderr "$RESEC_HEALTH" deregister
+}
+
+@test "run: a fenced master is warning in both roles (no writes: no clients, and no critical for the lock's session)" {
+	need_emu
+	start_redis A
+	local p=$REDIS_PORT_A
+	REDIS_ADDR="127.0.0.1:$p" "$RESEC_ROLE" fence
+	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role replica
+	wait_for "check warning" 10 status_is "service:redis@:$p" warning
+	[[ "$(consul_get /v1/agent/checks | jq -r --arg id "service:redis@:$p" '.[$id].Output')" == *"fenced master, waiting for the election"* ]]
+	kill -TERM "$RUN_PID"
+	wait_exit "$RUN_PID" 5
+	HEALTHCHECK_INTERVAL=5s start_run "$p" "$BATS_TEST_TMPDIR/run2.log" --role master
+	wait_for "check warning" 10 status_is "service:redis@:$p" warning
+	# Lifted, it passes within a moment, not at the next 5 s interval.
+	REDIS_ADDR="127.0.0.1:$p" "$RESEC_ROLE" unfence
+	wait_for "check passing" 2 status_is "service:redis@:$p" passing
 }

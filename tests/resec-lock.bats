@@ -14,7 +14,8 @@ setup() {
 }
 
 # write_child: $T/child.py LOG [exit SECONDS CODE]: logs "start <mono> <pid> <key>
-# <session>", "signal <n> <mono>" when signalled; keeps $T/holding (a directory)
+# <session>", "previous <RESEC_LOCK_PREVIOUS>", "signal <n> <mono>" when signalled
+# to stop, "usr1 <mono>" / "usr2 <mono>" for USR1 / USR2; keeps $T/holding (a directory)
 # while it runs, logging OVERLAP when another holder has it.
 write_child() {
 	cat >"$T/child.py" <<'EOF'
@@ -35,12 +36,15 @@ def on(sig, frame):
 for s in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
     signal.signal(s, on)
 signal.signal(signal.SIGHUP, lambda s, f: w("hup"))
+signal.signal(signal.SIGUSR1, lambda s, f: w("usr1 %.6f" % time.monotonic()))
+signal.signal(signal.SIGUSR2, lambda s, f: w("usr2 %.6f" % time.monotonic()))
 try:
     os.mkdir(hold)
 except FileExistsError:
     w("OVERLAP")
 w("start %.6f %d %s %s" % (time.monotonic(), os.getpid(), os.environ.get("RESEC_LOCK_KEY", ""),
                           os.environ.get("RESEC_LOCK_SESSION", "")))
+w("previous %s" % os.environ.get("RESEC_LOCK_PREVIOUS", "-"))
 if len(sys.argv) > 2 and sys.argv[2] == "exit":
     time.sleep(float(sys.argv[3]))
     w("exit %s" % sys.argv[4])
@@ -479,4 +483,155 @@ key_json() {
 	kill -TERM "$PID_a"
 	wait_status "$PID_a" 0
 	run -1 --separate-stderr "$RESEC_LOCK" --key "$KEY" --gate false --timeout 2s -- true
+}
+
+# ---- issue 15: fence without stopping, resume, a session bound to a check, failsafe
+
+# mono: the monotonic clock as the child writes it.
+mono() { python3 -c 'import time; print("%.6f" % time.monotonic())'; }
+
+# first TAG NAME: the time of NAME's first TAG line (usr1, usr2, signal's third field).
+first() { awk -v t="$1" '$1 == t { print ($1 == "signal" ? $3 : $2); exit }' "$T/$2.log"; }
+
+@test "--fence/--resume signals: Consul's leader lost, the child is fenced, not stopped; back, resumed within 1s" {
+	emu_requires_control
+	emu_start --nodes 2
+	start_contender a 1 --fence USR1 --resume SIGUSR2
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	sleep 1
+	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
+	lost=$(mono)
+	emu_ctl /_emu/leader/lose
+	wait_for "a fenced" 10 grep -q '^usr1' "$T/a.log"
+	# Within the budget (L - L/3 = 1.33 s after the last confirmation).
+	awk -v f="$(first usr1 a)" -v l="$lost" 'BEGIN { exit !(f - l < 2.0) }'
+	sleep 3
+	run ! signalled a
+	kill -0 "$PID_a"
+	back=$(mono)
+	emu_ctl /_emu/leader/restore
+	wait_for "a resumed" 10 grep -q '^usr2' "$T/a.log"
+	r=$(first usr2 a)
+	echo "resumed $(awk -v r="$r" -v b="$back" 'BEGIN { print r - b }')s after the leader returned" >&3
+	awk -v r="$r" -v b="$back" 'BEGIN { exit !(r - b <= 1.0) }'
+	grep -q 'lock not confirmed: fenced' "$T/a.err"
+	grep -q 'lock confirmed again: resuming' "$T/a.err"
+	[ "$(key_json | jq -r '.[0].Session')" = "$sess" ]
+	run ! started b
+	# It stays held and confirmed: no second fence.
+	sleep 2
+	[ "$(grep -c '^usr1' "$T/a.log")" = 1 ]
+}
+
+@test "--fence command: the partitioned holder fences before a successor acquires; healed, lost: exit 75" {
+	emu_requires_control
+	emu_start --nodes 2
+	printf '#!/bin/sh\npython3 -c "import time; print(\\"%%.6f\\" %% time.monotonic())" >>"%s/fenced"\n' "$T" >"$T/fence.sh"
+	chmod +x "$T/fence.sh"
+	start_contender a 1 --fence "$T/fence.sh"
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	sleep 1
+	emu_ctl /_emu/node/node1/partition
+	wait_for "a fenced" 10 test -s "$T/fenced"
+	wait_for "b holds" 10 started b
+	acq=$(events kv_acquire | jq -r '.t' | tail -1)
+	awk -v f="$(head -1 "$T/fenced")" -v a="$acq" 'BEGIN { exit !(f < a) }'
+	run ! signalled a
+	emu_ctl /_emu/node/node1/heal
+	wait_for "a exits" 10 gone "$PID_a"
+	wait_status "$PID_a" 75
+	signalled a
+	grep -q 'lock lost' "$T/a.err"
+	# b's child learned who held the key before.
+	grep -q "^previous :" "$T/b.log"
+}
+
+@test "lost: the session is destroyed at once, the successor waits only for the lock-delay" {
+	emu_requires_control
+	emu_start --nodes 2
+	start_contender a 1 --fence USR1
+	wait_for "a holds" 10 started a
+	start_contender b 2
+	sleep 0.5
+	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
+	# The key deleted under the holder: its session lives on in Consul until a destroys it.
+	emu_curl "/v1/kv/$KEY" -X DELETE >/dev/null
+	wait_status "$PID_a" 75
+	del=$(events kv_delete | jq -r '.t' | tail -1)
+	inv=$(events session_invalidate | jq -r "select(.session == \"$sess\") | .t")
+	events session_invalidate | jq -r "select(.session == \"$sess\") | .reason" | grep -q destroy
+	awk -v d="$del" -v i="$inv" 'BEGIN { exit !(i - d < 1.0) }'
+	grep -q 'session destroyed' "$T/a.err"
+	wait_for "b holds" 10 started b
+}
+
+@test "SIGUSR1 to resec-lock asks for --resume while the lock is confirmed" {
+	emu_start
+	start_contender a 1 --resume USR2
+	wait_for "a holds" 10 started a
+	run ! grep -q '^usr2' "$T/a.log"
+	kill -USR1 "$PID_a"
+	wait_for "a resumed" 5 grep -q '^usr2' "$T/a.log"
+	run -64 "$RESEC_LOCK" --fence KILL -- true
+	run -64 "$RESEC_LOCK" --failsafe true -- true
+	[[ "$output" == *"--failsafe needs --fence"* ]]
+}
+
+# register_check NODE ID TTL [STATUS]: a service with one TTL check on emulator node NODE.
+register_check() {
+	emu_node_curl "$1" "/v1/agent/service/register" -X PUT -d \
+		"{\"Name\":\"x\",\"ID\":\"$2\",\"Check\":{\"CheckID\":\"service:$2\",\"TTL\":\"$3\"${4:+,\"Status\":\"$4\"}}}" >/dev/null
+}
+
+@test "--session-check: the session dies with the check; a critical check is bound before acquiring" {
+	emu_requires_control
+	emu_start --nodes 2
+	register_check 1 x1 2s passing
+	start_contender a 1 --session-check service:x1
+	wait_for "a holds" 10 started a
+	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
+	[ "$(emu_curl "/v1/session/info/$sess" | jq -r '.[0].ServiceChecks[0].ID')" = service:x1 ]
+	grep -q 'bound=service:x1' "$T/a.err"
+	# Nobody passes the check: it goes critical after its TTL, the session with it.
+	wait_status "$PID_a" 75
+	events session_invalidate | jq -r "select(.session == \"$sess\") | .reason" | grep -q 'service:x1'
+	# A check that is critical when the session is made: not bound; bound once it passes.
+	register_check 2 x2 60s
+	printf '#!/bin/sh\n[ -e "%s/open" ]\n' "$T" >"$T/gate.sh"
+	chmod +x "$T/gate.sh"
+	start_contender b 2 --session-check service:x2 --gate "$T/gate.sh"
+	wait_for "b warns" 10 grep -q 'session not bound to the service check' "$T/b.err"
+	wait_for "b's unbound session" 10 grep -q 'bound=no' "$T/b.err"
+	emu_node_curl 2 /v1/agent/check/pass/service:x2 -X PUT >/dev/null
+	: >"$T/open"
+	wait_for "b holds" 10 started b
+	sess=$(awk '/^start/ { print $5 }' "$T/b.log")
+	[ "$(emu_curl "/v1/session/info/$sess" | jq -r '.[0].ServiceChecks[0].ID')" = service:x2 ]
+}
+
+@test "--failsafe: the child stays unfenced while the proof passes, fenced once it fails" {
+	emu_requires_control
+	emu_start --nodes 2
+	printf '#!/bin/sh\n[ -e "%s/proof" ] && { echo "2/2 peers confirm"; exit 0; }\necho "peer x reaches consul"\nexit 1\n' "$T" >"$T/proof.sh"
+	chmod +x "$T/proof.sh"
+	: >"$T/proof"
+	start_contender a 1 --fence USR1 --resume USR2 --failsafe "$T/proof.sh"
+	wait_for "a holds" 10 started a
+	sleep 1
+	emu_ctl /_emu/leader/lose
+	wait_for "the failsafe hold" 10 grep -q 'the failsafe proof holds' "$T/a.err"
+	sleep 2
+	run ! grep -q '^usr1' "$T/a.log"
+	grep -q 'proof="2/2 peers confirm"' "$T/a.err"
+	gone_at=$(mono)
+	rm "$T/proof"
+	wait_for "a fenced" 5 grep -q '^usr1' "$T/a.log"
+	# Fenced within one hold (1.5 s) and one run of the proof.
+	awk -v f="$(first usr1 a)" -v g="$gone_at" 'BEGIN { exit !(f - g < 2.5) }'
+	grep -q 'failsafe proof failed: fencing.*peer x reaches consul' "$T/a.err"
+	emu_ctl /_emu/leader/restore
+	wait_for "a resumed" 5 grep -q '^usr2' "$T/a.log"
+	run ! signalled a
 }

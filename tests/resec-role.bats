@@ -254,8 +254,8 @@ two_redis() {
 	run -64 --separate-stderr role "$REDIS_PORT_A" replica ":$REDIS_PORT_A"
 	run -64 --separate-stderr role "$REDIS_PORT_A" replica host:0
 	run -64 --separate-stderr role "$REDIS_PORT_A" replica
-	run -64 --separate-stderr role "$REDIS_PORT_A" promote
-	[[ "$stderr" == *'"promote"'* ]]
+	run -64 --separate-stderr role "$REDIS_PORT_A" demote
+	[[ "$stderr" == *'"demote"'* ]]
 	run -64 --separate-stderr role "$REDIS_PORT_A" show extra
 	run -64 --separate-stderr role "$REDIS_PORT_A"
 	[ "$(role "$REDIS_PORT_A" show)" = master ]
@@ -455,4 +455,63 @@ restart_m() {
 	run -0 --separate-stderr role "$M" replica "127.0.0.1:$R"
 	wait_for "M follows R" 10 link_up "$M"
 	[ "$(rcli "$M" get k1)" = v ]
+}
+
+@test "promote: a replica becomes master with the fence up; unfence lifts it; unfence leaves a replica" {
+	two_redis
+	role "$R" replica "127.0.0.1:$M"
+	wait_for "link up" 10 link_up "$R"
+	run -0 role "$R" promote
+	[ "$(role "$R" show)" = "master fenced" ]
+	[[ "$(rcli "$R" set k v 2>&1)" == *NOREPLICAS* ]]
+	run -0 role "$R" promote
+	[ "$(role "$R" show)" = "master fenced" ]
+	run -0 role "$R" unfence
+	[ "$(role "$R" show)" = master ]
+	[ "$(rcli "$R" set k v)" = OK ]
+	# A replica stays as it is: unfence only ever makes a master writable.
+	rcli "$R" flushall >/dev/null
+	role "$R" replica "127.0.0.1:$M"
+	run -0 role "$R" fence
+	run -0 role "$R" unfence
+	[[ "$(role "$R" show)" == "replica 127.0.0.1:$M "*" fenced" ]]
+}
+
+@test "fence-previous: the previous holder's redis and every registered master are fenced; ours and the dead are not" {
+	emu_start
+	start_redis A
+	start_redis B
+	start_redis C
+	A=$REDIS_PORT_A
+	B=$REDIS_PORT_B
+	C=$REDIS_PORT_C
+	dead=$(free_port)
+	# C is registered as the master (its resec gone); B is the key's previous value; A is us.
+	emu_curl /v1/agent/service/register -X PUT -d "{\"Name\":\"redis-master\",\"ID\":\"redis@:$C\",\"Port\":$C}" >/dev/null
+	emu_curl /v1/agent/service/register -X PUT -d "{\"Name\":\"redis-master\",\"ID\":\"redis@:$A\",\"Port\":$A}" >/dev/null
+	emu_curl /v1/agent/service/register -X PUT -d "{\"Name\":\"redis-master\",\"ID\":\"redis@:$dead\",\"Port\":$dead}" >/dev/null
+	RESEC_LOCK_PREVIOUS="127.0.0.1:$B" run -0 --separate-stderr role "$A" fence-previous
+	[ "$(role "$B" show)" = "master fenced" ]
+	[ "$(role "$C" show)" = "master fenced" ]
+	[ "$(role "$A" show)" = master ]
+	[[ "$stderr" == *"fenced the previous master's redis"*"$B"* ]]
+	[[ "$stderr" == *"the previous master's redis is down"*"$dead"* ]]
+	# Nothing left to fence: quiet, exit 0. Consul down: the key's value is still fenced.
+	role "$B" master
+	kill -TERM "$EMU_PID"
+	RESEC_LOCK_PREVIOUS="127.0.0.1:$B" run -0 --separate-stderr role "$A" fence-previous
+	[ "$(role "$B" show)" = "master fenced" ]
+	[[ "$stderr" == *"cannot ask consul for the previous master"* ]]
+}
+
+@test "fence-previous catches up with the old master's last writes before it returns" {
+	emu_start
+	two_redis
+	role "$R" replica "127.0.0.1:$M"
+	wait_for "link up" 10 link_up "$R"
+	# The old master took writes right up to its fence.
+	for i in $(seq 200); do echo "SET k$i v"; done | rcli "$M" >/dev/null
+	RESEC_LOCK_PREVIOUS="127.0.0.1:$M" run -0 role "$R" fence-previous
+	[ "$(rcli "$R" dbsize)" = 200 ]
+	[ "$(role "$M" show)" = "master fenced" ]
 }

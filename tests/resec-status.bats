@@ -186,13 +186,15 @@ healthy() {
 @test "consul unreachable: exit 69, also with --json and --prom" {
 	local port
 	port=$(free_port)
+	REDIS_ADDR="127.0.0.1:$(free_port)"
+	export REDIS_ADDR
 	CONSUL_HTTP_ADDR="127.0.0.1:$port" run -69 --separate-stderr "$RESEC_STATUS"
-	[ -z "$output" ]
+	[[ "$output" == "consul unreachable since unknown (use --state to date it)"$'\n'*$'\nstatus: unavailable' ]]
 	[[ "$stderr" == "resec-status: cannot read service redis-master: "* ]]
 	CONSUL_HTTP_ADDR="127.0.0.1:$port" run -69 --separate-stderr "$RESEC_STATUS" --json
 	jq -e '.status == "unavailable" and .healthy == false and (.error | test("cannot read"))' <<<"$output"
 	CONSUL_HTTP_ADDR="127.0.0.1:$port" run -69 --separate-stderr "$RESEC_STATUS" --prom
-	[[ "$output" == *$'\nresec_up 0' ]]
+	[[ "$output" == *$'\nresec_up 0\n'* && "$output" == *$'\nresec_consul_leader 0'* ]]
 }
 
 @test "--json: one object that jq reads" {
@@ -331,12 +333,21 @@ health_run() {
 	[[ "$output" == *"lock resec/.lock: not held"* ]]
 }
 
-@test "consul without a leader: exit 69" {
+@test "consul without a leader: the cluster read stale, a problem (exit 1), dated with --state" {
 	healthy
 	emu_ctl /_emu/leader/lose
-	run -69 --separate-stderr "$RESEC_STATUS" --prom
-	[ "$output" = $'# HELP resec_up 1 when Consul answered.\n# TYPE resec_up gauge\nresec_up 0' ]
-	[[ "$stderr" == *"No cluster leader"* ]]
+	local state="$BATS_TEST_TMPDIR/state" before
+	before=$(date +%s)
+	run -1 --separate-stderr "$RESEC_STATUS" --prom --state "$state"
+	[[ "$output" == *$'\nresec_up 1\n'* && "$output" == *$'\nresec_consul_leader 0\n'* ]]
+	[[ "$output" == *$'\nresec_master_fenced 0\n'* ]]
+	run -1 --separate-stderr "$RESEC_STATUS" --state "$state"
+	[[ "$output" == *"consul has no leader since "*Z* ]]
+	[[ "$output" == *"problem: consul has no leader"* ]]
+	[[ "$output" =~ node1\ +127\.0\.0\.1:$REDIS_PORT_a\ +master ]]
+	run -1 --separate-stderr "$RESEC_STATUS" --json --state "$state"
+	jq -e --argjson t "$before" '.consul.leader == false and .consul.trouble_since >= $t' <<<"$output"
 	emu_ctl /_emu/leader/restore
-	run -0 "$RESEC_STATUS"
+	run -0 "$RESEC_STATUS" --state "$state"
+	grep -q '^consul_down_since 0$' "$state"
 }

@@ -94,7 +94,9 @@ stop_load() {
 	run -1 --separate-stderr switchover --to "127.0.0.1:$(redis_port "$to")" --timeout 1s
 	rcli "$(redis_port "$to")" client unpause >/dev/null
 	[[ "$stderr" == *"switchover given up: timed out: the target 127.0.0.1:$(redis_port "$to") reached offset"* ]]
-	[ "$(master_node)" = "$m" ]
+	# While fenced for the catch-up the master's check was warning (a fenced master takes no
+	# write); unfenced, it passes again at its next look (every 100 ms while fenced).
+	wait_for "the master passing again" 5 sh -c "[ \"\$(curl -sf http://$OBS_ADDR/v1/health/service/redis-master?passing | jq -r '.[0].Service.Port')\" = $mport ]"
 	[ "$(lock_session)" = "$session" ]
 	[ "$(min_replicas "$m")" = 0 ]
 	[ "$(rcli "$mport" set after 1)" = OK ]
@@ -104,6 +106,11 @@ stop_load() {
 # fenced_now PORT: the Redis at PORT refuses writes (min-replicas-to-write raised).
 fenced_now() {
 	[ "$(rcli "$1" config get min-replicas-to-write | tail -n 1)" -ge 1000000 ]
+}
+
+# master_is I: node I is the one passing master.
+master_is() {
+	[ "$(master_node)" = "$1" ]
 }
 
 @test "HUP, TERM or INT during the catch-up: the fence is lifted, nothing changed" {
@@ -126,6 +133,9 @@ fenced_now() {
 		[ "$rc" -eq 1 ]
 		[ "$(min_replicas "$m")" = 0 ]
 		[ "$(rcli "$mport" set "after-$sig" 1)" = OK ]
+		# A fenced master's check is at warning; unfenced, it passes again (the next
+		# switchover needs a passing master).
+		wait_for "the master passing again" 10 master_is "$m"
 	done
 	rcli "$(redis_port "$to")" client unpause >/dev/null
 	[ "$(master_node)" = "$m" ]

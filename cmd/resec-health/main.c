@@ -17,6 +17,7 @@
 #include "config.h"
 #include "consul.h"
 #include "log.h"
+#include "failsafe.h"
 #include "peer.h"
 #include "probe.h"
 #include "proc.h"
@@ -24,13 +25,15 @@
 
 static const char usage[] =
 	"usage: resec-health [options] check [--role R] | wait [--timeout D] [--role R] [--fence-master]\n"
-	"                    | run --role R | eligible\n"
+	"                    | run --role R | eligible | deregister\n"
 	"  check             print \"healthy role=R offset=N\" (exit 0) or \"unhealthy: reason\" (exit 1)\n"
 	"  wait              block until healthy; --timeout D gives up with exit 1\n"
 	"  run               register ${PREFIX}-${ROLE} in Consul and pass its TTL check while healthy;\n"
-	"                    exit 1 as soon as Redis is unhealthy, deregister and exit 0 on TERM/INT/QUIT\n"
+	"                    exit 1 as soon as Redis is unhealthy, deregister and exit 0 on TERM/INT/QUIT;\n"
+	"                    on USR1 set the check to warning and exit 0, the registration kept (a hand-off)\n"
 	"  eligible          may this node contend for the lock now? exit 0 yes, 1 wait (the reason on\n"
 	"                    stdout), 69 Consul unreachable; see docs/election.md\n"
+	"  deregister        remove this node's registration (exit 0, also when there is none)\n"
 	"  --role R          master or replica (slave is accepted): the role Redis must be in\n"
 	"  --timeout D       wait: give up after this Go duration\n"
 	"  --fence-master    wait: fence a Redis found as a master (resec-role fence) before exiting 0,\n"
@@ -62,6 +65,7 @@ struct health {
 	struct rdb_info info;
 	int running;                /* run: a replica loading its master's dataset is degraded, not dead */
 	int64_t link_down_at_ms;    /* when the replica link was first seen down, 0 when up */
+	int master_fenced;          /* run --role master: Redis was fenced at the last look */
 	char reason[300];
 };
 
@@ -137,9 +141,24 @@ static int look(struct health *h)
 		return V_UNHEALTHY;
 	}
 	if (h->want_role != RDB_ROLE_UNKNOWN && h->info.role != h->want_role) {
+		/* A fenced master that waits for the election (a cold start, a returning master) takes
+		 * no write: not passing, but not critical either, so that the session resec-lock binds
+		 * to this check can be made (docs/resec-lock.md, "A session that dies with its holder"). */
+		if (h->running && h->want_role == RDB_ROLE_REPLICA && rdb_fenced(&h->conn) == 1) {
+			snprintf(h->reason, sizeof(h->reason), "redis is a fenced master, waiting for the election");
+			return V_DEGRADED;
+		}
 		snprintf(h->reason, sizeof(h->reason), "redis is %s, expected %s", rdb_role_name(h->info.role),
 		         rdb_role_name(h->want_role));
 		return V_WRONG_ROLE;
+	}
+	/* A fenced master takes no write (its lock is not confirmed, or it is being promoted or
+	 * stepping down): clients must not be sent to it, nor its check be passed again by a
+	 * heartbeat that outlived the lock (S2). */
+	h->master_fenced = h->running && h->want_role == RDB_ROLE_MASTER && rdb_fenced(&h->conn) == 1;
+	if (h->master_fenced) {
+		snprintf(h->reason, sizeof(h->reason), "redis is fenced: the lock is not confirmed, or the role changes");
+		return V_DEGRADED;
 	}
 	if (h->info.role != RDB_ROLE_REPLICA || h->info.link_up) {
 		h->link_down_at_ms = 0;
@@ -321,6 +340,9 @@ enum { HOLD_MARGIN_MS = 1000 };
 /* Exiting on an unhealthy Redis waits at most this long to fail the check. */
 enum { FAIL_CHECK_MAX_MS = 500 };
 
+/* A fenced master is looked at this often (the fence is lifted within a moment of a promotion). */
+enum { FENCED_LOOK_MS = 100 };
+
 struct runner {
 	struct health *h;
 	struct consul *consul;
@@ -346,6 +368,7 @@ struct runner {
 	char hold_other[300];       /* the other passing master instance, for the notes */
 	int maintenance;            /* the maintenance key was set at the last look */
 	int64_t maintenance_next;   /* monotonic time of the next look at it */
+	int offset_published;       /* the offset was published since this node turned healthy master */
 };
 
 static int signal_write_fd = -1;
@@ -375,7 +398,7 @@ static int setup_signals(struct runner *r)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (sigaction(sigs[i], &sa, NULL) < 0)
 			return -1;
@@ -631,7 +654,7 @@ static void heartbeat(struct runner *r, int v, int64_t until)
 		return;
 	}
 	consul_ok(r);
-	if (v == V_DEGRADED && r->h->want_role == RDB_ROLE_MASTER && !r->hold_done) {
+	if (v == V_DEGRADED && r->h->want_role == RDB_ROLE_MASTER && !r->hold_done && !r->h->master_fenced) {
 		/* Registered as warning: now wait for the other instance until the next look. */
 		int ok = hold_master(r, until);
 		if (ok < 0) {
@@ -688,17 +711,42 @@ static int die_unhealthy(struct runner *r)
 		int64_t t = r->h->cfg.healthcheck_timeout_ms;
 		consul_set_cancel_fd(r->consul, -1);
 		consul_set_deadline(r->consul, clock_now_ms() + (t < FAIL_CHECK_MAX_MS ? t : FAIL_CHECK_MAX_MS));
-		if (consul_check_ttl(r->consul, r->check_id, "fail", r->h->reason) != CONSUL_OK)
+		/* The master's check carries the lock's session: critical would invalidate it and cost
+		 * the successor a lock-delay; warning takes the instance out of ?passing all the same,
+		 * and the orchestrator releases the lock, then deregisters. */
+		const char *st = r->h->want_role == RDB_ROLE_MASTER ? "warn" : "fail";
+		if (consul_check_ttl(r->consul, r->check_id, st, r->h->reason) != CONSUL_OK)
 			log_warn("cannot fail the check", "reason", r->consul->err);
 	}
 	return EXIT_NO;
 }
 
+/*
+ * USR1: a hand-off. The check goes to warning (out of ?passing, but not critical, so a session
+ * bound to it lives on) and the registration stays: the next run (the other role) replaces it
+ * under the same ID, or `resec-health deregister` removes it once the lock is released.
+ */
+static int hand_off(struct runner *r)
+{
+	if (!r->registered)
+		return 0;
+	consul_set_cancel_fd(r->consul, -1);
+	consul_set_deadline(r->consul, clock_now_ms() + r->h->cfg.healthcheck_timeout_ms);
+	if (consul_check_ttl(r->consul, r->check_id, "warn", "handing off: this node changes its role") != CONSUL_OK)
+		log_warn("cannot set the check to warning", "reason", r->consul->err);
+	else
+		log_info("handing off: check warning, registration kept", "id", r->service_id);
+	return 0;
+}
+
 static int shutdown_run(struct runner *r)
 {
-	unsigned char sig = 0;
-	while (read(r->sigpipe[0], &sig, 1) == 1)
-		;
+	unsigned char sig = 0, b;
+	while (read(r->sigpipe[0], &b, 1) == 1)
+		if (b != SIGUSR1)
+			sig = b; /* a stop signal wins over a hand-off */
+	if (sig == 0)
+		return hand_off(r);
 	log_info("signal received; deregistering", "signal", log_int(sig));
 	consul_set_cancel_fd(r->consul, -1);
 	consul_set_deadline(r->consul, clock_now_ms() + r->h->cfg.healthcheck_timeout_ms);
@@ -712,8 +760,10 @@ static int shutdown_run(struct runner *r)
 
 static int runner_setup(struct runner *r, struct health *h)
 {
-	/* Die with the orchestrator: a heartbeat must not outlive the process that decides the role. */
-	proc_die_with_parent(SIGTERM);
+	/* Die with the orchestrator: a heartbeat must not outlive the process that decides the role.
+	 * The master's is a hand-off (USR1): deregistering would invalidate the lock's session, bound
+	 * to its check, and cost the successor a lock-delay; resec-lock releases the key instead. */
+	proc_die_with_parent(h->want_role == RDB_ROLE_MASTER ? SIGUSR1 : SIGTERM);
 	r->h = h;
 	r->watched_fd = -1;
 	r->last_verdict = -1;
@@ -751,14 +801,6 @@ static void runner_free(struct runner *r)
 			close(r->sigpipe[i]);
 }
 
-/* Log maintenance mode when it changes. One KV read every ten intervals: a read
- * per interval would add 0.2 server requests/s per node to an idle cluster, more
- * than everything else resec does (skipped while Consul is down). */
-/*
- * Every ten intervals: the master publishes its replication offset (replicas far
- * behind it do not contend, docs/election.md), and every node reads the
- * maintenance flag and logs its changes.
- */
 /* Keys of the wrong shape are ignored; say so once per change of what is wrong. */
 static void log_bad_keys(struct runner *r, struct peer_flags *f)
 {
@@ -776,18 +818,44 @@ static void log_bad_keys(struct runner *r, struct peer_flags *f)
 		log_warn("election key of the wrong shape", "reason", f->bad[i]);
 }
 
+/* The master publishes its replication offset (replicas far behind it do not
+ * contend, docs/election.md): at once when it turns healthy, so a new master's
+ * offset is there from its first interval, then with the keys below. */
+static void publish_offset(struct runner *r, int due)
+{
+	if (r->h->want_role != RDB_ROLE_MASTER || r->last_verdict != V_HEALTHY) {
+		r->offset_published = 0;
+		return;
+	}
+	if (r->offset_published && !due)
+		return;
+	if (r->consul_down || clock_now_ms() < r->consul_retry_at)
+		return;
+	if (peer_publish_offset(r->consul, &r->h->cfg, rdb_info_offset(&r->h->info)) != CONSUL_OK) {
+		log_warn("cannot publish the master's offset", "reason", r->consul->err);
+		return;
+	}
+	r->offset_published = 1;
+}
+
+/*
+ * Every ten intervals: the master publishes its offset again, and every node
+ * reads the maintenance flag and logs its changes. One KV read every ten
+ * intervals: a read per interval would add 0.2 server requests/s per node to an
+ * idle cluster, more than everything else resec does (skipped while Consul is
+ * down).
+ */
 static void watch_cluster_keys(struct runner *r)
 {
 	static struct peer_flags f;
 	int64_t now = clock_now_ms();
-	if (now < r->maintenance_next)
+	int due = now >= r->maintenance_next;
+	publish_offset(r, due);
+	if (!due)
 		return;
 	r->maintenance_next = now + 10 * r->h->cfg.healthcheck_interval_ms;
 	if (r->consul_down || now < r->consul_retry_at)
 		return;
-	if (r->h->want_role == RDB_ROLE_MASTER && r->last_verdict == V_HEALTHY &&
-	    peer_publish_offset(r->consul, &r->h->cfg, rdb_info_offset(&r->h->info)) != CONSUL_OK)
-		log_warn("cannot publish the master's offset", "reason", r->consul->err);
 	if (peer_flags_read(r->consul, &r->h->cfg, &f) != CONSUL_OK)
 		return;
 	log_bad_keys(r, &f);
@@ -820,6 +888,9 @@ static int run_loop(struct runner *r)
 			now = clock_now_ms();
 			if (next <= now)
 				next = now + h->cfg.healthcheck_interval_ms;
+			/* Fenced master: look again soon, so that the check passes within a moment of the lift. */
+			if (h->master_fenced && next > now + FENCED_LOOK_MS)
+				next = now + FENCED_LOOK_MS;
 		}
 		struct pollfd pfd[2] = { { .fd = r->sigpipe[0], .events = POLLIN },
 		                         { .fd = rdb_fd(&h->conn), .events = POLLIN } };
@@ -872,7 +943,23 @@ static int judge_peer(const struct health *h, const struct peer_flags *f, const 
 	peer_stale(&h->cfg, f, &pr->info, p->stale, sizeof(p->stale));
 	p->offset = rdb_info_offset(&pr->info);
 	p->keys = pr->info.keys;
+	peer_streaming(&pr->info, p->streaming, sizeof(p->streaming));
 	return p->stale[0] == '\0';
+}
+
+/*
+ * 1 when self ranks before best. A master that still streams to both (its resec died, its
+ * Redis did not) makes neither offset final: each gate reads its own offset, then the other's
+ * a moment later, sees the other ahead, and both would defer until the bound. Their data are
+ * the same stream then: rank on priority and address alone; the winner fences that master
+ * and catches up with it before it takes writes (resec-role fence-previous).
+ */
+static int ranks_first(const struct peer_candidate *self, const struct peer_candidate *best)
+{
+	struct peer_candidate a = *self, b = *best;
+	if (a.streaming[0] != '\0' && strcmp(a.streaming, b.streaming) == 0)
+		a.offset = b.offset = 0;
+	return peer_ranks_before(&a, &b);
 }
 
 /*
@@ -960,6 +1047,22 @@ static int say(int code, const char *fmt, ...)
 	return code;
 }
 
+/* Failsafe mode: 1 when addr is one of the members the master wrote in D/failsafe. */
+static int failsafe_member(const struct peer_flags *f, const char *addr)
+{
+	struct failsafe_peer m[FAILSAFE_MAX_PEERS];
+	int n = failsafe_parse_view(f->failsafe, m, FAILSAFE_MAX_PEERS);
+	for (int i = 0; i < n; i++) {
+		struct hostport hp = { .port = m[i].port };
+		memcpy(hp.host, m[i].host, sizeof(hp.host));
+		char a[300];
+		config_format_hostport(&hp, a, sizeof(a));
+		if (strcmp(a, addr) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int decide(struct health *h, struct consul *c)
 {
 	static struct peer_flags f;
@@ -978,6 +1081,10 @@ static int decide(struct health *h, struct consul *c)
 	int found = survey_peers(h, c, &f, &self, &best);
 	if (found < 0)
 		return say(EXIT_UNAVAILABLE, "consul unreachable: %s", c->err);
+	/* A failsafe master may hold writes on the word of the peers it lists: nobody else contends. */
+	if (h->cfg.failsafe && f.failsafe_set && !failsafe_member(&f, self.addr))
+		return say(EXIT_NO, "failsafe: %s is not a member of the failsafe view (D/failsafe); the master "
+		           "adds it once it sees it", self.addr);
 	/* A planned switchover (resec-switchover) names the one node that may take the lock. */
 	if (f.switchover[0] != '\0' && strcmp(f.switchover, self.addr) == 0)
 		return say(0, "eligible: switchover to this node");
@@ -992,7 +1099,8 @@ static int decide(struct health *h, struct consul *c)
 			return say(EXIT_NO, "local replica %s: deferring to %s", self.stale, best.addr);
 		return say(EXIT_NO, "no eligible replica: not promoting (local replica %s)", self.stale);
 	}
-	if (!found || peer_ranks_before(&self, &best))
+	peer_streaming(&h->info, self.streaming, sizeof(self.streaming));
+	if (!found || ranks_first(&self, &best))
 		return say(0, "eligible offset=%lld priority=%d", self.offset, self.priority);
 	/* S4: a Redis that holds no key never goes ahead of a peer that holds data, however long it waits. */
 	if (h->info.keys == 0 && best.keys > 0 && best.offset > self.offset)
@@ -1022,6 +1130,29 @@ static int cmd_eligible(struct health *h)
 	return rc;
 }
 
+/* deregister: remove this node's registration (after a hand-off kept it); unknown is fine. */
+static int cmd_deregister(struct health *h)
+{
+	static struct runner r;
+	r.h = h;
+	h->want_role = RDB_ROLE_REPLICA;
+	runner_names(&r);
+	char err[256] = "";
+	struct consul *c = consul_new(&h->cfg, err, sizeof(err));
+	if (c == NULL) {
+		log_die_line("cannot set up the Consul client: %s", err);
+		return EXIT_USAGE;
+	}
+	consul_set_timeouts(c, h->cfg.healthcheck_timeout_ms, h->cfg.healthcheck_timeout_ms);
+	int rc = consul_service_deregister(c, r.service_id);
+	if (rc != CONSUL_OK)
+		log_die_line("cannot deregister %s: %s", r.service_id, c->err);
+	else
+		log_info("deregistered", "id", r.service_id);
+	consul_free(c);
+	return rc == CONSUL_OK ? 0 : EXIT_UNAVAILABLE;
+}
+
 int main(int argc, char **argv)
 {
 	static struct health h;
@@ -1043,6 +1174,8 @@ int main(int argc, char **argv)
 		return cmd_run(&h);
 	if (strcmp(cmd, "eligible") == 0)
 		return cmd_eligible(&h);
-	log_die_line(cmd[0] == '\0' ? "missing command: check, wait, run or eligible" : "unknown command \"%s\"", cmd);
+	if (strcmp(cmd, "deregister") == 0)
+		return cmd_deregister(&h);
+	log_die_line(cmd[0] == '\0' ? "missing command: check, wait, run, eligible or deregister" : "unknown command \"%s\"", cmd);
 	return EXIT_USAGE;
 }

@@ -22,6 +22,7 @@
 static const char usage[] =
 	"usage: resec-lock [--key K] [--ttl D] [--lock-delay D] [--name N] [--timeout D]\n"
 	"                  [--kill-signal SIG] [--kill-timeout D] [--value V] [--once] [--gate CMD]\n"
+	"                  [--fence ACTION] [--resume ACTION] [--failsafe CMD] [--session-check ID]\n"
 	"                  -- prog args...\n"
 	"Take the Consul lock at K, run prog in its own process group while it is held,\n"
 	"signal the group at once when the lock is lost, release the lock when prog exits 0\n"
@@ -37,6 +38,16 @@ static const char usage[] =
 	"  --once            exit 69 when Consul is unreachable at start instead of retrying\n"
 	"  --gate CMD        while the key is free, acquire only after CMD (split on blanks, no shell)\n"
 	"                    exits 0; re-run on each change of the key or after 1s\n"
+	"  --fence ACTION    when the lock cannot be confirmed in time, run ACTION instead of stopping\n"
+	"                    prog: a signal for prog's group (USR1, SIGUSR1, 10) or a command (split on\n"
+	"                    blanks, no shell); prog keeps running\n"
+	"  --resume ACTION   once Consul shows the key still ours after a fence, or when prog asks with\n"
+	"                    SIGUSR1 to resec-lock while the lock is confirmed, run ACTION\n"
+	"  --failsafe CMD    with --fence: while the lock cannot be confirmed, fence only once CMD stops\n"
+	"                    exiting 0 (run every 500ms, killed after 1s; each pass holds 1.5s)\n"
+	"  --session-check ID  bind the session to this service check too, when it exists and is\n"
+	"                    not critical (the session then dies with what passes the check)\n"
+	"prog gets RESEC_LOCK_KEY, RESEC_LOCK_SESSION and RESEC_LOCK_PREVIOUS (the key's value before).\n"
 	"A rewrite of the held key's value (same session) asks for a hand-over: prog is stopped,\n"
 	"then the key released without lock-delay (exit 75).\n"
 	"A key with other flags is not a lock: it is left alone and waited on until deleted.\n"
@@ -52,8 +63,17 @@ static const char usage[] =
 /* Cleanup after a loss: Consul may be unreachable, so give up quickly. */
 #define LOST_CLEANUP_MS 1000
 
+/* Unconfirmed (fenced, or held by the failsafe proof): the monitor reads the key this often, each
+ * read bounded by FAST_READ_LIMIT_MS, so that the lock is confirmed again within a fraction of a
+ * second of Consul answering (docs/resec-lock.md, "Resume"). */
+enum { FAST_READ_MS = 250, FAST_READ_LIMIT_MS = 1000 };
+
+/* The failsafe proof (--failsafe): run this often, killed after this long; a pass started at t
+ * lets prog go on unfenced until t + FS_HOLD_MS (docs/election.md, "Failsafe mode"). */
+enum { FS_PERIOD_MS = 500, FS_TIMEOUT_MS = 1000, FS_HOLD_MS = FS_PERIOD_MS + FS_TIMEOUT_MS };
+
 enum opt_id { OPT_KEY, OPT_TTL, OPT_DELAY, OPT_NAME, OPT_TIMEOUT, OPT_KSIG, OPT_KTIME, OPT_VALUE, OPT_ONCE,
-              OPT_GATE };
+              OPT_GATE, OPT_FENCE, OPT_RESUME, OPT_FAILSAFE, OPT_SESSION_CHECK };
 
 /* The gate: at most this many words, re-run at most this often while it says wait, killed after this long. */
 enum { GATE_MAX_ARGS = 16, GATE_PERIOD_MS = 1000, GATE_MIN_GAP_MS = 250, GATE_TIMEOUT_MS = 10000 };
@@ -64,7 +84,17 @@ static const struct cli_option options[] = {
 	{ "timeout", 0, 1, OPT_TIMEOUT },   { "kill-signal", 0, 1, OPT_KSIG },
 	{ "kill-timeout", 0, 1, OPT_KTIME }, { "value", 0, 1, OPT_VALUE },
 	{ "once", 0, 0, OPT_ONCE },         { "gate", 0, 1, OPT_GATE },
+	{ "fence", 0, 1, OPT_FENCE },       { "resume", 0, 1, OPT_RESUME },
+	{ "failsafe", 0, 1, OPT_FAILSAFE }, { "session-check", 0, 1, OPT_SESSION_CHECK },
 	{ NULL, 0, 0, 0 },
+};
+
+/* What to do to prog when the lock stops (or starts again) being confirmed: a signal for its
+ * process group, or a command resec-lock runs and waits for. */
+struct action {
+	int sig;                  /* > 0: a signal */
+	char buf[512];            /* the command, split in place into argv */
+	char *argv[GATE_MAX_ARGS + 1];
 };
 
 struct opts {
@@ -77,6 +107,10 @@ struct opts {
 	int once;
 	char gate_buf[512];       /* --gate, split in place into gate_argv */
 	char *gate_argv[GATE_MAX_ARGS + 1];
+	struct action fence;      /* --fence; none: an unconfirmed lock is a lost lock */
+	struct action resume;     /* --resume */
+	struct action failsafe;   /* --failsafe (a command) */
+	char session_check[400];  /* --session-check */
 };
 
 /* The S3 arithmetic, derived once from TTL and lock-delay (see docs/resec-lock.md). */
@@ -95,6 +129,8 @@ struct shared {
 	char session[64];
 	int holding;              /* the main thread holds the key */
 	int64_t last_confirm_ms;  /* send time of the last request proving we hold the lock */
+	int64_t last_key_ms;      /* send time of the last consistent read showing the key ours */
+	int unconfirmed;          /* the deadline passed: the monitor reads the key every FAST_READ_MS */
 	int lost;                 /* a worker found the lock lost */
 	char lost_reason[160];
 	int session_gone;         /* renew answered 404 */
@@ -112,6 +148,20 @@ struct worker {
 	struct shared *sh;
 };
 
+/* The holder's standing, kept by the main thread while prog runs (docs/resec-lock.md, "Resume"). */
+struct standing {
+	struct proc_child *child;
+	int fenced;               /* the fence action ran: only a fresh read of the key lifts it */
+	int fence_failed;         /* it failed (or timed out): not tried again on the way out */
+	int lift_wanted;          /* prog asked (SIGUSR1) for the resume action while confirmed */
+	int held_by_proof;        /* past the S3 deadline, kept unfenced by the failsafe proof */
+	int64_t since;            /* when the lock stopped being confirmed */
+	int64_t proof_until;      /* prog may stay unfenced until then on the proof's word */
+	int64_t proof_next;       /* when the proof may run next */
+	int64_t resume_retry;     /* a failed resume action is tried again then */
+	char proof_said[300];     /* the proof's last line */
+};
+
 struct lock_state {
 	struct opts *o;
 	struct resec_config *cfg;
@@ -124,31 +174,63 @@ struct lock_state {
 	int64_t start_ms;
 	char value[512];
 	int exit_signal;          /* a TERM/INT/QUIT that arrived before the lock was held */
+	char previous[512];       /* the key's value when last seen before we acquired it (RESEC_LOCK_PREVIOUS) */
+	int bound;                /* the session carries --session-check */
+	struct standing st;
+	char bind_said[256];      /* why the last session could not be bound, logged when it changes */
 };
 
-/* Split --gate on blanks into a program and its arguments (no quoting: no shell is involved). */
-static int gate_parse(struct opts *o, const char *value, char *err, size_t errlen)
+/* Split a command on blanks into a program and its arguments (no quoting: no shell is involved). */
+static int split_command(char *buf, size_t size, char **argv, const char *value, const char *flag, char *err,
+                         size_t errlen)
 {
-	if (strlen(value) >= sizeof(o->gate_buf)) {
-		snprintf(err, errlen, "invalid --gate: too long");
+	if (strlen(value) >= size) {
+		snprintf(err, errlen, "invalid --%s: too long", flag);
 		return -1;
 	}
-	snprintf(o->gate_buf, sizeof(o->gate_buf), "%s", value);
+	snprintf(buf, size, "%s", value);
 	size_t n = 0;
 	char *save = NULL;
-	for (char *w = strtok_r(o->gate_buf, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
+	for (char *w = strtok_r(buf, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
 		if (n == GATE_MAX_ARGS) {
-			snprintf(err, errlen, "invalid --gate: more than %d words", GATE_MAX_ARGS);
+			snprintf(err, errlen, "invalid --%s: more than %d words", flag, GATE_MAX_ARGS);
 			return -1;
 		}
-		o->gate_argv[n++] = w;
+		argv[n++] = w;
 	}
-	o->gate_argv[n] = NULL;
+	argv[n] = NULL;
 	if (n == 0) {
-		snprintf(err, errlen, "invalid --gate: empty command");
+		snprintf(err, errlen, "invalid --%s: empty command", flag);
 		return -1;
 	}
 	return 0;
+}
+
+static int gate_parse(struct opts *o, const char *value, char *err, size_t errlen)
+{
+	return split_command(o->gate_buf, sizeof(o->gate_buf), o->gate_argv, value, "gate", err, errlen);
+}
+
+/* An ACTION: a signal name or number (USR1, SIGUSR1, 10) when it is one word that names one, else a command. */
+static int action_parse(struct action *a, const char *value, const char *flag, int signal_ok, char *err,
+                        size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	int sig = strpbrk(value, " \t") == NULL ? proc_parse_signal(value) : -1;
+	if (sig > 0 && signal_ok) {
+		if (sig == SIGKILL || sig == SIGSTOP) {
+			snprintf(err, errlen, "invalid --%s %s: prog must be able to act on it", flag, value);
+			return -1;
+		}
+		a->sig = sig;
+		return 0;
+	}
+	return split_command(a->buf, sizeof(a->buf), a->argv, value, flag, err, errlen);
+}
+
+static int action_set(const struct action *a)
+{
+	return a->sig > 0 || a->argv[0] != NULL;
 }
 
 static int handle_option(void *ctx, int id, const char *value, char *err, size_t errlen)
@@ -209,6 +291,19 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 		return 0;
 	case OPT_GATE:
 		return gate_parse(o, value, err, errlen);
+	case OPT_FENCE:
+		return action_parse(&o->fence, value, "fence", 1, err, errlen);
+	case OPT_RESUME:
+		return action_parse(&o->resume, value, "resume", 1, err, errlen);
+	case OPT_FAILSAFE:
+		return action_parse(&o->failsafe, value, "failsafe", 0, err, errlen);
+	case OPT_SESSION_CHECK:
+		if (value[0] == '\0' || strlen(value) >= sizeof(o->session_check)) {
+			snprintf(err, errlen, "invalid --session-check: empty or too long");
+			return -1;
+		}
+		snprintf(o->session_check, sizeof(o->session_check), "%s", value);
+		return 0;
 	default:
 		snprintf(err, errlen, "unknown option");
 		return -1;
@@ -256,6 +351,29 @@ static void confirm(struct shared *sh, int64_t sent_ms)
 	if (sent_ms > sh->last_confirm_ms)
 		sh->last_confirm_ms = sent_ms;
 	pthread_mutex_unlock(&sh->mu);
+}
+
+/* A consistent read sent at sent_ms showed the key held by our session: the session was valid
+ * and the key ours then. Only this lifts a fence raised because the lock was not confirmed. */
+static void confirm_key(struct shared *sh, int64_t sent_ms)
+{
+	pthread_mutex_lock(&sh->mu);
+	if (sent_ms > sh->last_confirm_ms)
+		sh->last_confirm_ms = sent_ms;
+	int wake = sh->unconfirmed && sent_ms > sh->last_key_ms;
+	if (sent_ms > sh->last_key_ms)
+		sh->last_key_ms = sent_ms;
+	pthread_mutex_unlock(&sh->mu);
+	if (wake)
+		notify_main(sh);
+}
+
+static int is_unconfirmed(struct shared *sh)
+{
+	pthread_mutex_lock(&sh->mu);
+	int u = sh->unconfirmed;
+	pthread_mutex_unlock(&sh->mu);
+	return u;
 }
 
 /* Wait until at_ms or a message from main (then return early); 1 when told to quit. */
@@ -312,6 +430,9 @@ static void *renewer_main(void *arg)
 			until = loss_at;
 		if (until < t0 + 200)
 			until = t0 + 200;
+		/* Past the deadline a renewal no longer races it: give it time to get through. */
+		if (holding && loss_at <= t0 && until < t0 + FAST_READ_LIMIT_MS)
+			until = t0 + FAST_READ_LIMIT_MS;
 		consul_set_deadline(w->c, until);
 		int64_t ttl = 0;
 		int rc = consul_session_renew(w->c, id, &ttl);
@@ -321,7 +442,9 @@ static void *renewer_main(void *arg)
 			continue;
 		}
 		last = t0;
-		failed = rc != CONSUL_OK;
+		if (rc == CONSUL_OK && failed)
+			log_info("session renewed again", "after_failures", log_int(failed));
+		failed = rc != CONSUL_OK ? failed + 1 : 0;
 		if (rc == CONSUL_ABSENT) {
 			pthread_mutex_lock(&sh->mu);
 			sh->session_gone = 1;
@@ -333,7 +456,11 @@ static void *renewer_main(void *arg)
 			return NULL;
 		}
 		if (rc != CONSUL_OK) {
-			log_warn("cannot renew session", "error", w->c->err);
+			/* Once per outage: a renewal is retried every period/4 and each failure is alike. */
+			if (failed == 1)
+				log_warn("cannot renew session", "error", w->c->err);
+			else
+				log_debug("cannot renew session", "error", w->c->err);
 			continue;
 		}
 		/* The renew was sent at t0 and the session was alive when Consul got it. */
@@ -380,15 +507,25 @@ static void *monitor_main(void *arg)
 	pthread_mutex_lock(&sh->mu);
 	snprintf(id, sizeof(id), "%s", sh->session);
 	pthread_mutex_unlock(&sh->mu);
+	int64_t last_fast = 0;
 	for (;;) {
-		if (worker_wait(w, clock_now_ms() + consul_watch_delay(&cw, clock_now_ms())))
+		int fast = is_unconfirmed(sh);
+		int64_t at = fast ? last_fast + FAST_READ_MS : clock_now_ms() + consul_watch_delay(&cw, clock_now_ms());
+		if (worker_wait(w, at))
 			return NULL;
+		if (fast != is_unconfirmed(sh))
+			continue; /* woken to change pace */
 		int64_t t0 = clock_now_ms();
-		consul_watch_begin(&cw, t0);
-		struct consul_query q = { .index = cw.index, .wait_ms = BLOCK_WAIT_MS, .consistent = 1 };
+		if (!fast) /* the fast reads keep to their own pace, outside the rate limit */
+			consul_watch_begin(&cw, t0);
+		/* Unconfirmed: a plain consistent read now and then, each bounded, instead of a long poll. */
+		struct consul_query q = { .index = fast ? 0 : cw.index, .wait_ms = BLOCK_WAIT_MS, .consistent = 1 };
+		consul_set_deadline(w->c, fast ? t0 + FAST_READ_LIMIT_MS : 0);
+		last_fast = t0;
 		struct json_kv_entry e;
 		memset(&e, 0, sizeof(e));
 		int rc = consul_kv_get(w->c, sh->key, &q, &e);
+		consul_set_deadline(w->c, 0);
 		if (rc == CONSUL_CANCELLED) {
 			if (worker_wait(w, 0))
 				return NULL;
@@ -399,7 +536,10 @@ static void *monitor_main(void *arg)
 			return NULL;
 		}
 		if (rc != CONSUL_OK) {
-			log_warn("cannot read the lock key", "error", w->c->err);
+			if (cw.failures == 0) /* once per outage */
+				log_warn("cannot read the lock key", "error", w->c->err);
+			else
+				log_debug("cannot read the lock key", "error", w->c->err);
 			consul_watch_failed(&cw, clock_now_ms());
 			continue;
 		}
@@ -419,7 +559,7 @@ static void *monitor_main(void *arg)
 			return NULL;
 		}
 		/* A consistent read sent at t0 saw our session: we held the lock at t0. */
-		confirm(sh, t0);
+		confirm_key(sh, t0);
 		consul_watch_update(&cw, w->c->index, content, strlen(content));
 	}
 }
@@ -490,7 +630,7 @@ static void setup(struct lock_state *s)
 {
 	char err[256] = "";
 	int ev[2];
-	if (proc_signals_init(err, sizeof(err)) < 0 || nonblocking_pipe(ev) < 0 ||
+	if (proc_signals_init(err, sizeof(err)) < 0 || proc_signal_handle(SIGUSR1) < 0 || nonblocking_pipe(ev) < 0 ||
 	    nonblocking_pipe(s->renewer.pipe) < 0 || nonblocking_pipe(s->monitor.pipe) < 0) {
 		log_die_line("cannot set up: %s", err[0] ? err : strerror(errno));
 		exit(EXIT_UNAVAILABLE);
@@ -602,6 +742,38 @@ static int64_t backoff_ms(int failures)
 	return d / 2 + (int64_t)((seed >> 33) % (uint64_t)(d / 2 + 1));
 }
 
+/* Consul refused to bind the session to a check: it is missing or critical (CONSUL-API.md §2). */
+static int check_refused(const struct consul *c)
+{
+	return c->status == 500 && (strstr(c->err, "Missing check") != NULL || strstr(c->err, "critical state") != NULL);
+}
+
+/*
+ * One session create, bound to --session-check when asked and Consul accepts it: the session
+ * then dies with that check (it goes critical, or its service is deregistered), so a holder
+ * whose resec dies loses the lock within the check's TTL instead of 2 x the session TTL
+ * (docs/resec-lock.md, "A session that dies with its holder"). A check that is missing or
+ * critical cannot be bound: the session is made without it, and binding is tried again
+ * before each acquire.
+ */
+static int session_create_bound(struct lock_state *s, struct consul_session_opts *so, char *id, size_t idlen)
+{
+	const char *const checks[] = { s->o->session_check };
+	so->service_checks = checks;
+	so->n_service_checks = s->o->session_check[0] != '\0' ? 1 : 0;
+	int rc = consul_session_create(s->mc, so, id, idlen);
+	s->bound = rc == CONSUL_OK && so->n_service_checks > 0;
+	if (rc != CONSUL_ERR || so->n_service_checks == 0 || !check_refused(s->mc))
+		return rc;
+	if (strcmp(s->bind_said, s->mc->err) != 0) {
+		log_warn("session not bound to the service check; binding again before acquiring", "check",
+		         s->o->session_check, "reason", s->mc->err);
+		snprintf(s->bind_said, sizeof(s->bind_said), "%s", s->mc->err);
+	}
+	so->n_service_checks = 0;
+	return consul_session_create(s->mc, so, id, idlen);
+}
+
 /* Create the session, retrying with back-off while Consul is unreachable. */
 static int create_session(struct lock_state *s)
 {
@@ -619,15 +791,19 @@ static int create_session(struct lock_state *s)
 	for (int failures = 0;; failures++) {
 		char id[64];
 		consul_set_deadline(s->mc, acq_deadline(s));
-		int rc = consul_session_create(s->mc, &so, id, sizeof(id));
+		int rc = session_create_bound(s, &so, id, sizeof(id));
 		consul_set_deadline(s->mc, 0);
 		if (rc == CONSUL_OK) {
+			if (s->bound && s->bind_said[0] != '\0') {
+				log_info("session bound to the service check", "check", s->o->session_check);
+				s->bind_said[0] = '\0';
+			}
 			pthread_mutex_lock(&s->sh.mu);
 			snprintf(s->sh.session, sizeof(s->sh.session), "%s", id);
 			s->sh.session_gone = 0;
 			timing_derive(&s->sh.t, s->cfg->lock_ttl_ms, s->cfg->lock_delay_ms);
 			pthread_mutex_unlock(&s->sh.mu);
-			log_info("session created", "session", id);
+			log_info("session created", "session", id, "bound", s->bound ? s->o->session_check : "no");
 			return worker_start(&s->renewer, &s->sh, renewer_main) < 0 ? ACQ_UNAVAILABLE : -1;
 		}
 		if (rc == CONSUL_CANCELLED) {
@@ -666,6 +842,24 @@ static int renew_session_if_gone(struct lock_state *s)
 		return -1;
 	worker_stop(&s->renewer);
 	log_warn("session invalidated while waiting; creating a new one", "session", s->sh.session);
+	return create_session(s);
+}
+
+/*
+ * A free key and a pass from the gate: if the session should be bound to --session-check
+ * but is not (the check was missing or critical when it was made), make a new one now,
+ * while nothing is held: the holder's session must die with the holder. -1 to go on, or an
+ * acq result.
+ */
+static int bind_before_acquire(struct lock_state *s)
+{
+	if (s->o->session_check[0] == '\0' || s->bound)
+		return -1;
+	worker_stop(&s->renewer);
+	consul_set_deadline(s->mc, clock_now_ms() + 2000);
+	if (consul_session_destroy(s->mc, s->sh.session) != CONSUL_OK)
+		log_warn("cannot destroy the unbound session", "error", s->mc->err);
+	consul_set_deadline(s->mc, 0);
 	return create_session(s);
 }
 
@@ -721,6 +915,17 @@ static int acq_failed(struct lock_state *s, struct acq_loop *a, const char *what
 	int64_t d = backoff_ms(a->failures++);
 	log_warn(what, "error", s->mc->err, "retry_in_ms", log_int(d));
 	return acq_sleep(s, clock_now_ms() + d);
+}
+
+/* The value of a key held (or last held) by someone else: prog learns it as RESEC_LOCK_PREVIOUS,
+ * e.g. to fence the previous holder's service (scripts/resec does). Printable bytes only. */
+static void remember_previous(struct lock_state *s, const struct json_kv_entry *e)
+{
+	size_t n = 0;
+	for (size_t i = 0; e->value != NULL && i < e->value_len && n + 1 < sizeof(s->previous); i++)
+		if (e->value[i] > ' ' && e->value[i] < 0x7f)
+			s->previous[n++] = (char)e->value[i];
+	s->previous[n] = '\0';
 }
 
 /* ---- the gate ------------------------------------------------------------ */
@@ -780,21 +985,21 @@ static int gate_spawn(char *const argv[], char **env, pid_t *pid, int *out_fd)
 enum gate_end { GATE_EOF = 0, GATE_TIMED_OUT, GATE_STOPPED };
 
 /*
- * Read the gate's first line into why until EOF, the timeout, or a TERM, INT
- * or QUIT (its number in *stop): a stop must not wait for the gate, which may
- * take up to GATE_TIMEOUT_MS. Returns an enum gate_end.
+ * Read a command's first line into why until EOF, timeout_ms, or — when stop
+ * is not NULL — a TERM, INT or QUIT (its number in *stop): a stop must not
+ * wait for the gate, which may take up to GATE_TIMEOUT_MS. Returns an enum gate_end.
  */
-static int gate_read(int fd, char *why, size_t len, int *stop)
+static int gate_read(int fd, char *why, size_t len, int64_t timeout_ms, int *stop)
 {
 	size_t used = 0;
-	int64_t end = clock_now_ms() + GATE_TIMEOUT_MS;
+	int64_t end = clock_now_ms() + timeout_ms;
 	for (;;) {
 		int64_t left = end - clock_now_ms();
 		if (left <= 0)
 			return GATE_TIMED_OUT;
 		struct pollfd p[2] = { { .fd = fd, .events = POLLIN, .revents = 0 },
 		                       { .fd = proc_signal_fd(), .events = POLLIN, .revents = 0 } };
-		int r = poll(p, 2, (int)left);
+		int r = poll(p, stop != NULL ? 2 : 1, (int)left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -802,7 +1007,7 @@ static int gate_read(int fd, char *why, size_t len, int *stop)
 		if (r == 0)
 			return GATE_TIMED_OUT;
 		/* The gate's own SIGCHLD lands here too: only a stop ends the wait. */
-		if (p[1].revents != 0 && (*stop = signals_idle()) != 0)
+		if (stop != NULL && p[1].revents != 0 && (*stop = signals_idle()) != 0)
 			return GATE_STOPPED;
 		if (p[0].revents == 0)
 			continue;
@@ -818,22 +1023,23 @@ static int gate_read(int fd, char *why, size_t len, int *stop)
 	}
 }
 
-/* Run the gate once: 0 when it exits 0, 2 when a stop signal came (in *stop: the
- * gate is killed at once), else 1 with its reason in why. */
-static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len, int *stop)
+/*
+ * Run a command (the gate, an action, the failsafe proof) once with env, for at
+ * most timeout_ms: 0 when it exits 0; 2 when a stop signal came (only when stop
+ * is not NULL: the command is killed at once, the signal in *stop); else 1 with
+ * its reason in why (its first line of output, or how it failed).
+ */
+static int command_run(char *const argv[], char **env, int64_t timeout_ms, const char *what, char *why,
+                       size_t len, int *stop)
 {
-	char var[64];
 	why[0] = '\0';
-	char **env = gate_env(var, sizeof(var), free_ms);
 	pid_t pid;
 	int fd;
-	if (env == NULL || gate_spawn(s->o->gate_argv, env, &pid, &fd) < 0) {
-		snprintf(why, len, "cannot run the gate %s: %s", s->o->gate_argv[0], strerror(errno));
-		free(env);
+	if (env == NULL || gate_spawn(argv, env, &pid, &fd) < 0) {
+		snprintf(why, len, "cannot run the %s %s: %s", what, argv[0], strerror(errno));
 		return 1;
 	}
-	free(env);
-	int end = gate_read(fd, why, len, stop);
+	int end = gate_read(fd, why, len, timeout_ms, stop);
 	close(fd);
 	if (end != GATE_EOF)
 		kill(pid, SIGKILL);
@@ -844,14 +1050,25 @@ static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len
 	if (end == GATE_STOPPED)
 		return 2;
 	if (end == GATE_TIMED_OUT) {
-		snprintf(why, len, "the gate did not answer within %ds", GATE_TIMEOUT_MS / 1000);
+		snprintf(why, len, "the %s did not answer within %lldms", what, (long long)timeout_ms);
 		return 1;
 	}
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
 	if (why[0] == '\0')
-		snprintf(why, len, "the gate exited with status %d", proc_exit_code(st));
+		snprintf(why, len, "the %s exited with status %d", what, proc_exit_code(st));
 	return 1;
+}
+
+/* Run the gate once: 0 when it exits 0, 2 when a stop signal came (in *stop: the
+ * gate is killed at once), else 1 with its reason in why. */
+static int gate_run(struct lock_state *s, int64_t free_ms, char *why, size_t len, int *stop)
+{
+	char var[64];
+	char **env = gate_env(var, sizeof(var), free_ms);
+	int r = command_run(s->o->gate_argv, env, GATE_TIMEOUT_MS, "gate", why, len, stop);
+	free(env);
+	return r;
 }
 
 /* Ask the gate before acquiring a free key: -2 when it passed, else an acq result or -1 to block. */
@@ -906,6 +1123,9 @@ static int acq_free(struct lock_state *s, struct acq_loop *a)
 		if (g != -2)
 			return g;
 	}
+	int b = bind_before_acquire(s);
+	if (b >= 0)
+		return b;
 	int delayed = 0;
 	uint64_t idx = 0;
 	int r = try_acquire(s, &delayed, &idx);
@@ -913,6 +1133,13 @@ static int acq_free(struct lock_state *s, struct acq_loop *a)
 		return ACQ_HELD;
 	if (r == -2)
 		return -1;
+	if (r < 0 && s->mc->status == 500 && strstr(s->mc->err, "invalid session") != NULL) {
+		/* Our session died since the last renewal (a bound check went critical): make another now. */
+		pthread_mutex_lock(&s->sh.mu);
+		s->sh.session_gone = 1;
+		pthread_mutex_unlock(&s->sh.mu);
+		return -1;
+	}
 	if (r < 0)
 		return acq_failed(s, a, "cannot acquire the lock");
 	a->failures = 0;
@@ -1010,6 +1237,8 @@ static int acq_step(struct lock_state *s, struct acq_loop *a)
 	}
 	int held_by_other = e.session[0] != '\0' && strcmp(e.session, s->sh.session) != 0;
 	int ours = strcmp(e.session, s->sh.session) == 0;
+	if (!ours)
+		remember_previous(s, &e);
 	json_kv_entry_clear(&e);
 	if (held_by_other && !ours) {
 		/* [C1]: an index that went backwards is reset, then read once at once. */
@@ -1058,26 +1287,216 @@ static void start_holding(struct lock_state *s)
 		log_warn("cannot start the key monitor; relying on renewals");
 }
 
-/* Run while held; returns why it ended. The child is signalled before this returns on loss. */
-static int hold(struct lock_state *s, struct proc_child *child, int *sig_out, char *why, size_t whylen)
+/* environ plus RESEC_LOCK_KEY and RESEC_LOCK_SESSION, for the commands run while held (malloc'd). */
+static char **held_env(const struct lock_state *s, char *key, size_t klen, char *sess, size_t slen)
 {
+	size_t n = 0;
+	while (environ[n] != NULL)
+		n++;
+	char **env = calloc(n + 3, sizeof(*env));
+	if (env == NULL)
+		return NULL;
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "RESEC_LOCK_KEY=", 15) != 0 && strncmp(environ[i], "RESEC_LOCK_SESSION=", 19) != 0)
+			env[j++] = environ[i];
+	snprintf(key, klen, "RESEC_LOCK_KEY=%s", s->cfg->lock_key);
+	snprintf(sess, slen, "RESEC_LOCK_SESSION=%s", s->sh.session);
+	env[j++] = key;
+	env[j] = sess;
+	return env;
+}
+
+/* Run a command while held, for at most timeout_ms: 0 when it exits 0, else 1 with why. */
+static int held_command(const struct lock_state *s, char *const argv[], int64_t timeout_ms, const char *what,
+                        char *why, size_t len)
+{
+	char key[600], sess[100];
+	char **env = held_env(s, key, sizeof(key), sess, sizeof(sess));
+	int r = command_run(argv, env, timeout_ms, what, why, len, NULL);
+	free(env);
+	/* Its SIGCHLD sits in the signal pipe: harmless, the main loop reaps prog by pid. */
+	return r;
+}
+
+/* Run --fence or --resume: signal prog's group, or run the command (killed after --kill-timeout). */
+static int run_action(struct lock_state *s, const struct action *a, const char *what)
+{
+	if (a->sig > 0) {
+		if (proc_signal_group(s->st.child, a->sig) < 0) {
+			log_warn("cannot signal the program", "action", what, "signal", proc_signal_name(a->sig));
+			return -1;
+		}
+		return 0;
+	}
+	char why[300];
+	if (held_command(s, a->argv, s->o->kill_timeout_ms, what, why, sizeof(why)) != 0) {
+		log_warn("action failed", "action", what, "reason", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Tell the monitor whether to read the key at the fast pace (the lock is not confirmed). */
+static void set_unconfirmed(struct lock_state *s, int on)
+{
+	pthread_mutex_lock(&s->sh.mu);
+	int changed = s->sh.unconfirmed != on;
+	s->sh.unconfirmed = on;
+	pthread_mutex_unlock(&s->sh.mu);
+	if (changed)
+		worker_poke(&s->monitor, 'w');
+}
+
+/* The lock could not be confirmed in time: fence prog, keep it running. -1 when the fence failed. */
+static int enter_fenced(struct lock_state *s, int64_t deadline, const char *why)
+{
+	struct standing *st = &s->st;
+	if (!st->held_by_proof)
+		st->since = deadline;
+	if (run_action(s, &s->o->fence, "fence") < 0) {
+		st->fence_failed = 1;
+		return -1;
+	}
+	st->fenced = 1;
+	st->held_by_proof = 0;
+	set_unconfirmed(s, 1);
+	log_warn("lock not confirmed: fenced; the program keeps running, confirming again", "reason", why,
+	         "unconfirmed_ms", log_int(clock_now_ms() - st->since));
+	return 0;
+}
+
+/* A consistent read showed the key ours again after a fence: lift it (the --resume action). */
+static void try_resume(struct lock_state *s, int64_t last_key, int64_t now)
+{
+	struct standing *st = &s->st;
+	/* The resume must leave a margin before that read's own deadline, or a fence would follow it at once. */
+	int64_t margin = s->sh.t.budget_ms / 4 < 1000 ? s->sh.t.budget_ms / 4 : 1000;
+	if (last_key + s->sh.t.budget_ms <= now + margin || now < st->resume_retry)
+		return;
+	if (action_set(&s->o->resume) && run_action(s, &s->o->resume, "resume") < 0) {
+		st->resume_retry = now + 1000;
+		return;
+	}
+	st->fenced = 0;
+	st->lift_wanted = 0;
+	set_unconfirmed(s, 0);
+	log_info("lock confirmed again: resuming", "unconfirmed_ms", log_int(now - st->since));
+}
+
+/* When the failsafe proof first runs: late enough that a renewal is overdue, early enough that a
+ * pass started then holds past the S3 deadline. */
+static int64_t proof_start(const struct lock_state *s, int64_t last_confirm)
+{
+	int64_t a = last_confirm + s->sh.t.budget_ms - (FS_HOLD_MS - FS_PERIOD_MS);
+	int64_t b = last_confirm + s->sh.t.period_ms + FS_PERIOD_MS / 2;
+	return a > b ? a : b;
+}
+
+/* Run the failsafe proof once, never past eff (the moment prog must be fenced). */
+static void run_proof(struct lock_state *s, int64_t eff)
+{
+	struct standing *st = &s->st;
+	int64_t start = clock_now_ms();
+	int64_t limit = eff - start < FS_TIMEOUT_MS ? eff - start : FS_TIMEOUT_MS;
+	char why[300];
+	int ok = held_command(s, s->o->failsafe.argv, limit, "failsafe proof", why, sizeof(why)) == 0;
+	st->proof_next = start + FS_PERIOD_MS;
+	/* A pass proves the state the command read after start: it holds from there, not from its end. */
+	if (ok && start + FS_HOLD_MS > st->proof_until)
+		st->proof_until = start + FS_HOLD_MS;
+	if ((st->held_by_proof || !ok) && strcmp(why, st->proof_said) != 0)
+		log_info(ok ? "failsafe proof" : "failsafe proof fails", "proof", why);
+	snprintf(st->proof_said, sizeof(st->proof_said), "%s", why);
+}
+
+/*
+ * The lock as the main thread stands by it while prog is unfenced: confirmed (renewals and key
+ * reads come in time), or past the S3 deadline and held by the failsafe proof, or due for the
+ * fence. Returns -1 to go on (with *wake set), or END_LOST.
+ */
+static int stand_unfenced(struct lock_state *s, int64_t last_confirm, int64_t *wake, char *why, size_t whylen)
+{
+	struct standing *st = &s->st;
+	int64_t now = clock_now_ms();
+	int64_t deadline = last_confirm + s->sh.t.budget_ms;
+	int proof = s->o->failsafe.argv[0] != NULL;
+	if (now < deadline && st->held_by_proof) {
+		log_info("lock confirmed again: the failsafe hold ends", "unconfirmed_ms", log_int(now - st->since));
+		st->held_by_proof = 0;
+		set_unconfirmed(s, 0);
+	}
+	if (now < deadline && st->lift_wanted && now >= st->resume_retry) {
+		if (run_action(s, &s->o->resume, "resume") < 0)
+			st->resume_retry = now + 1000;
+		else
+			st->lift_wanted = 0;
+	}
+	int64_t eff = st->proof_until > deadline ? st->proof_until : deadline;
+	if (proof && now >= proof_start(s, last_confirm) && now >= st->proof_next && now < eff) {
+		run_proof(s, eff);
+		now = clock_now_ms();
+		eff = st->proof_until > deadline ? st->proof_until : deadline;
+	}
+	if (now >= eff) {
+		if (!action_set(&s->o->fence)) {
+			snprintf(why, whylen, "no confirmation from Consul within the lock-delay budget");
+			return END_LOST;
+		}
+		if (st->held_by_proof)
+			log_error("failsafe proof failed: fencing", "proof", st->proof_said);
+		if (enter_fenced(s, deadline, st->held_by_proof ? st->proof_said : "no confirmation from Consul "
+		                 "within the lock-delay budget") < 0) {
+			snprintf(why, whylen, "lock not confirmed and the fence action failed");
+			return END_LOST;
+		}
+		*wake = now + 60000;
+		return -1;
+	}
+	if (now >= deadline && !st->held_by_proof) {
+		st->held_by_proof = 1;
+		st->since = deadline;
+		set_unconfirmed(s, 1);
+		log_warn("lock not confirmed: the failsafe proof holds, the program stays unfenced", "proof",
+		         st->proof_said);
+	}
+	*wake = eff;
+	if (proof) {
+		int64_t next = proof_start(s, last_confirm);
+		if (next < st->proof_next)
+			next = st->proof_next;
+		if (next < *wake)
+			*wake = next;
+	}
+	if (st->lift_wanted && now < deadline && st->resume_retry > now && st->resume_retry < *wake)
+		*wake = st->resume_retry;
+	return -1;
+}
+
+/* Run while held; returns why it ended. */
+static int hold(struct lock_state *s, int *sig_out, char *why, size_t whylen)
+{
+	struct proc_child *child = s->st.child;
 	for (;;) {
 		pthread_mutex_lock(&s->sh.mu);
-		int64_t deadline = s->sh.last_confirm_ms + s->sh.t.budget_ms;
+		int64_t last_confirm = s->sh.last_confirm_ms, last_key = s->sh.last_key_ms;
 		int lost = s->sh.lost;
 		if (lost)
 			snprintf(why, whylen, "%s", s->sh.lost_reason);
 		else if (s->sh.session_gone) /* renew saw 404 just as we acquired */
 			lost = snprintf(why, whylen, "session invalidated") > 0;
 		pthread_mutex_unlock(&s->sh.mu);
-		int64_t now = clock_now_ms();
-		if (!lost && now >= deadline) {
-			snprintf(why, whylen, "no confirmation from Consul within the lock-delay budget");
-			lost = 1;
-		}
 		if (lost)
 			return END_LOST;
-		if (wait_events(s, deadline - now))
+		int64_t wake = clock_now_ms() + 60000;
+		if (s->st.fenced) {
+			try_resume(s, last_key, clock_now_ms());
+			if (s->st.fenced && s->st.resume_retry > clock_now_ms())
+				wake = s->st.resume_retry;
+		} else if (stand_unfenced(s, last_confirm, &wake, why, whylen) == END_LOST) {
+			return END_LOST;
+		}
+		if (wait_events(s, wake - clock_now_ms()))
 			drain_events(s);
 		int sig;
 		while ((sig = proc_signal_next()) != 0) {
@@ -1087,6 +1506,8 @@ static int hold(struct lock_state *s, struct proc_child *child, int *sig_out, ch
 			}
 			if (sig == SIGHUP)
 				proc_signal_group(child, SIGHUP);
+			if (sig == SIGUSR1 && action_set(&s->o->resume))
+				s->st.lift_wanted = 1;
 		}
 		if (proc_reap(child))
 			return END_CHILD;
@@ -1195,13 +1616,50 @@ static int child_done(const struct proc_child *child)
 	return proc_exit_code(child->status) == 0;
 }
 
+/*
+ * The lock is lost (renew 404, the key gone or another's, or the deadline without a fence
+ * action): fence prog first (the fence action, then the kill signal), then destroy the session
+ * at once, so that a successor waits only for the lock-delay and never for a dead session's
+ * 2 x TTL; then wait for prog and clean up.
+ */
+static void stop_after_loss(struct lock_state *s, const char *why)
+{
+	struct proc_child *child = s->st.child;
+	log_error("lock lost, stopping the program", "reason", why, "signal", proc_signal_name(s->o->kill_signal));
+	/* The workers have nothing left to prove; stop their retries now. */
+	worker_poke(&s->renewer, 'q');
+	worker_poke(&s->monitor, 'q');
+	if (action_set(&s->o->fence) && !s->st.fenced && !s->st.fence_failed)
+		(void)run_action(s, &s->o->fence, "fence");
+	/* S3: the kill signal before anything that waits on Consul. */
+	proc_signal_group(child, s->o->kill_signal);
+	if (s->o->kill_signal != SIGCONT)
+		proc_signal_group(child, SIGCONT);
+	int64_t lost_at = clock_now_ms();
+	worker_stop(&s->monitor);
+	worker_stop(&s->renewer);
+	consul_set_cancel_fd(s->mc, -1);
+	consul_set_deadline(s->mc, clock_now_ms() + LOST_CLEANUP_MS);
+	int answered = consul_session_destroy(s->mc, s->sh.session) == CONSUL_OK;
+	if (answered)
+		log_info("session destroyed", "session", s->sh.session);
+	consul_set_deadline(s->mc, 0);
+	if (proc_stop(child, 0, s->o->kill_timeout_ms))
+		log_warn("program killed after the kill timeout");
+	/* A Consul that did not answer (a hung agent) is asked again until it does:
+	 * a release first when prog fenced (exited 0), so the successor waits no lock-delay. */
+	if (!answered)
+		cleanup_after_loss(s, lost_at, child_done(child));
+}
+
 static int run_held(struct lock_state *s, char **argv)
 {
-	char env_key[600], env_sess[100];
+	char env_key[600], env_sess[100], env_prev[600];
 	snprintf(env_key, sizeof(env_key), "RESEC_LOCK_KEY=%s", s->cfg->lock_key);
 	snprintf(env_sess, sizeof(env_sess), "RESEC_LOCK_SESSION=%s", s->sh.session);
-	char *env[] = { env_key, env_sess, NULL };
-	log_info("lock acquired", "key", s->cfg->lock_key, "session", s->sh.session);
+	snprintf(env_prev, sizeof(env_prev), "RESEC_LOCK_PREVIOUS=%s", s->previous);
+	char *env[] = { env_key, env_sess, env_prev, NULL };
+	log_info("lock acquired", "key", s->cfg->lock_key, "session", s->sh.session, "previous", s->previous);
 	start_holding(s);
 	struct proc_child child;
 	if (proc_spawn(&child, argv, env) < 0) {
@@ -1209,19 +1667,19 @@ static int run_held(struct lock_state *s, char **argv)
 		cleanup(s, 5000, 1);
 		return 127;
 	}
+	s->st.child = &child;
 	log_info("program started", "pid", log_int(child.pid));
 	int sig = 0;
 	char why[200] = "";
-	int end = hold(s, &child, &sig, why, sizeof(why));
+	int end = hold(s, &sig, why, sizeof(why));
+	if (end == END_LOST && !s->sh.handover) {
+		stop_after_loss(s, why);
+		return EXIT_TEMPFAIL;
+	}
 	if (end == END_LOST) {
-		/* S3: signal first (proc_stop does at once); Consul comes after, and only briefly. */
-		if (s->sh.handover)
-			log_info("lock hand-over requested, stopping the program; then releasing", "signal",
-			         proc_signal_name(s->o->kill_signal));
-		else
-			log_error("lock lost, stopping the program", "reason", why, "signal",
-			          proc_signal_name(s->o->kill_signal));
-		/* The workers have nothing left to prove; stop their retries now. */
+		/* A hand-over: prog stops as on a loss, then the key is released without lock-delay. */
+		log_info("lock hand-over requested, stopping the program; then releasing", "signal",
+		         proc_signal_name(s->o->kill_signal));
 		worker_poke(&s->renewer, 'q');
 		worker_poke(&s->monitor, 'q');
 		int64_t lost_at = clock_now_ms();
@@ -1258,6 +1716,10 @@ int main(int argc, char **argv)
 	                        options, handle_option, &o);
 	if (first >= argc) {
 		log_die_line("no program given (resec-lock [options] -- prog args...)");
+		return EXIT_USAGE;
+	}
+	if (o.failsafe.argv[0] != NULL && !action_set(&o.fence)) {
+		log_die_line("--failsafe needs --fence: the proof only decides when to fence");
 		return EXIT_USAGE;
 	}
 	struct lock_state s;

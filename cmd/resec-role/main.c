@@ -14,14 +14,19 @@
 #include "role.h"
 
 static const char usage[] =
-	"usage: resec-role [options] show | master | replica [HOST:PORT] | follow [HOST:PORT] | fence\n"
+	"usage: resec-role [options] show | master | promote | unfence | replica [HOST:PORT] | follow [HOST:PORT]\n"
+	"                  | fence | fence-previous\n"
 	"  show              print the role: master | replica HOST:PORT link=up|down offset=N [parked] [fenced]\n"
 	"  master            REPLICAOF NO ONE and lift the fence\n"
+	"  promote           REPLICAOF NO ONE with the fence up; it stays up (lift it with unfence)\n"
+	"  unfence           lift the fence of a master (a replica is left as it is)\n"
 	"  replica HOST:PORT replicate HOST:PORT (default RESEC_MASTER_ADDR), lift the fence; refused\n"
 	"                    (exit 1) when HOST:PORT holds less than this redis\n"
 	"  follow HOST:PORT  replica, then stay: park the replica (data kept) when the link to the master\n"
 	"                    drops, follow again only a master that continues its history; ends on TERM\n"
-	"  fence             refuse writes (NOREPLICAS) until master or replica\n";
+	"  fence             refuse writes (NOREPLICAS) until master or replica\n"
+	"  fence-previous    fence the Redis of the lock's previous holder (RESEC_LOCK_PREVIOUS and the\n"
+	"                    instances registered as master in Consul); one that does not answer is left\n";
 
 /* While Redis answers LOADING, commands are retried for HEALTHCHECK_TIMEOUT × this. */
 enum { LOADING_RETRY_FACTOR = 10 };
@@ -118,6 +123,51 @@ static int change_role(struct role *r, int fenced, const char **argv)
 		c->err_kind = kind;
 	}
 	return -1;
+}
+
+/* promote: REPLICAOF NO ONE with the fence up, and it stays up. A master that is not fenced is fenced. */
+static int do_promote(struct role *r)
+{
+	static const char *need[] = { "replicaof", "config" };
+	static const char *need_old[] = { "slaveof", "config" };
+	if (rdb_info(&r->conn, &r->info) < 0)
+		return -1;
+	int old = r->info.version_major > 0 && r->info.version_major < 5;
+	if (rdb_require_commands(&r->conn, 2, old ? need_old : need) < 0)
+		return -1;
+	int fenced = rdb_fenced(&r->conn);
+	if (fenced < 0 || (!fenced && rdb_fence(&r->conn) < 0))
+		return -1;
+	if (r->info.role == RDB_ROLE_MASTER)
+		return 0;
+	const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", "NO", "ONE" };
+	if (rdb_exec(&r->conn, 3, argv) < 0)
+		return -1;
+	log_info("promoted to master, fenced", "was_replica_of", r->info.master_host, "port",
+	         log_int(r->info.master_port));
+	persist_fenced(r);
+	return 0;
+}
+
+/* unfence: lift the fence of a master; a replica is not touched (it cannot take writes anyway). */
+static int do_unfence(struct role *r)
+{
+	if (rdb_info(&r->conn, &r->info) < 0)
+		return -1;
+	if (r->info.role != RDB_ROLE_MASTER)
+		return 0;
+	int fenced = rdb_fenced(&r->conn);
+	if (fenced <= 0)
+		return fenced;
+	if (rdb_unfence(&r->conn) < 0)
+		return -1;
+	log_info("fence lifted");
+	return 0;
+}
+
+static int do_fence_previous(struct role *r)
+{
+	return role_fence_previous(r);
 }
 
 static int do_master(struct role *r)
@@ -301,6 +351,12 @@ static void verb(const struct role *r, const char *cmd, char *buf, size_t len)
 		snprintf(buf, len, "make redis master");
 	else if (strcmp(cmd, "fence") == 0)
 		snprintf(buf, len, "fence redis");
+	else if (strcmp(cmd, "promote") == 0)
+		snprintf(buf, len, "promote redis");
+	else if (strcmp(cmd, "unfence") == 0)
+		snprintf(buf, len, "lift the fence");
+	else if (strcmp(cmd, "fence-previous") == 0)
+		snprintf(buf, len, "fence the previous master");
 	else if (strcmp(cmd, "follow") == 0)
 		snprintf(buf, len, "follow %s", a);
 	else
@@ -335,12 +391,19 @@ int main(int argc, char **argv)
 		op = do_master;
 	} else if (strcmp(cmd, "fence") == 0) {
 		op = do_fence;
+	} else if (strcmp(cmd, "promote") == 0) {
+		op = do_promote;
+	} else if (strcmp(cmd, "unfence") == 0) {
+		op = do_unfence;
+	} else if (strcmp(cmd, "fence-previous") == 0) {
+		op = do_fence_previous;
 	} else if (strcmp(cmd, "replica") == 0 || strcmp(cmd, "follow") == 0) {
 		op = do_replica;
 		maxargs = 2;
 	}
 	if (op == NULL) {
-		log_die_line(nargs == 0 ? "missing command: show, master, replica or fence" : "unknown command \"%s\"", cmd);
+		log_die_line(nargs == 0 ? "missing command: show, master, promote, unfence, replica, follow, fence or "
+		             "fence-previous" : "unknown command \"%s\"", cmd);
 		return EXIT_USAGE;
 	}
 	if (nargs > maxargs) {

@@ -33,6 +33,9 @@ int role_probe_target(struct role *r, struct rdb_conn *t, struct rdb_info *ti);
 /* Run op, reconnecting and retrying while Redis answers LOADING. */
 int role_with_retry(struct role *r, int (*op)(struct role *));
 
+/* fence-previous: fence the Redis of the lock's previous holder(s) (previous.c); 0, or -1 on a local Redis error. */
+int role_fence_previous(struct role *r);
+
 /* follow: replicate r->target and guard the link until a signal (docs/resec-role.md). Exit code. */
 int role_follow(struct role *r);
 

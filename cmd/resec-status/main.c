@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "consul.h"
+#include "failsafe.h"
 #include "json.h"
 #include "log.h"
 #include "peer.h"
@@ -26,7 +27,8 @@ static const char usage[] =
 	"  --prom            print Prometheus text format instead (for a node_exporter textfile)\n"
 	"  --redis-max-lag BYTES  (REDIS_MAX_LAG, 10MiB) a passing replica further behind its master\n"
 	"                    is a problem (suffixes K, M, G, optionally followed by iB or B, are 1024-based)\n"
-	"  --state FILE      remember the lock's LockIndex in FILE to date failovers across runs\n"
+	"  --state FILE      remember the lock's LockIndex in FILE to date failovers across runs, and\n"
+	"                    when Consul was first seen unreachable\n"
 	"exit: 0 healthy, 1 unhealthy, 64 bad usage, 69 Consul unreachable\n";
 
 enum { OPT_JSON = 1, OPT_PROM, OPT_STATE };
@@ -78,8 +80,26 @@ struct lock_state {
 	uint64_t flags;              /* LOCK_FLAGS, or the key is no lock: resec-lock waits for it to go */
 };
 
+/*
+ * The master's standing when Consul is in trouble (docs/resec-status.md, "Consul trouble"):
+ * what its Redis says (fenced: the lock not confirmed; the failsafe proof), found through
+ * Consul, or without it from REDIS_ADDR and the master that Redis follows.
+ */
+struct modes {
+	int no_leader;               /* Consul answered only stale reads */
+	long long down_since;        /* Unix seconds Consul was first seen in trouble (--state), 0 unknown */
+	char addr[300];              /* the master examined, "" when none */
+	char via[300];               /* the Redis it was found through, without Consul */
+	int redis_ok;
+	int fenced;                  /* 1 fenced, 0 not, -1 unknown */
+	struct failsafe_proof proof; /* proof.have_view: the master runs in failsafe mode */
+	int proof_ok;
+};
+
 struct status {
 	struct resec_config cfg;
+	struct modes modes;
+	int stale;                   /* read Consul with ?stale: it has no leader */
 	int mode;
 	char state_file[512];
 	struct consul *consul;
@@ -274,7 +294,8 @@ static int read_service(struct status *st, const char *name, int role)
 {
 	struct json_health_entry *e = NULL;
 	size_t n = 0;
-	if (consul_health_service(st->consul, name, NULL, 0, NULL, &e, &n) != CONSUL_OK) {
+	struct consul_query q = { .stale = st->stale };
+	if (consul_health_service(st->consul, name, NULL, 0, &q, &e, &n) != CONSUL_OK) {
 		set_consul_err(st, "cannot read service %s: %s", name, st->consul->err);
 		return -1;
 	}
@@ -303,7 +324,8 @@ static int read_lock(struct status *st)
 {
 	struct lock_state *l = &st->lock;
 	struct json_kv_entry kv;
-	int rc = consul_kv_get(st->consul, st->cfg.lock_key, NULL, &kv);
+	struct consul_query q = { .stale = st->stale };
+	int rc = consul_kv_get(st->consul, st->cfg.lock_key, &q, &kv);
 	if (rc == CONSUL_ABSENT)
 		return 0;
 	if (rc != CONSUL_OK) {
@@ -325,7 +347,7 @@ static int read_lock(struct status *st)
 		return 0;
 	struct json_session s;
 	memset(&s, 0, sizeof(s));
-	rc = consul_session_info(st->consul, l->session, NULL, &s);
+	rc = consul_session_info(st->consul, l->session, &q, &s);
 	if (rc == CONSUL_OK)
 		snprintf(l->node, sizeof(l->node), "%s", s.node);
 	else if (rc != CONSUL_ABSENT) {
@@ -637,6 +659,148 @@ static void failovers(struct status *st)
 		log_warn("cannot write the state file", "file", st->state_file, "reason", strerror(errno));
 }
 
+/* ---- Consul trouble and the master's standing ---- */
+
+static void format_time(long long t, char *buf, size_t len);
+
+/* Look at the master at hp: is it fenced, and does its Redis prove a failsafe hold? */
+static void examine_master(struct status *st, const struct hostport *hp)
+{
+	struct modes *m = &st->modes;
+	config_format_hostport(hp, m->addr, sizeof(m->addr));
+	struct rdb_opts o;
+	rdb_opts_from_config(&o, &st->cfg);
+	o.addr = *hp;
+	struct rdb_conn c;
+	rdb_init(&c, &o);
+	struct rdb_info in;
+	m->fenced = -1;
+	if (rdb_connect(&c) < 0 || rdb_info(&c, &in) < 0 || in.role != RDB_ROLE_MASTER) {
+		rdb_close(&c);
+		return;
+	}
+	m->redis_ok = 1;
+	m->fenced = rdb_fenced(&c);
+	m->proof_ok = failsafe_judge(&c, &m->proof) == 1;
+	rdb_close(&c);
+}
+
+/* Through Consul: the lock holder's instance, else the passing master. */
+static void modes_from_consul(struct status *st)
+{
+	const struct instance *m = st->master >= 0 ? &st->inst[st->master] : NULL;
+	for (size_t i = 0; i < st->n; i++)
+		if (st->inst[i].lock_holder && st->inst[i].consul_role == RDB_ROLE_MASTER)
+			m = &st->inst[i];
+	if (m != NULL)
+		examine_master(st, &m->hp);
+}
+
+/* Without Consul: REDIS_ADDR, and the master it replicates when it is a replica. */
+static void modes_without_consul(struct status *st)
+{
+	struct rdb_info in;
+	char err[256];
+	if (peer_probe(&st->cfg, &st->cfg.redis_addr, &in, NULL, err, sizeof(err)) < 0)
+		return;
+	struct hostport hp = st->cfg.redis_addr;
+	if (in.role == RDB_ROLE_REPLICA) {
+		if (in.master_port <= 0) /* parked (127.0.0.1:0) or no master */
+			return;
+		hp.port = in.master_port;
+		snprintf(hp.host, sizeof(hp.host), "%s", in.master_host);
+		config_format_hostport(&st->cfg.redis_addr, st->modes.via, sizeof(st->modes.via));
+	}
+	examine_master(st, &hp);
+}
+
+/*
+ * When Consul was first seen in trouble, kept in the --state file beside the failover
+ * count: one more line, consul_down_since UNIXTIME (0 when Consul is fine).
+ */
+static void consul_since(struct status *st, int trouble)
+{
+	if (st->state_file[0] == '\0')
+		return;
+	FILE *f = fopen(st->state_file, "r");
+	char lines[8][128];
+	int n = 0;
+	long long since = 0;
+	char line[128];
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		if (state_field(line, "consul_down_since", &since) == 0)
+			continue;
+		if (n < 8)
+			snprintf(lines[n++], sizeof(lines[0]), "%s", line);
+	}
+	if (f != NULL)
+		(void)fclose(f);
+	long long now = (long long)time(NULL);
+	long long want = trouble ? (since > 0 ? since : now) : 0;
+	st->modes.down_since = want;
+	if (want == since)
+		return;
+	char tmp[600];
+	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", st->state_file, (long)getpid());
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		fputs(lines[i], f);
+	fprintf(f, "consul_down_since %lld\n", want);
+	if (fclose(f) != 0 || rename(tmp, st->state_file) != 0) {
+		log_warn("cannot write the state file", "file", st->state_file, "reason", strerror(errno));
+		(void)unlink(tmp);
+	}
+}
+
+/*
+ * Human output: a line made printable first. Node names, addresses, the lock's
+ * value, check statuses and Redis errors come from servers; a newline or an
+ * escape sequence in one must not forge a table row or a "status:" line.
+ */
+static void __attribute__((format(printf, 1, 2))) out_line(const char *fmt, ...)
+{
+	char raw[2048], shown[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	log_printable(raw, shown, sizeof(shown));
+	puts(shown);
+}
+
+/* The operator's lines: Consul's trouble, the master fenced, the failsafe hold. */
+static void print_modes(const struct status *st, int unreachable)
+{
+	const struct modes *m = &st->modes;
+	char when[64];
+	format_time(m->down_since, when, sizeof(when));
+	if (unreachable || m->no_leader)
+		out_line("consul %s since %s%s", unreachable ? "unreachable" : "has no leader",
+		       m->down_since > 0 ? when : "unknown", m->down_since > 0 ? "" : " (use --state to date it)");
+	if (unreachable && st->consul_err[0] != '\0')
+		out_line("consul error: %s", st->consul_err);
+	if (m->addr[0] == '\0') {
+		char a[300];
+		config_format_hostport(&st->cfg.redis_addr, a, sizeof(a));
+		if (unreachable)
+			out_line("master: not found through redis %s", a);
+		return;
+	}
+	if (m->via[0] != '\0')
+		out_line("master %s (seen through %s)", m->addr, m->via);
+	else if (unreachable)
+		out_line("master %s", m->addr);
+	if (m->fenced == 1)
+		out_line("fenced: lock not confirmed (master %s refuses writes)", m->addr);
+	if (m->proof.have_view && m->fenced == 1 && m->proof_ok)
+		out_line("failsafe: %d/%d peers confirm; the fence stays until Consul confirms the lock",
+		       m->proof.confirmed, m->proof.n);
+	else if (m->proof.have_view)
+		out_line("%s", m->proof.why);
+}
+
 /* ---- output ---- */
 
 static const char *dash_ll(long long v, char *buf, size_t len)
@@ -659,22 +823,6 @@ static const char *fenced_text(const struct instance *in)
 	if (!in->redis_ok)
 		return "-";
 	return in->fenced == 1 ? "yes" : in->fenced == 0 ? "no" : "?";
-}
-
-/*
- * Human output: a line made printable first. Node names, addresses, the lock's
- * value, check statuses and Redis errors come from servers; a newline or an
- * escape sequence in one must not forge a table row or a "status:" line.
- */
-static void __attribute__((format(printf, 1, 2))) out_line(const char *fmt, ...)
-{
-	char raw[2048], shown[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
-	log_printable(raw, shown, sizeof(shown));
-	puts(shown);
 }
 
 enum { NCOLS = 10 };
@@ -744,6 +892,7 @@ static void print_table(const struct status *st)
 	else
 		out_line("lock %s: %s", st->cfg.lock_key, l->present ? "not held" : "absent");
 	out_line("maintenance: %s", st->maintenance ? "on (failover paused)" : "off");
+	print_modes(st, 0);
 	if (st->switchover[0] != '\0')
 		out_line("switchover: to %s in progress", st->switchover);
 	if (st->master_offset >= 0)
@@ -863,6 +1012,34 @@ static void json_lock(struct json_buf *b, const struct status *st)
 	json_buf_raw(b, "}");
 }
 
+/* "consul": reachable, leader, trouble_since; "master_standing": the master's fence and failsafe proof. */
+static void json_modes(struct json_buf *b, const struct status *st)
+{
+	const struct modes *m = &st->modes;
+	int reachable = st->consul_err[0] == '\0';
+	json_buf_raw(b, reachable ? ",\"consul\":{\"reachable\":true" : ",\"consul\":{\"reachable\":false");
+	json_kv_bool(b, "leader", reachable && !m->no_leader);
+	json_kv_int(b, "trouble_since", m->down_since > 0 ? m->down_since : -1, 1);
+	json_buf_raw(b, "}");
+	if (m->addr[0] == '\0') {
+		json_buf_raw(b, ",\"master_standing\":null");
+		return;
+	}
+	json_buf_raw(b, ",\"master_standing\":{");
+	json_kv_str(b, "addr", m->addr, 0);
+	json_kv_bool(b, "fenced", m->fenced);
+	if (!m->proof.have_view) {
+		json_buf_raw(b, ",\"failsafe\":null}");
+		return;
+	}
+	json_buf_raw(b, ",\"failsafe\":{");
+	json_kv_str(b, "proof", m->proof.why, 0);
+	json_kv_int(b, "peers", m->proof.n, 0);
+	json_kv_int(b, "confirmed", m->proof.confirmed, 0);
+	json_kv_bool(b, "holding", m->proof_ok && m->fenced == 0);
+	json_buf_raw(b, "}}");
+}
+
 static const char *status_word(const struct status *st)
 {
 	return st->consul_err[0] != '\0' ? "unavailable" : st->nproblems == 0 ? "healthy" : "unhealthy";
@@ -878,6 +1055,7 @@ static void print_json(const struct status *st)
 	json_strings(&b, "warnings", st->warnings, st->nwarnings);
 	if (st->consul_err[0] != '\0')
 		json_kv_str(&b, "error", st->consul_err, 1);
+	json_modes(&b, st);
 	if (st->consul_err[0] == '\0') {
 		json_kv_int(&b, "masters_passing", st->masters_passing, 0);
 		json_kv_int(&b, "max_lag_bytes", st->cfg.redis_max_lag, 0);
@@ -960,11 +1138,30 @@ static void prom_instances(const struct status *st)
 			prom_instance("resec_replication_lag_bytes", &st->inst[i], NULL, st->inst[i].lag);
 }
 
+/* The master's standing, also when Consul does not answer. */
+static void prom_modes(const struct status *st)
+{
+	const struct modes *m = &st->modes;
+	prom_head("resec_consul_leader", "gauge", "1 when Consul answered with a leader.");
+	printf("resec_consul_leader %d\n", st->consul_err[0] == '\0' && !m->no_leader);
+	if (m->fenced >= 0) {
+		prom_head("resec_master_fenced", "gauge", "1 when the master's Redis refuses writes (lock not confirmed).");
+		printf("resec_master_fenced %d\n", m->fenced);
+	}
+	if (m->proof.have_view) {
+		prom_head("resec_failsafe_peers", "gauge", "Peers the failsafe master must hear from.");
+		printf("resec_failsafe_peers %d\n", m->proof.n);
+		prom_head("resec_failsafe_peers_confirmed", "gauge", "Of them, connected replicas reporting Consul unreachable.");
+		printf("resec_failsafe_peers_confirmed %d\n", m->proof.confirmed);
+	}
+}
+
 static void print_prom(const struct status *st)
 {
 	int up = st->consul_err[0] == '\0';
 	prom_head("resec_up", "gauge", "1 when Consul answered.");
 	printf("resec_up %d\n", up);
+	prom_modes(st);
 	if (!up)
 		return;
 	prom_head("resec_cluster_healthy", "gauge", "1 when resec-status finds no problem.");
@@ -994,6 +1191,10 @@ static int output(const struct status *st)
 		print_prom(st);
 	else if (st->consul_err[0] == '\0')
 		print_table(st);
+	else {
+		print_modes(st, 1);
+		printf("status: unavailable\n");
+	}
 	if (fflush(stdout) != 0) {
 		log_die_line("cannot write the output: %s", strerror(errno));
 		return EXIT_UNAVAILABLE;
@@ -1039,7 +1240,20 @@ static int read_consul(struct status *st)
 	consul_set_timeouts(st->consul, t, t);
 	if (read_services(st) == 0 && read_lock(st) == 0 && read_flags(st) == 0)
 		return 0;
-	return EXIT_UNAVAILABLE;
+	/* No leader: the servers still answer stale reads, and the cluster can be shown from them. */
+	if (strstr(st->consul_err, "No cluster leader") == NULL)
+		return EXIT_UNAVAILABLE;
+	free(st->inst);
+	st->inst = NULL;
+	st->n = 0;
+	memset(&st->lock, 0, sizeof(st->lock));
+	st->consul_err[0] = '\0';
+	st->stale = 1;
+	st->modes.no_leader = 1;
+	if (read_services(st) < 0 || read_lock(st) < 0)
+		return EXIT_UNAVAILABLE;
+	add_problem(st, "consul has no leader: no failover can happen; the instances and the lock are read stale");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -1057,7 +1271,11 @@ int main(int argc, char **argv)
 	if (rc == 0) {
 		survey(&st);
 		failovers(&st);
+		modes_from_consul(&st);
+	} else {
+		modes_without_consul(&st);
 	}
+	consul_since(&st, rc != 0 || st.modes.no_leader);
 	rc = output(&st);
 	consul_free(st.consul);
 	free(st.inst);

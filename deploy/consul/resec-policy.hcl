@@ -18,6 +18,10 @@ key_prefix "resec/" {
 key "resec/master-offset" {
   policy = "write"
 }
+# Failsafe mode (RESEC_FAILSAFE): the master's keeper writes the members.
+key "resec/failsafe" {
+  policy = "write"
+}
 
 # resec-lock: create, renew and destroy its session on this node.
 session_prefix "" {

@@ -1,0 +1,302 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# A Consul blip costs no more than the blip (issue 15): Consul's leader lost
+# for 3, 15 and 60 s, the master's agent cut off (with and without gossip),
+# every agent cut off, resec SIGKILLed on the master while its Redis lives;
+# then failsafe mode, holding writes through the outage, and the cases where
+# it must fence anyway. A prober writes to every Redis every 25 ms: two Redis
+# taking writes in the same round (or A, B, A within a second) fails the test,
+# and the longest time without any write is measured and bounded (wide
+# margins). Every test ends with the S1/S2 check of the emulator's event log.
+
+load test_helper
+load cluster_helper
+
+setup() {
+	command -v jq >/dev/null || skip "jq is needed"
+	emu_requires_control
+}
+
+teardown() {
+	[ -z "${PROBER:-}" ] || kill -TERM "$PROBER" 2>/dev/null || true
+	cluster_teardown
+}
+
+# mono: the monotonic clock (the prober's and the emulator's).
+mono() { python3 -c 'import time; print("%.6f" % time.monotonic())'; }
+
+# ctl PATH: a control request to the emulator (through the observer's agent).
+ctl() { curl -sf --max-time 5 -X PUT "http://$OBS_ADDR$1" >/dev/null; }
+
+# probe_start: write to every Redis every 25 ms from now on.
+probe_start() {
+	local ports=() i
+	for i in $(seq "$CLUSTER_N"); do ports+=("$(redis_port "$i")"); done
+	python3 "$RESEC_ROOT/tests/prober.py" run "$BATS_TEST_TMPDIR/probe" "${ports[@]}" &
+	PROBER=$!
+	track_pid "$PROBER"
+	wait_for "the prober's first write" 10 test -s "$BATS_TEST_TMPDIR/probe"
+}
+
+# probe_report [--from T] [--to T]: the JSON summary; fails on two writable Redis.
+probe_report() {
+	python3 "$RESEC_ROOT/tests/prober.py" report "$BATS_TEST_TMPDIR/probe" "$@"
+}
+
+# max_gap [--from T] [--to T]: the longest time without a write, in seconds.
+max_gap() {
+	probe_report "$@" | jq -r .max_gap_s
+}
+
+# first_write_after T [PORT]: the time of the first accepted write after T (on PORT), or 1e9.
+first_write_after() {
+	awk -v t="$1" -v p="${2:-}" '$2 ~ /^[0-9]+$/ && $1 > t && (p == "" || $2 == p) { print $1; f = 1; exit }
+		END { if (!f) print 1e9 }' "$BATS_TEST_TMPDIR/probe"
+}
+
+# le A B: A <= B (decimal numbers).
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+
+# settle_and_probe: a settled cluster, every replica in sync, the prober running.
+settle_and_probe() {
+	wait_for "a settled cluster" 60 cluster_settled
+	M=$(master_node)
+	probe_start
+	sleep 2
+}
+
+# finish NAME [--from T]: stop the prober, print the timeline, fail on two writable Redis.
+finish() {
+	local name="$1"
+	shift
+	kill -TERM "$PROBER"
+	wait "$PROBER" 2>/dev/null || true
+	PROBER=
+	run probe_report "$@"
+	echo "$name: $output" >&3
+	[ "$status" -eq 0 ]
+}
+
+# blip SECONDS: Consul's leader lost for SECONDS; the same master keeps the
+# lock, takes writes again within a second of the leader's return, and the
+# write gap is at most the blip.
+blip() {
+	local secs="$1" back first gap
+	cluster_start
+	settle_and_probe
+	ctl /_emu/leader/lose
+	if [ "$secs" -ge 15 ]; then
+		# What an operator sees meanwhile: Consul without a leader, the master fenced.
+		sleep 3
+		run -1 --separate-stderr resec-status --consul-http-addr "$OBS_ADDR" --state "$BATS_TEST_TMPDIR/status"
+		echo "$output" | grep -E '^(consul|fenced|problem: consul)' | sed 's/^/  resec-status: /' >&3
+		[[ "$output" == *"consul has no leader since "* ]]
+		[[ "$output" == *"fenced: lock not confirmed (master 127.0.0.1:$(redis_port "$M") refuses writes)"* ]]
+		sleep $((secs - 3))
+	else
+		sleep "$secs"
+	fi
+	back=$(mono)
+	ctl /_emu/leader/restore
+	sleep 3
+	finish "leader lost ${secs}s"
+	gap=$(max_gap)
+	first=$(first_write_after "$back")
+	echo "  first write $(awk -v a="$first" -v b="$back" 'BEGIN { print a - b }')s after the leader returned," \
+		"longest gap ${gap}s" >&3
+	[ "$(master_node)" = "$M" ]
+	le "$gap" "$((secs + 1)).5"
+	le "$first" "$(awk -v b="$back" 'BEGIN { print b + 1.0 }')"
+	run ! grep -q "lock lost" "$BATS_TEST_TMPDIR/resec$M.log"
+}
+
+@test "leader lost 3s: the master keeps the lock; writes back within 1s of the leader, no failover" {
+	blip 3
+}
+
+@test "leader lost 15s: the master keeps the lock; writes back within 1s of the leader, no failover" {
+	blip 15
+}
+
+@test "leader lost 60s: the master keeps the lock; writes back within 1s of the leader, no failover" {
+	blip 60
+}
+
+# cut_master [serf=keep]: partition the master's agent; a new master takes
+# writes within the lock-delay arithmetic, never at once with the old one; healed,
+# the old one follows the new master within seconds (it kept asking while fenced).
+cut_master() {
+	local q="${1:+?$1}" cut n gap healed
+	M=$(master_node)
+	cut=$(mono)
+	ctl "/_emu/node/node$M/partition$q"
+	wait_for "a new master" 60 has_master_other_than "$(redis_port "$M")"
+	n=$(master_node)
+	sleep 2
+	gap=$(max_gap --from "$cut" --to "$(mono)")
+	echo "  master's agent cut off${1:+ ($1)}: new master node$n, longest gap ${gap}s" >&3
+	le "$gap" 8
+	healed=$SECONDS
+	ctl "/_emu/node/node$M/heal"
+	wait_for "the old master rejoins as a replica" 60 replicates "$M" "$(redis_port "$n")"
+	echo "  old master replicating the new one $((SECONDS - healed))s after the heal" >&3
+	[ $((SECONDS - healed)) -le 4 ]
+	wait_for "a settled cluster" 60 cluster_settled
+}
+
+@test "the master's agent partitioned, with gossip and without (serf=keep), then every agent: never two writable" {
+	local cut back gap healed
+	cluster_start
+	settle_and_probe
+	cut_master
+	# Gossip alive: the session dies with the master's check (its TTL), not after 2 x TTL.
+	cut_master serf=keep
+	# Every agent cut off for 10 s: the master fences, nobody can promote; back, one master.
+	cut=$(mono)
+	for i in $(seq "$CLUSTER_N"); do ctl "/_emu/node/node$i/partition"; done
+	sleep 10
+	back=$(mono)
+	for i in $(seq "$CLUSTER_N"); do ctl "/_emu/node/node$i/heal"; done
+	healed=$SECONDS
+	wait_for "a settled cluster" 60 cluster_settled
+	echo "  every agent cut off 10s: settled $((SECONDS - healed))s after the heal" >&3
+	[ $((SECONDS - healed)) -le 10 ]
+	sleep 1
+	finish "agent partitions"
+	# Fenced within the budget (1.33 s after the last confirmation): no write after +2 s until the heal.
+	run -0 awk -v a="$cut" -v b="$back" '$2 ~ /^[0-9]+$/ && $1 > a + 2 && $1 < b { bad++ } END { exit bad > 0 }' \
+		"$BATS_TEST_TMPDIR/probe"
+	gap=$(max_gap --from "$cut")
+	echo "  every agent cut off 10s: longest gap ${gap}s" >&3
+	le "$gap" 16
+}
+
+@test "resec SIGKILLed on the master, redis alive: a new master within the check TTL + lock-delay, old one fenced first" {
+	local kill_at n first
+	cluster_start
+	settle_and_probe
+	kill_at=$(mono)
+	kill_node_resec "$M" KILL
+	wait_for "a new master" 60 has_master_other_than "$(redis_port "$M")"
+	n=$(master_node)
+	sleep 2
+	finish "resec killed on the master" --from "$kill_at"
+	# The first write on the new master, counted from the kill.
+	first=$(first_write_after "$kill_at" "$(redis_port "$n")")
+	echo "  new master node$n writable $(awk -v a="$first" -v b="$kill_at" 'BEGIN { print a - b }')s after the kill" >&3
+	# Check TTL (2 x 500ms) + lock-delay (2s) + promotion; 2 x session TTL (20s) before.
+	le "$first" "$(awk -v b="$kill_at" 'BEGIN { print b + 6 }')"
+	[ "$(rcli "$(redis_port "$M")" set k v 2>&1)" != OK ]
+	grep -q "fenced the previous master's redis" "$BATS_TEST_TMPDIR/resec$n.log"
+}
+
+# ---- failsafe mode
+
+@test "failsafe: leader lost 15s, every peer a connected replica that cannot reach Consul: writes go on" {
+	E2E_ENV=(RESEC_FAILSAFE=1)
+	E2E_LOCK_DELAY=5s cluster_start
+	settle_and_probe
+	wait_for "the keeper's view" 20 grep -q "failsafe: peers the master waits for" "$BATS_TEST_TMPDIR/resec$M.log"
+	lost=$(mono)
+	ctl /_emu/leader/lose
+	sleep 5
+	run -1 --separate-stderr resec-status --consul-http-addr "$OBS_ADDR"
+	echo "$output" | grep -E '^(consul|failsafe)' | sed 's/^/  resec-status: /' >&3
+	[[ "$output" == *"failsafe: holding master with 2/2 peers confirmed"* ]]
+	# Without Consul at all, through the local Redis: the same standing.
+	run -69 --separate-stderr resec-status --consul-http-addr "127.0.0.1:$(free_port)" \
+		--redis-addr "127.0.0.1:$(redis_port $((M % 3 + 1)))"
+	[[ "$output" == *"consul unreachable since"*"failsafe: holding master with 2/2 peers confirmed"* ]]
+	sleep 10
+	ctl /_emu/leader/restore
+	sleep 3
+	finish "failsafe, leader lost 15s" --from "$lost"
+	gap=$(max_gap --from "$lost")
+	echo "  longest gap ${gap}s" >&3
+	le "$gap" 1
+	[ "$(master_node)" = "$M" ]
+	grep -q "the failsafe proof holds" "$BATS_TEST_TMPDIR/resec$M.log"
+	grep -q "holding master with 2/2 peers confirmed" "$BATS_TEST_TMPDIR/resec$M.log"
+	run ! grep -q "lock not confirmed: fenced" "$BATS_TEST_TMPDIR/resec$M.log"
+}
+
+@test "failsafe must fence: a peer missing (its resec killed): the master fences when the leader is lost" {
+	E2E_ENV=(RESEC_FAILSAFE=1)
+	E2E_LOCK_DELAY=5s cluster_start
+	settle_and_probe
+	wait_for "the keeper's view" 20 grep -q "failsafe: peers the master waits for" "$BATS_TEST_TMPDIR/resec$M.log"
+	p=$((M % 3 + 1))
+	kill_node_resec "$p" KILL
+	lost=$(mono)
+	ctl /_emu/leader/lose
+	wait_for "the master fences" 15 grep -q "lock not confirmed: fenced" "$BATS_TEST_TMPDIR/resec$M.log"
+	grep -q "failsafe: peer 127.0.0.1:$(redis_port "$p") sends no report" "$BATS_TEST_TMPDIR/resec$M.log"
+	sleep 3
+	back=$(mono)
+	ctl /_emu/leader/restore
+	sleep 3
+	finish "failsafe, a peer missing" --from "$lost"
+	# Fenced for the rest of the outage, back within a second of the leader.
+	gap=$(max_gap --from "$lost")
+	le 3 "$gap"
+	le "$(first_write_after "$back")" "$(awk -v b="$back" 'BEGIN { print b + 1.0 }')"
+	[ "$(master_node)" = "$M" ]
+}
+
+@test "failsafe must fence: the master cut from Consul, its peers not: they reach Consul, it fences, they elect" {
+	E2E_ENV=(RESEC_FAILSAFE=1)
+	E2E_LOCK_DELAY=5s cluster_start
+	settle_and_probe
+	wait_for "the keeper's view" 20 grep -q "failsafe: peers the master waits for" "$BATS_TEST_TMPDIR/resec$M.log"
+	cut=$(mono)
+	ctl "/_emu/node/node$M/partition?serf=keep"
+	wait_for "the master fences" 15 grep -q "lock not confirmed: fenced" "$BATS_TEST_TMPDIR/resec$M.log"
+	grep -q "failsafe: peer .* reaches consul" "$BATS_TEST_TMPDIR/resec$M.log"
+	wait_for "a new master" 60 has_master_other_than "$(redis_port "$M")"
+	sleep 2
+	finish "failsafe, the master cut off" --from "$cut"
+	ctl "/_emu/node/node$M/heal"
+	wait_for "the old master rejoins as a replica" 60 replicates "$M" "$(redis_port "$(master_node)")"
+}
+
+@test "failsafe: every agent cut off 10s, no peer reaches Consul: writes go on; back, one master" {
+	E2E_ENV=(RESEC_FAILSAFE=1)
+	E2E_LOCK_DELAY=5s cluster_start
+	settle_and_probe
+	wait_for "the keeper's view" 20 grep -q "failsafe: peers the master waits for" "$BATS_TEST_TMPDIR/resec$M.log"
+	cut=$(mono)
+	for i in $(seq "$CLUSTER_N"); do ctl "/_emu/node/node$i/partition"; done
+	sleep 10
+	back=$(mono)
+	for i in $(seq "$CLUSTER_N"); do ctl "/_emu/node/node$i/heal"; done
+	wait_for "a settled cluster" 60 cluster_settled
+	sleep 1
+	finish "failsafe, every agent cut off 10s" --from "$cut"
+	gap=$(max_gap --from "$cut" --to "$back")
+	echo "  longest gap while cut off ${gap}s, after the heal $(max_gap --from "$back")s" >&3
+	le "$gap" 1
+	le "$(max_gap --from "$back")" 10
+	grep -q "holding master with 2/2 peers confirmed" "$BATS_TEST_TMPDIR/resec$M.log"
+}
+
+@test "failsafe: a node the master does not list as a member (resec/failsafe) never takes the lock" {
+	E2E_ENV=(RESEC_FAILSAFE=1)
+	cluster_start
+	wait_for "a settled cluster" 60 cluster_settled
+	M=$(master_node)
+	wait_for "the keeper's view" 20 grep -q "failsafe: peers the master waits for" "$BATS_TEST_TMPDIR/resec$M.log"
+	# b would win the election (same offset, lower address): only membership keeps it out.
+	local order
+	order=$(for i in 1 2 3; do [ "$i" = "$M" ] || echo "127.0.0.1:$(redis_port "$i") $i"; done | sort | cut -d' ' -f2)
+	b=$(head -1 <<<"$order")
+	a=$(tail -1 <<<"$order")
+	curl -sf -X PUT --data "127.0.0.1:$(redis_port "$a")" "http://$OBS_ADDR/v1/kv/resec/failsafe" >/dev/null
+	since=$(curl -sf "http://$OBS_ADDR/_emu/events" | jq '.[-1].seq')
+	v="REDIS_PID_n$M"
+	kill -KILL "${!v}"
+	wait_for "node $a to become master" 30 sh -c "[ \"\$(curl -sf http://$OBS_ADDR/v1/health/service/redis-master?passing | jq -r '.[0].Service.Port')\" = $(redis_port "$a") ]"
+	grep -q "not a member of the failsafe view" "$BATS_TEST_TMPDIR/resec$b.log"
+	[ "$(curl -sf "http://$OBS_ADDR/_emu/events?since=$since&type=kv_acquire" | jq -r '[.[].node] | unique | join(",")')" = "node$a" ]
+	# The new master's keeper lists the remaining replica again.
+	wait_for "b listed again" 20 sh -c "curl -sf http://$OBS_ADDR/v1/kv/resec/failsafe?raw | grep -q $(redis_port "$b")"
+}
