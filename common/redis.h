@@ -174,6 +174,18 @@ int rdb_fence(struct rdb_conn *c);
 /* Lift the fence (idempotent), restoring the operator's values exactly. */
 int rdb_unfence(struct rdb_conn *c);
 
+/*
+ * For a Redis that does not answer (stalled: SIGSTOP, a long fork, a swapping
+ * host) whose fence timed out: a new connection that sends AUTH and
+ * CLIENT PAUSE ms WRITE and closes without reading. The kernel accepted the
+ * connection and keeps the bytes; when Redis wakes it runs them before any
+ * command sent after it woke, so it takes no new write while it is still an
+ * unfenced master, until the next rdb_fence or rdb_unfence lifts the pause
+ * (both do: writes held back then meet the fence) or ms run out. 0 once the
+ * bytes are sent; nothing is read.
+ */
+int rdb_pause_writes_blind(struct rdb_conn *c, long long ms);
+
 /* CONFIG REWRITE: 0 written, 1 Redis runs without a config file (nothing to
  * write), -1 with err (e.g. the file or its directory is not writable, NOPERM). */
 int rdb_config_rewrite(struct rdb_conn *c);
