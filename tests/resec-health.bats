@@ -483,7 +483,8 @@ check_output() {
 	need_emu
 	start_redis A
 	local p=$REDIS_PORT_A
-	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
+	# A 2 s TTL: the next run must take over before it runs out, also on a loaded machine.
+	HEALTHCHECK_INTERVAL=1s start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
 	wait_for "check passing" 10 status_is "service:redis@:$p" passing
 	kill -USR1 "$RUN_PID"
 	wait_exit "$RUN_PID" 5
@@ -491,7 +492,7 @@ check_output() {
 	status_is "service:redis@:$p" warning
 	[[ "$(consul_get /v1/agent/checks | jq -r --arg id "service:redis@:$p" '.[$id].Output')" == *"handing off"* ]]
 	# The next run (the other role) takes the same registration over, never through critical.
-	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run2.log" --role master
+	HEALTHCHECK_INTERVAL=1s start_run "$p" "$BATS_TEST_TMPDIR/run2.log" --role master
 	wait_for "check passing again" 10 status_is "service:redis@:$p" passing
 	[ "$(emu_curl "/_emu/events?type=check_status" | jq '[.[] | select(.new == "critical")] | length')" = 0 ]
 	kill -USR1 "$RUN_PID"
