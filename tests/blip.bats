@@ -189,7 +189,7 @@ cut_master() {
 	[ "$(rcli "$(redis_port "$M")" set k v 2>&1)" != OK ]
 	# By the new master's fence-previous, or (the machine loaded, the lock moving
 	# twice) by that of a holder before it.
-	cat "$BATS_TEST_TMPDIR"/resec[123].log | grep -q "fenced the previous master's redis"
+	grep -q "fenced the previous master's redis" "$BATS_TEST_TMPDIR"/resec[123].log
 }
 
 # ---- failsafe mode
