@@ -281,11 +281,15 @@ static void fence_found_master(struct health *h)
 
 static int64_t wait_next(const struct health *h, int64_t *backoff)
 {
-	int64_t cap = h->cfg.healthcheck_interval_ms < 100 ? h->cfg.healthcheck_interval_ms : 100;
 	if (h->conn.conn_refused)
 		return WAIT_REFUSED_MS;
+	int64_t cap = h->cfg.healthcheck_interval_ms;
+	if (cap > 100)
+		cap = 100;
+	if (cap < 50)
+		cap = 50;
 	int64_t d = *backoff;
-	*backoff = *backoff * 2 > cap ? (cap > 50 ? cap : 50) : *backoff * 2;
+	*backoff = *backoff * 2 < cap ? *backoff * 2 : cap;
 	return d;
 }
 
