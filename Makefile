@@ -70,13 +70,17 @@ $(O)/unit/%: $(O)/tests/unit/%.o $(LIB)
 
 # The tests run against an ASan+UBSan build, with warnings as errors.
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-BATS_JOBS ?= 1
+# Suites run side by side, tests within a file one after another: most of a
+# suite's time is waiting (TTLs, lock-delays, fault windows), not CPU. bats
+# needs GNU parallel for it (scripts/deps installs it); without it, one by one.
+BATS_JOBS ?= $(if $(shell command -v parallel),3,1)
+BATS_PAR = $(if $(filter-out 1,$(BATS_JOBS)),--jobs $(BATS_JOBS) --no-parallelize-within-files)
 
 # The plain build (build/) is what the valgrind tests run.
 test check:
 	$(MAKE) WERROR=-Werror all
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
-	@{ RESEC_BUILD=build/san bats --timing tests/; echo $$? >build/san/bats.rc; } 2>&1 | tee build/san/bats.tap
+	@{ RESEC_BUILD=build/san bats --timing $(BATS_PAR) tests/; echo $$? >build/san/bats.rc; } 2>&1 | tee build/san/bats.tap
 	@echo "$$(grep -c '^ok' build/san/bats.tap) passed, $$(grep -c '^not ok' build/san/bats.tap) failed"
 	@exit "$$(cat build/san/bats.rc)"
 
@@ -85,7 +89,7 @@ test check:
 VALKEY_SUITES := resec-health resec-role resec-status elect switchover resec faults deploy bench
 test-valkey:
 	$(MAKE) O=build/san WERROR=-Werror SANITIZE="$(SAN_FLAGS)" CFLAGS="-O1 -g" all units
-	@{ RESEC_TEST_SERVER=valkey-server RESEC_BUILD=build/san bats --timing $(VALKEY_SUITES:%=tests/%.bats); \
+	@{ RESEC_TEST_SERVER=valkey-server RESEC_BUILD=build/san bats --timing $(BATS_PAR) $(VALKEY_SUITES:%=tests/%.bats); \
 	  echo $$? >build/san/valkey.rc; } 2>&1 | tee build/san/valkey.tap
 	@echo "valkey: $$(grep -c '^ok' build/san/valkey.tap) passed, $$(grep -c '^not ok' build/san/valkey.tap) failed"
 	@exit "$$(cat build/san/valkey.rc)"

@@ -9,7 +9,7 @@ measures, printing one JSON object per call on stdout.
 usage:
   bench.py failover --lookup sentinel:P1,P2|consul:P1,P2 --old HOST:PORT
                     [--action kill:SIG:PID[,PID..]] [--action put:URL]
-                    [--action sentinel-failover:PORT] [--timeout S]
+                    [--action sentinel-failover:PORT] [--timeout S] [--probe-old]
   bench.py window --port P --pidfile F [--timeout S] -- redis-server args...
   bench.py footprint --seconds S [--group NAME=PID[,PID..]] [--tree NAME=PID..]
                     [--redis NAME=PORT] [--emu URL] [--nodes N]
@@ -222,7 +222,24 @@ def cmd_failover(a):
     t0 = time.monotonic()
     for act in a.action:
         do_action(act)
-    print(json.dumps(await_master(look, a.old, t0, a.timeout)))
+    r = await_master(look, a.old, t0, a.timeout)
+    if a.probe_old:
+        r["old_writable_at_end"] = old_writable(a.old)
+    print(json.dumps(r))
+
+
+def old_writable(addr):
+    """True when the old master still acknowledges a SET (two masters take writes)."""
+    host, port = addr.rsplit(":", 1)
+    try:
+        c = Redis(host, port, 0.5)
+        try:
+            c.cmd("SET", "bench:old", "1")
+            return True
+        finally:
+            c.close()
+    except (OSError, RedisError):
+        return False
 
 
 def await_master(look, old, t0, timeout):
@@ -494,6 +511,7 @@ def group_sample(spec, kids):
     pids = tree(spec["pids"], kids) if spec["tree"] else spec["pids"]
     ticks = rss = pss = uss = n = 0
     names = []
+    each = []
     for p in pids:
         s = proc_sample(p)
         if s:
@@ -505,10 +523,15 @@ def group_sample(spec, kids):
             try:
                 with open("/proc/%d/comm" % p) as f:
                     names.append(f.read().strip())
+                with open("/proc/%d/cmdline" % p, "rb") as f:
+                    argv = [x.decode(errors="replace") for x in f.read().split(b"\0") if x]
+                each.append({"pid": p, "cmd": " ".join(os.path.basename(x) if i == 0 else x
+                                                      for i, x in enumerate(argv[:4])),
+                             "rss_kb": s[1], "pss_kb": s[2], "uss_kb": s[3]})
             except OSError:
                 pass
     return {"ticks": ticks, "rss_kb": rss, "pss_kb": pss, "uss_kb": uss, "procs": n,
-            "names": sorted(names)}
+            "names": sorted(names), "per_process": sorted(each, key=lambda e: -e["uss_kb"])}
 
 
 def emu_stats(url):
@@ -567,7 +590,8 @@ def cmd_footprint(a):
             "rss_kb": end[g]["rss_kb"], "pss_kb": end[g]["pss_kb"],
             "uss_kb": end[g]["uss_kb"], "rss_kb_peak": peak[g]["rss_kb"],
             "pss_kb_peak": peak[g]["pss_kb"], "uss_kb_peak": peak[g]["uss_kb"],
-            "procs": end[g]["procs"], "names": end[g]["names"]}
+            "procs": end[g]["procs"], "names": end[g]["names"],
+            "per_process": end[g]["per_process"]}
     for name in redises:
         if rs0.get(name) is None or rs1.get(name) is None:
             continue
@@ -1081,6 +1105,8 @@ def main(argv):
     f.add_argument("--old", required=True)
     f.add_argument("--action", action="append", default=[])
     f.add_argument("--timeout", type=float, default=60)
+    f.add_argument("--probe-old", action="store_true",
+                   help="once the new master took a write, SET on the old one too (split brain?)")
     rk = sub.add_parser("ranked")
     rk.add_argument("--lookup", required=True)
     rk.add_argument("--service", default="redis-master")

@@ -1482,6 +1482,24 @@ void consul_watch_begin(struct consul_watch *w, int64_t now_ms)
 	w->full_since_ms = 0;
 }
 
+/*
+ * A changed answer is news, not churn: it gives its token back and ends any
+ * slowdown, so the next request goes out at once. Only a loop of unchanged
+ * answers (an index that moves without the content, [C3]) spends the bucket;
+ * so a real change is never held behind earlier wake-ups that said nothing,
+ * and changes come no faster than Consul commits them.
+ */
+static void watch_refund(struct consul_watch *w)
+{
+	int64_t full = (int64_t)w->burst * 1000;
+
+	w->tokens_x1000 = w->tokens_x1000 < 0 ? 1000 : w->tokens_x1000 + 1000;
+	if (w->tokens_x1000 > full)
+		w->tokens_x1000 = full;
+	w->refill_ms = w->rate_min_ms;
+	w->waited = 0;
+}
+
 static uint64_t fnv1a(const void *p, size_t n)
 {
 	const unsigned char *s = p;
@@ -1510,6 +1528,8 @@ int consul_watch_update(struct consul_watch *w, uint64_t index, const void *cont
 	changed = !w->have_hash || h != w->hash;
 	w->hash = h;
 	w->have_hash = 1;
+	if (changed)
+		watch_refund(w);
 	return changed;
 }
 

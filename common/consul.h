@@ -221,7 +221,10 @@ int consul_health_service(struct consul *c, const char *service, const char *tag
  * `refill_ms`. refill_ms starts at rate_min_ms (1s); whenever a request had to
  * wait for an empty bucket it doubles, up to rate_max_ms (15s), so steady
  * churn degrades to one request per 15s; each full refill period the bucket
- * spends full halves it again, back to 1s. Back-off [C5]: after f consecutive
+ * spends full halves it again, back to 1s. Only unchanged answers count as
+ * churn: consul_watch_update gives a changed answer's token back and resets
+ * the refill to rate_min_ms, so the request after a change is never delayed
+ * (a real change of the master must not wait behind the limiter). Back-off [C5]: after f consecutive
  * failures wait min(backoff_base_ms × f², backoff_max_ms) (5s, 180s as consul
  * watch), with jitter: a uniformly random delay in [d/2, d]. The fields can be
  * changed after consul_watch_init (tests use short times).

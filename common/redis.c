@@ -386,6 +386,21 @@ static int reply_error(struct rdb_conn *c, const char *cmd, const redisReply *r)
 	return fail(c, kind, "%s: %s", cmd, text);
 }
 
+/* Format a command and send it, answer not read. */
+static int send_command(struct rdb_conn *c, const char *what, int argc, const char **argv, const size_t *lens,
+                        int64_t deadline)
+{
+	char *cmd = NULL;
+	int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+	if (len < 0 || cmd == NULL)
+		return fail(c, RDB_E_IO, "%s: cannot format the command", argv[0]);
+	int rc = send_all(c, what, cmd, (size_t)len, deadline);
+	/* The formatted command holds the arguments (AUTH's password): wipe it. */
+	memset(cmd, 0, (size_t)len);
+	redisFreeCommand(cmd);
+	return rc;
+}
+
 int rdb_command(struct rdb_conn *c, void **out, int argc, const char **argv)
 {
 	if (out != NULL)
@@ -400,16 +415,8 @@ int rdb_command(struct rdb_conn *c, void **out, int argc, const char **argv)
 	int64_t deadline = op_deadline(c);
 	char what[64];
 	snprintf(what, sizeof(what), "%s on", argv[0]);
-	char *cmd = NULL;
-	int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-	if (len < 0 || cmd == NULL)
-		return fail(c, RDB_E_IO, "%s: cannot format the command", argv[0]);
-	int rc = send_all(c, what, cmd, (size_t)len, deadline);
-	/* The formatted command holds the arguments (AUTH's password): wipe it. */
-	memset(cmd, 0, (size_t)len);
-	redisFreeCommand(cmd);
 	redisReply *r = NULL;
-	if (rc < 0 || read_reply(c, what, deadline, &r) < 0)
+	if (send_command(c, what, argc, argv, lens, deadline) < 0 || read_reply(c, what, deadline, &r) < 0)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
 		reply_error(c, argv[0], r);
@@ -436,7 +443,8 @@ void rdb_reply_free(void *reply)
 		freeReplyObject(reply);
 }
 
-static int do_auth(struct rdb_conn *c)
+/* The AUTH command the options call for in argv[3]: its length, 0 for none. */
+static int auth_argv(const struct rdb_conn *c, const char *argv[3])
 {
 	const char *user = c->opts.username;
 	int has_user = user != NULL && user[0] != '\0';
@@ -444,8 +452,21 @@ static int do_auth(struct rdb_conn *c)
 	if (!has_user && !has_pw)
 		return 0;
 	const char *pw = has_pw ? secret_value(c->opts.password) : "";
-	const char *argv[3] = { "AUTH", user, pw };
-	int rc = has_user ? rdb_exec(c, 3, argv) : rdb_exec(c, 2, (const char *[]){ "AUTH", pw });
+	argv[0] = "AUTH";
+	argv[1] = has_user ? user : pw;
+	argv[2] = pw;
+	return has_user ? 3 : 2;
+}
+
+static int do_auth(struct rdb_conn *c)
+{
+	const char *argv[3];
+	int argc = auth_argv(c, argv);
+	if (argc == 0)
+		return 0;
+	int has_user = argc == 3;
+	const char *user = c->opts.username;
+	int rc = rdb_exec(c, argc, argv);
 	if (rc < 0 && c->err_kind != RDB_E_IO) {
 		/* Redis's answer names no password, but say plainly what failed. */
 		char why[200];
@@ -458,12 +479,11 @@ static int do_auth(struct rdb_conn *c)
 	return rc;
 }
 
-int rdb_connect(struct rdb_conn *c)
+/* The TCP connection alone, by `at`. */
+static int connect_socket(struct rdb_conn *c, int64_t at)
 {
 	rdb_close(c);
-	/* Connect and AUTH share one timeout: a Redis that accepts and then
-	 * trickles its AUTH answer is cut off like one that never accepts. */
-	int64_t saved = c->deadline_ms, at = op_deadline(c);
+	c->conn_refused = 0;
 	int64_t left = at - clock_now_ms();
 	if (left <= 0) {
 		char a[300];
@@ -473,11 +493,28 @@ int rdb_connect(struct rdb_conn *c)
 	struct timeval tv = { .tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000 };
 	const char *host = c->opts.addr.host[0] != '\0' ? c->opts.addr.host : "127.0.0.1";
 	redisContext *ctx = redisConnectWithTimeout(host, c->opts.addr.port, tv);
+	int connect_errno = errno;
 	if (ctx == NULL)
 		return fail(c, RDB_E_IO, "cannot allocate a redis context");
 	c->ctx_ = ctx;
-	if (ctx->err != 0)
-		return io_fail(c, "connect to");
+	if (ctx->err != 0) {
+		/* Refused, unlike a time-out, means no process listens: a Redis that
+		 * stalls (SIGSTOP, a long fork) still has its socket accept. */
+		int refused = ctx->err == REDIS_ERR_IO && connect_errno == ECONNREFUSED;
+		io_fail(c, "connect to");
+		c->conn_refused = refused;
+		return -1;
+	}
+	return 0;
+}
+
+int rdb_connect(struct rdb_conn *c)
+{
+	/* Connect and AUTH share one timeout: a Redis that accepts and then
+	 * trickles its AUTH answer is cut off like one that never accepts. */
+	int64_t saved = c->deadline_ms, at = op_deadline(c);
+	if (connect_socket(c, at) < 0)
+		return -1;
 	c->deadline_ms = at;
 	int rc = do_auth(c);
 	c->deadline_ms = saved;
@@ -753,6 +790,41 @@ int rdb_fenced(struct rdb_conn *c)
 	return tw >= RDB_FENCE_BASE;
 }
 
+int rdb_pause_writes_blind(struct rdb_conn *c, long long ms)
+{
+	int64_t at = op_deadline(c);
+	if (connect_socket(c, at) < 0)
+		return -1;
+	char t[32];
+	snprintf(t, sizeof(t), "%lld", ms);
+	const char *auth[3], *pause[] = { "CLIENT", "PAUSE", t, "WRITE" };
+	size_t lens[4];
+	int argc = auth_argv(c, auth), rc = 0;
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(auth[i]);
+	if (argc > 0)
+		rc = send_command(c, "AUTH on", argc, auth, lens, at);
+	for (int i = 0; i < 4; i++)
+		lens[i] = strlen(pause[i]);
+	if (rc == 0)
+		rc = send_command(c, "CLIENT PAUSE on", 4, pause, lens, at);
+	/* Closing sends a FIN after the bytes: Redis still reads and runs them. */
+	rdb_close(c);
+	return rc;
+}
+
+/* Lift a pause left by rdb_pause_writes_blind. A Redis before 6.2 has no
+ * CLIENT UNPAUSE (nor PAUSE WRITE): its error is no failure. */
+static int unpause(struct rdb_conn *c)
+{
+	if (rdb_exec(c, 2, (const char *[]){ "CLIENT", "UNPAUSE" }) == 0 || c->err_kind != RDB_E_IO) {
+		c->err_kind = RDB_OK;
+		c->err[0] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
 int rdb_fence(struct rdb_conn *c)
 {
 	struct fence_names nm;
@@ -769,7 +841,8 @@ int rdb_fence(struct rdb_conn *c)
 		return -1;
 	if (lag < RDB_FENCE_BASE && config_set_ll(c, nm.max_lag, lag + RDB_FENCE_BASE) < 0)
 		return -1;
-	return 0;
+	/* Writes a blind pause held back now meet the fence: NOREPLICAS. */
+	return unpause(c);
 }
 
 int rdb_unfence(struct rdb_conn *c)
@@ -777,6 +850,9 @@ int rdb_unfence(struct rdb_conn *c)
 	struct fence_names nm;
 	long long tw = 0, lag = 0;
 	if (fence_read(c, &nm, &tw, &lag) < 0)
+		return -1;
+	/* A pause first, while the fence still refuses what it held back. */
+	if (unpause(c) < 0)
 		return -1;
 	/* lag first, to-write last: until to-write is restored the fence (and
 	 * `show`'s marker) stays, so an interrupted unfence is simply rerun. */

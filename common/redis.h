@@ -76,6 +76,7 @@ struct rdb_conn {
 	int64_t deadline_ms;           /* rdb_set_deadline: clock_now_ms() bound of everything, 0 none */
 	int err_kind;                  /* enum rdb_err_kind of the last failure */
 	int peer_closed;               /* the last RDB_E_IO was Redis closing or resetting the connection */
+	int conn_refused;              /* the last rdb_connect was refused: nothing listens on the address */
 	char err[256];
 };
 
@@ -172,6 +173,18 @@ int rdb_fence(struct rdb_conn *c);
 
 /* Lift the fence (idempotent), restoring the operator's values exactly. */
 int rdb_unfence(struct rdb_conn *c);
+
+/*
+ * For a Redis that does not answer (stalled: SIGSTOP, a long fork, a swapping
+ * host) whose fence timed out: a new connection that sends AUTH and
+ * CLIENT PAUSE ms WRITE and closes without reading. The kernel accepted the
+ * connection and keeps the bytes; when Redis wakes it runs them before any
+ * command sent after it woke, so it takes no new write while it is still an
+ * unfenced master, until the next rdb_fence or rdb_unfence lifts the pause
+ * (both do: writes held back then meet the fence) or ms run out. 0 once the
+ * bytes are sent; nothing is read.
+ */
+int rdb_pause_writes_blind(struct rdb_conn *c, long long ms);
 
 /* CONFIG REWRITE: 0 written, 1 Redis runs without a config file (nothing to
  * write), -1 with err (e.g. the file or its directory is not writable, NOPERM). */

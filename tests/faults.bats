@@ -153,6 +153,38 @@ is_master() {
 		"$BATS_TEST_TMPDIR/resec$m.log"
 }
 
+# set_on_wake PORT PID: connect to the stopped Redis PORT, SIGCONT it (PID),
+# send one SET at once and print the answer's first line.
+set_on_wake() {
+	python3 - "$1" "$2" <<'PY'
+import os, signal, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+os.kill(int(sys.argv[2]), signal.SIGCONT)
+s.sendall(b"SET stale:write 1\r\n")
+print(s.makefile("rb").readline().decode().strip() or "(closed)")
+PY
+}
+
+@test "a stall longer than the lock-delay: the old master takes no write sent after it wakes" {
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	[ "$(write_acked "$(redis_port "$m")" k 10)" = 2 ]
+	v="REDIS_PID_n$m"
+	kill -STOP "${!v}"
+	# The holder's fence times out; its lock-delay runs out while Redis sleeps.
+	wait_for "a new master" 30 has_master_other_than "$(redis_port "$m")"
+	run -0 set_on_wake "$(redis_port "$m")" "${!v}"
+	echo "the woken old master answered: $output" >&3
+	[[ "$output" != "+OK" ]]
+	wait_for "a settled cluster" 60 cluster_settled
+	n=$(master_node)
+	[ "$(rcli "$(redis_port "$n")" exists stale:write)" = 0 ]
+	# The pause is lifted: the old master, now a replica, acknowledges at once.
+	[ "$(write_acked "$(redis_port "$n")" after 10)" = 2 ]
+}
+
 @test "a job that ends before the orchestrator first waits is noticed at once" {
 	cluster_start
 	wait_for "a settled cluster" 30 cluster_settled

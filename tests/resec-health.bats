@@ -151,6 +151,38 @@ link_up() {
 	grep -q '^healthy role=master' "$BATS_TEST_TMPDIR/wait.out"
 }
 
+@test "wait --fence-master: a master that starts is fenced by the look that finds it; a replica is left alone" {
+	need_emu
+	local port
+	port=$(free_port)
+	REDIS_ADDR="127.0.0.1:$port" "$RESEC_HEALTH" wait --fence-master --timeout 30s >"$BATS_TEST_TMPDIR/wait.out" 2>"$BATS_TEST_TMPDIR/wait.err" &
+	local wpid=$!
+	track_pid "$wpid"
+	redis-server --bind 127.0.0.1 --port "$port" --save '' --dir "$BATS_TEST_TMPDIR" --logfile "$BATS_TEST_TMPDIR/late.log" &
+	track_pid $!
+	wait_exit "$wpid" 30
+	[ "$EXIT_STATUS" = 0 ]
+	grep -q '^healthy role=master' "$BATS_TEST_TMPDIR/wait.out"
+	grep -q 'fenced it until the election decides' "$BATS_TEST_TMPDIR/wait.err"
+	run redis-cli -p "$port" set k v
+	[[ "$output" == NOREPLICAS* ]]
+	# Already fenced: nothing to do, nothing said.
+	run -0 --separate-stderr health "$port" wait --fence-master
+	[ -z "$stderr" ]
+	# A replica is not touched; without the flag nothing is fenced.
+	start_redis R --replicaof 127.0.0.1 "$port"
+	run -0 health "$REDIS_PORT_R" wait --fence-master
+	[ "$(rcli "$REDIS_PORT_R" config get min-replicas-to-write | tail -1)" = 0 ]
+	start_redis M
+	run -0 health "$REDIS_PORT_M" wait
+	[ "$(rcli "$REDIS_PORT_M" set k v)" = OK ]
+	# Consul away: nothing in Redis is changed (docs/resec.md).
+	CONSUL_HTTP_ADDR="127.0.0.1:$(free_port)" HEALTHCHECK_TIMEOUT=300ms run -0 --separate-stderr \
+		health "$REDIS_PORT_M" wait --fence-master
+	[[ "$stderr" == *"consul does not answer; not fencing"* ]]
+	[ "$(rcli "$REDIS_PORT_M" set k v)" = OK ]
+}
+
 @test "wait and run: bad usage is 64" {
 	run -64 --separate-stderr "$RESEC_HEALTH" wait --timeout 5
 	[[ "$stderr" == *"--timeout"* ]]
@@ -451,7 +483,8 @@ check_output() {
 	need_emu
 	start_redis A
 	local p=$REDIS_PORT_A
-	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
+	# A 2 s TTL: the next run must take over before it runs out, also on a loaded machine.
+	HEALTHCHECK_INTERVAL=1s start_run "$p" "$BATS_TEST_TMPDIR/run.log" --role master
 	wait_for "check passing" 10 status_is "service:redis@:$p" passing
 	kill -USR1 "$RUN_PID"
 	wait_exit "$RUN_PID" 5
@@ -459,7 +492,7 @@ check_output() {
 	status_is "service:redis@:$p" warning
 	[[ "$(consul_get /v1/agent/checks | jq -r --arg id "service:redis@:$p" '.[$id].Output')" == *"handing off"* ]]
 	# The next run (the other role) takes the same registration over, never through critical.
-	HEALTHCHECK_INTERVAL=100ms start_run "$p" "$BATS_TEST_TMPDIR/run2.log" --role master
+	HEALTHCHECK_INTERVAL=1s start_run "$p" "$BATS_TEST_TMPDIR/run2.log" --role master
 	wait_for "check passing again" 10 status_is "service:redis@:$p" passing
 	[ "$(emu_curl "/_emu/events?type=check_status" | jq '[.[] | select(.new == "critical")] | length')" = 0 ]
 	kill -USR1 "$RUN_PID"

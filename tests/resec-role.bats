@@ -220,13 +220,22 @@ two_redis() {
 @test "unreachable redis is one line and exit 69" {
 	local dead
 	dead=$(free_port)
-	for cmd in show master fence "replica 127.0.0.1:1"; do
+	for cmd in show master "replica 127.0.0.1:1"; do
 		# shellcheck disable=SC2086
 		run -69 --separate-stderr role "$dead" $cmd
 		[ "$(echo "$stderr" | wc -l)" = 1 ]
 		[[ "$stderr" == "resec-role: cannot "*"refused"* ]]
 		[ -z "$output" ]
 	done
+}
+
+@test "fence of a redis that is not running (connection refused) is done: exit 0, one log line" {
+	local dead
+	dead=$(free_port)
+	run -0 --separate-stderr role "$dead" fence
+	[[ "$stderr" == *"redis is not running (connection refused): nothing to fence"* ]]
+	[ "$(echo "$stderr" | wc -l)" = 1 ]
+	[ -z "$output" ]
 }
 
 @test "a hung redis (SIGSTOP) times out after HEALTHCHECK_TIMEOUT with exit 69" {
@@ -289,12 +298,13 @@ two_redis() {
 	start_redis L --enable-debug-command yes
 	local p=$REDIS_PORT_L
 	rcli "$p" config set loading-process-events-interval-bytes 1024 >/dev/null
-	rcli "$p" debug populate 20000 >/dev/null
+	rcli "$p" debug populate 100000 >/dev/null
 	rcli "$p" config set key-load-delay 50 >/dev/null
 	rcli "$p" debug reload >/dev/null &
 	track_pid $!
 	wait_for "loading" 20 bash -c "redis-cli -p $p info persistence | grep -q '^loading:1'"
-	HEALTHCHECK_TIMEOUT=20ms run -69 --separate-stderr role "$p" replica "127.0.0.1:$(free_port)"
+	# 100 ms x 10 = 1 s of retries, well inside the ~5 s of loading (100000 keys x 50 us).
+	HEALTHCHECK_TIMEOUT=100ms run -69 --separate-stderr role "$p" replica "127.0.0.1:$(free_port)"
 	[[ "$stderr" == *LOADING* ]]
 	wait_for "loaded" 60 bash -c "redis-cli -p $p info persistence | grep -q '^loading:0'"
 	[ "$(role "$p" show)" = master ]

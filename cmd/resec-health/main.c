@@ -24,8 +24,8 @@
 #include "redis.h"
 
 static const char usage[] =
-	"usage: resec-health [options] check [--role R] | wait [--timeout D] [--role R] | run --role R | eligible\n"
-	"                    | deregister\n"
+	"usage: resec-health [options] check [--role R] | wait [--timeout D] [--role R] [--fence-master]\n"
+	"                    | run --role R | eligible | deregister\n"
 	"  check             print \"healthy role=R offset=N\" (exit 0) or \"unhealthy: reason\" (exit 1)\n"
 	"  wait              block until healthy; --timeout D gives up with exit 1\n"
 	"  run               register ${PREFIX}-${ROLE} in Consul and pass its TTL check while healthy;\n"
@@ -35,13 +35,16 @@ static const char usage[] =
 	"                    stdout), 69 Consul unreachable; see docs/election.md\n"
 	"  deregister        remove this node's registration (exit 0, also when there is none)\n"
 	"  --role R          master or replica (slave is accepted): the role Redis must be in\n"
-	"  --timeout D       wait: give up after this Go duration\n";
+	"  --timeout D       wait: give up after this Go duration\n"
+	"  --fence-master    wait: fence a Redis found as a master (resec-role fence) before exiting 0,\n"
+	"                    when Consul answers\n";
 
-enum { OPT_ROLE = 1, OPT_TIMEOUT };
+enum { OPT_ROLE = 1, OPT_TIMEOUT, OPT_FENCE_MASTER };
 
 static const struct cli_option options[] = {
 	{ "role", 0, 1, OPT_ROLE },
 	{ "timeout", 0, 1, OPT_TIMEOUT },
+	{ "fence-master", 0, 0, OPT_FENCE_MASTER },
 	{ NULL, 0, 0, 0 },
 };
 
@@ -57,6 +60,7 @@ struct health {
 	struct resec_config cfg;
 	int want_role;              /* enum rdb_role, RDB_ROLE_UNKNOWN for any */
 	int64_t timeout_ms;         /* wait --timeout, 0 for none */
+	int fence_master;           /* wait --fence-master */
 	struct rdb_conn conn;
 	struct rdb_info info;
 	int running;                /* run: a replica loading its master's dataset is degraded, not dead */
@@ -77,6 +81,10 @@ static int on_option(void *ctx, int id, const char *value, char *err, size_t err
 			snprintf(err, errlen, "bad value for --role: \"%s\" (want master or replica)", value);
 			return -1;
 		}
+		return 0;
+	}
+	if (id == OPT_FENCE_MASTER) {
+		h->fence_master = 1;
 		return 0;
 	}
 	if (config_parse_duration(value, &h->timeout_ms) < 0) {
@@ -223,6 +231,68 @@ static int cmd_check(struct health *h)
 	return v == V_UNHEALTHY ? unhealthy_code(h) : EXIT_NO;
 }
 
+/* 1 when Consul answers a read of the master service now (as resec-watch --once asks). */
+static int consul_answers(const struct health *h)
+{
+	char err[256] = "", name[300];
+	struct consul *c = consul_new(&h->cfg, err, sizeof(err));
+	if (c == NULL)
+		return 0;
+	consul_set_timeouts(c, h->cfg.healthcheck_timeout_ms, h->cfg.healthcheck_timeout_ms);
+	peer_service_name(&h->cfg, 1, name, sizeof(name));
+	struct json_health_entry *e = NULL;
+	size_t n = 0;
+	int ok = consul_health_service(c, name, NULL, 1, NULL, &e, &n) == CONSUL_OK;
+	if (ok)
+		json_health_free(e, n);
+	else
+		log_info("consul does not answer; not fencing the master found (resec decides once it does)",
+		         "error", c->err);
+	consul_free(c);
+	return ok;
+}
+
+/*
+ * wait --fence-master: a Redis that came back as a master (a returning old
+ * master, S4) is writable from its first connection; fence it over the
+ * connection that found it, before any other program starts. Only while
+ * Consul answers: with Consul away, nothing in Redis is changed (docs/resec.md).
+ * A failure is only logged: the orchestrator fences an unowned master next anyway.
+ */
+static void fence_found_master(struct health *h)
+{
+	if (!h->fence_master || h->info.role != RDB_ROLE_MASTER || !consul_answers(h))
+		return;
+	rdb_set_deadline(&h->conn, clock_now_ms() + h->cfg.healthcheck_timeout_ms);
+	int was = rdb_fenced(&h->conn);
+	int rc = was == 0 ? rdb_fence(&h->conn) : was;
+	if (was == 0 && rc == 0)
+		log_info("redis is master without the lock; fenced it until the election decides");
+	else if (rc < 0)
+		log_warn("cannot fence the master found", "error", h->conn.err);
+	rdb_set_deadline(&h->conn, 0);
+}
+
+/* How long wait sleeps before its next look: a refused connection (nothing
+ * listens yet) is looked at again after WAIT_REFUSED_MS, as it costs nothing
+ * and a returning master takes writes until it is fenced; a Redis that
+ * answers but is not healthy yet backs off from 50 ms to min(interval, 100 ms). */
+#define WAIT_REFUSED_MS 5
+
+static int64_t wait_next(const struct health *h, int64_t *backoff)
+{
+	if (h->conn.conn_refused)
+		return WAIT_REFUSED_MS;
+	int64_t cap = h->cfg.healthcheck_interval_ms;
+	if (cap > 100)
+		cap = 100;
+	if (cap < 50)
+		cap = 50;
+	int64_t d = *backoff;
+	*backoff = *backoff * 2 < cap ? *backoff * 2 : cap;
+	return d;
+}
+
 static int cmd_wait(struct health *h)
 {
 	/* A waiter started by resec must not outlive it. */
@@ -230,14 +300,11 @@ static int cmd_wait(struct health *h)
 	int64_t start = clock_now_ms();
 	int64_t deadline = h->timeout_ms > 0 ? start + h->timeout_ms : 0;
 	int64_t backoff = 50;
-	/* A returning master is writable from its first connection until resec
-	 * fences it: look often (a refused connection costs nothing), so that the
-	 * window stays near 100 ms however long Redis was down. */
-	int64_t cap = h->cfg.healthcheck_interval_ms < 100 ? h->cfg.healthcheck_interval_ms : 100;
 	char last[sizeof(h->reason)] = "";
 	for (;;) {
 		int v = evaluate(h);
 		if (v == V_HEALTHY || v == V_DEGRADED) {
+			fence_found_master(h);
 			rdb_close(&h->conn);
 			print_healthy(h);
 			return 0;
@@ -260,11 +327,10 @@ static int cmd_wait(struct health *h)
 		/* A closed connection is reopened at the next look. */
 		if (v == V_UNHEALTHY)
 			rdb_close(&h->conn);
-		int64_t d = backoff;
+		int64_t d = wait_next(h, &backoff);
 		if (deadline != 0 && now + d > deadline)
 			d = deadline - now;
 		clock_sleep_ms(d);
-		backoff = backoff * 2 > cap ? (cap > 50 ? cap : 50) : backoff * 2;
 	}
 }
 

@@ -72,6 +72,25 @@ static int do_show(struct role *r)
 	return rdb_info(&r->conn, &r->info) < 0 ? -1 : print_show(r);
 }
 
+/*
+ * Before the fence, a write pause on a connection of its own, sent without
+ * waiting for an answer: if Redis is stalled (SIGSTOP, a long fork) the fence
+ * times out, and when Redis wakes it may still be a writable master while a
+ * successor takes writes (the lock-delay is all the time it was given). The
+ * pause runs before any write sent after Redis wakes, until a fence lifts it
+ * (this one at once when Redis answers; else the orchestrator's next look,
+ * resec-health wait --fence-master) or STALL_PAUSE_MS run out.
+ */
+#define STALL_PAUSE_MS 10000
+
+static void pause_first(struct role *r)
+{
+	struct rdb_conn p;
+	rdb_init(&p, &r->conn.opts);
+	if (rdb_pause_writes_blind(&p, STALL_PAUSE_MS) < 0)
+		log_debug("no write pause queued", "error", p.err);
+}
+
 static int do_fence(struct role *r)
 {
 	static const char *need[] = { "config" };
@@ -432,7 +451,16 @@ int main(int argc, char **argv)
 			return code;
 		}
 	}
+	if (op == do_fence)
+		pause_first(&r);
 	int rc = role_with_retry(&r, op);
 	rdb_close(&r.conn);
+	if (rc < 0 && op == do_fence && r.conn.conn_refused) {
+		/* Nothing listens: no write can land, the fence holds by itself. A
+		 * lock holder whose Redis crashed releases at once (no lock-delay);
+		 * one that stalled still times out (exit 69). */
+		log_info("redis is not running (connection refused): nothing to fence", "error", r.conn.err);
+		return 0;
+	}
 	return rc < 0 ? die_redis(&r.conn, what) : 0;
 }

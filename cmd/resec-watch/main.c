@@ -396,8 +396,10 @@ static void watch_loop(struct watch_state *w)
 	cw.backoff_max_ms = 30000;
 	/* One failover wakes the query about four times (the old master critical or
 	 * gone, the new one registered at warning, then passing): a burst of four
-	 * delivers the new master without waiting for a refill; churn beyond that
-	 * still degrades towards one request per 15 s. */
+	 * delivers the new master without waiting for a refill; only unchanged
+	 * answers spend it (a change gives its token back), so a loop of them
+	 * still degrades towards one request per 15 s while a real change of the
+	 * master is followed at once. */
 	cw.burst = 4;
 	cw.tokens_x1000 = 4000;
 	for (;;) {

@@ -316,6 +316,29 @@ static int case_watch_unit(void)
 	consul_watch_begin(&w, t);
 	check(consul_watch_delay(&w, t) == 1000, "after quiet: refill back to 1s");
 
+	/* A changed answer is never churn: its token comes back and the
+	 * slowdown ends, so the next request (the one that sees the next real
+	 * change) goes out at once; unchanged answers still drain the bucket. */
+	consul_watch_init(&w);
+	t = 3000000;
+	consul_watch_update(&w, 1, "a", 1);
+	for (int i = 0; i < 6; i++) { /* unchanged answers at once: churn */
+		t += consul_watch_delay(&w, t);
+		consul_watch_begin(&w, t);
+		consul_watch_update(&w, (uint64_t)(2 + i), "a", 1);
+	}
+	check(consul_watch_delay(&w, t) >= 2000, "unchanged answers still slow the loop down");
+	t += consul_watch_delay(&w, t);
+	consul_watch_begin(&w, t);
+	check(consul_watch_update(&w, 20, "b", 1) == 1, "then a change");
+	check(consul_watch_delay(&w, t) == 0, "the request after a change goes out at once");
+	consul_watch_begin(&w, t);
+	check(consul_watch_update(&w, 21, "c", 1) == 1 && consul_watch_delay(&w, t) == 0,
+	      "and after the next change too, however fast changes come");
+	consul_watch_begin(&w, t);
+	consul_watch_update(&w, 22, "c", 1);
+	check(consul_watch_delay(&w, t) == 1000, "unchanged again: it spends the token, the next waits the 1s refill");
+
 	/* [C1] [C2] [C4] */
 	consul_watch_init(&w);
 	check(consul_watch_update(&w, 10, "a", 1) == 1 && w.index == 10, "first answer is a change");
