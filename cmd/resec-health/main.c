@@ -16,8 +16,9 @@
 #include "clock.h"
 #include "config.h"
 #include "consul.h"
-#include "log.h"
 #include "failsafe.h"
+#include "log.h"
+#include "masterdown.h"
 #include "peer.h"
 #include "probe.h"
 #include "proc.h"
@@ -369,6 +370,7 @@ struct runner {
 	int maintenance;            /* the maintenance key was set at the last look */
 	int64_t maintenance_next;   /* monotonic time of the next look at it */
 	int offset_published;       /* the offset was published since this node turned healthy master */
+	struct masterdown *down;    /* replicas: peer detection of a dead master, NULL when off */
 };
 
 static int signal_write_fd = -1;
@@ -879,6 +881,7 @@ static int run_loop(struct runner *r)
 			int v = evaluate(h);
 			watch_redis_fd(r);
 			log_debug("redis looked at", "verdict", consul_status(v), "reason", h->reason);
+			masterdown_local(r->down, &h->info);
 			if (v == V_UNHEALTHY)
 				return die_unhealthy(r);
 			log_transition(r, v);
@@ -925,8 +928,11 @@ static int cmd_run(struct health *h)
 		flush_output();
 		rc = unhealthy_code(h);
 	}
+	if (rc == 0 && h->want_role == RDB_ROLE_REPLICA)
+		r.down = masterdown_start(&h->cfg, h->info.run_id);
 	if (rc == 0)
 		rc = run_loop(&r);
+	masterdown_stop(r.down);
 	runner_free(&r);
 	return rc;
 }
