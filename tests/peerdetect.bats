@@ -114,6 +114,39 @@ lose_node() {
 	grep -q "ended the lock holder's session" "$BATS_TEST_TMPDIR"/resec*.log
 }
 
+# The bench's start: node 1's Redis is the master the others replicate, but it
+# may not be elected (REDIS_PRIORITY 0), so the replicas' detectors first watch
+# a Redis that becomes a replica, and the one re-pointed last is parked as soon
+# as its new master's node goes. The master's node is lost as soon as the
+# cluster settles, long before the replicas' next look (HEALTHCHECK_INTERVAL).
+@test "node loss right after the cluster settled, the replicas started from a Redis that is not elected" {
+	E2E_SERF_DELAY=30s E2E_INTERVAL=10s
+	CLUSTER_N=3
+	emu_start --nodes 4 --serf-delay "$E2E_SERF_DELAY" --dereg-floor 5s --reaper-period 1s
+	OBS_ADDR="127.0.0.1:${EMU_PORTS[3]}"
+	start_redis n1
+	start_redis n2 --replicaof 127.0.0.1 "$(redis_port 1)"
+	start_redis n3 --replicaof 127.0.0.1 "$(redis_port 1)"
+	resec_start 1 REDIS_PRIORITY=0
+	resec_start 2
+	resec_start 3
+	wait_for "a settled cluster" 90 cluster_settled
+	M=$(master_node)
+	[ "$M" != 1 ]
+	probe_start
+	kill_at=$(mono)
+	lose_node "$M"
+	wait_for "a writable redis on another node" 25 new_writer "$kill_at" "$(redis_port "$M")"
+	port=$(new_writer "$kill_at" "$(redis_port "$M")")
+	first=$(first_write_after "$kill_at" "$port")
+	sleep 1
+	finish "node loss right after settling" --from "$kill_at"
+	echo "  $(awk -v a="$first" -v b="$kill_at" 'BEGIN { print a - b }')s after the node was lost" >&3
+	# As above: well before the master's check TTL (20 s) or gossip (30 s).
+	le "$first" "$(plus "$kill_at" 8)"
+	grep -q "ended the lock holder's session" "$BATS_TEST_TMPDIR"/resec*.log
+}
+
 @test "two nodes: the lone replica does not end the session on its own; the failover waits for gossip" {
 	E2E_SERF_DELAY=6s E2E_INTERVAL=10s cluster_start 2
 	wait_for "a settled cluster" 90 cluster_settled

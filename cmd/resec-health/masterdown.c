@@ -30,8 +30,21 @@
  *
  * A thread of resec-health run --role replica: every request it makes (Redis
  * or Consul) may block up to a timeout, and the heartbeat must not wait behind
- * it. It costs one PING to the master every D/2 while the master answers, and
- * Consul requests only while the master does not.
+ * it. It costs one INFO replication to the master every D/2 while the master
+ * answers, and Consul requests only while the master does not, or while the
+ * local replica has no master to name (see look_local).
+ *
+ * Which master: the one the local replica's link is up to. The look at the
+ * master asks its role, not just a PING: a watched Redis that answers as a
+ * replica (the old master after a switchover, or the Redis a replica was
+ * started from before the election picked another) is not the master any
+ * more, and the thread looks at the local replica at once instead of at the
+ * main thread's next look (HEALTHCHECK_INTERVAL later). A replica whose link
+ * is down (resec-role follow parked it when the new master's node went, or it
+ * is still syncing) names no master; the thread then takes the passing master
+ * from Consul, as resec-role follow does. Where the target comes from does not
+ * matter for safety: a vote only ever names the session of the lock holder
+ * whose node registered the master instance at that address (round_once).
  */
 
 /* While the master does not answer, try it again this often. */
@@ -57,6 +70,7 @@ struct masterdown {
 	struct rdb_conn conn;
 	struct rdb_conn local;       /* to the local Redis, for the thread's own looks */
 	int64_t next_local;
+	int64_t next_consul_master;  /* no master to watch: the next look at Consul's passing master */
 	struct consul *consul;
 	int64_t timeout_ms;          /* of a PING or a connect to the master */
 	int64_t next_probe;
@@ -145,7 +159,30 @@ static void came_back(struct masterdown *m, int64_t now)
 	retract(m);
 }
 
-/* One look at the master: a PING on the kept connection, or a new connection and a PING. */
+/*
+ * The watched Redis answers, but as a replica: it is not the master any more.
+ * Forget it (and the main thread's word for it, or adopt would take it back)
+ * and look at the local replica at once for the master it follows now.
+ */
+static void not_master(struct masterdown *m, int64_t now)
+{
+	pthread_mutex_lock(&m->mu);
+	if (m->want.port == m->target.port && strcmp(m->want.host, m->target.host) == 0)
+		m->want.port = 0;
+	pthread_mutex_unlock(&m->mu);
+	log_debug("the watched redis is no longer a master; looking for the local replica's", "redis", m->addr);
+	rdb_close(&m->conn);
+	m->target.port = 0;
+	m->addr[0] = '\0';
+	m->next_local = now;
+}
+
+/*
+ * One look at the master on the kept connection (or a new one): INFO
+ * replication, as cheap as a PING, that also says whether it is still a
+ * master. A master that loads its dataset answers too: its node is alive,
+ * which is all this thread judges (its own resec-health fails its check).
+ */
 static void probe(struct masterdown *m)
 {
 	int64_t sent = clock_now_ms();
@@ -160,11 +197,14 @@ static void probe(struct masterdown *m)
 			return;
 		}
 	}
-	if (rdb_ping(&m->conn) < 0) {
+	struct rdb_info info;
+	if (rdb_info_replication(&m->conn, &info) < 0) {
 		went_down(m, sent, m->conn.err);
 		return;
 	}
 	came_back(m, clock_now_ms());
+	if (info.role != RDB_ROLE_MASTER)
+		not_master(m, clock_now_ms());
 }
 
 /* The master service's instance at our target: its node into node ("" when none). */
@@ -373,6 +413,44 @@ failed:
 }
 
 /*
+ * No master to watch and the local replica's link is down (parked, or still
+ * syncing): the master service's one passing instance, at most once per
+ * HEALTHCHECK_INTERVAL. A replica re-pointed just before its new master's
+ * node went is parked before this thread saw the link up; without this it
+ * could not vote, and a majority may need its vote.
+ */
+static void consul_master(struct masterdown *m, int64_t now)
+{
+	if (m->target.port > 0 || now < m->next_consul_master)
+		return;
+	/* A failed read is tried again sooner: the vote may hang on it. */
+	m->next_consul_master = now + RETRY_MS;
+	char name[300];
+	peer_service_name(m->cfg, 1, name, sizeof(name));
+	struct json_health_entry *e = NULL;
+	size_t n = 0;
+	if (consul_health_service(m->consul, name, NULL, 1, NULL, &e, &n) != CONSUL_OK) {
+		log_debug("cannot read the passing master", "reason", m->consul->err);
+		return;
+	}
+	m->next_consul_master = now + m->cfg->healthcheck_interval_ms;
+	struct hostport hp = { .port = 0 };
+	if (n == 1)
+		peer_entry_addr(&e[0], &hp);
+	json_health_free(e, n);
+	if (hp.port <= 0) {
+		log_debug("the local replica names no master, and consul no single passing one");
+		return;
+	}
+	pthread_mutex_lock(&m->mu);
+	m->want = hp;
+	pthread_mutex_unlock(&m->mu);
+	char addr[sizeof(m->addr)];
+	config_format_hostport(&hp, addr, sizeof(addr));
+	log_debug("the local replica names no master; watching consul's passing one", "master", addr);
+}
+
+/*
  * The main thread names the master at each look (every HEALTHCHECK_INTERVAL);
  * while there is none, or ours does not answer, the thread looks at the local
  * Redis itself, so that a replica whose link came up just after a look (a
@@ -383,7 +461,8 @@ static void look_local(struct masterdown *m, int64_t now)
 	if (now < m->next_local)
 		return;
 	m->next_local = now + IDLE_MS;
-	if (!rdb_connected(&m->local)) {
+	int kept = rdb_connected(&m->local);
+	if (!kept) {
 		struct rdb_opts o;
 		rdb_opts_from_config(&o, m->cfg);
 		o.timeout_ms = m->timeout_ms;
@@ -393,10 +472,18 @@ static void look_local(struct masterdown *m, int64_t now)
 	}
 	struct rdb_info info;
 	if (rdb_info(&m->local, &info) < 0) {
+		/* Redis closes every client when its role changes (a master made a
+		 * replica): that is when this look matters, so a kept connection
+		 * found closed is replaced at once, not IDLE_MS later. */
 		rdb_close(&m->local);
+		if (kept)
+			m->next_local = now;
 		return;
 	}
-	masterdown_local(m, &info);
+	if (info.role == RDB_ROLE_REPLICA && !info.link_up)
+		consul_master(m, now);
+	else
+		masterdown_local(m, &info);
 }
 
 /* When the thread must act next (monotonic ms). */
