@@ -280,13 +280,27 @@ static void fence_found_master(struct health *h)
  * answers but is not healthy yet backs off from 50 ms to min(interval, 100 ms). */
 #define WAIT_REFUSED_MS 5
 
+#define WAIT_BACKOFF_MIN_MS 50
+#define WAIT_BACKOFF_MAX_MS 100
+
+/* The back-off's ceiling: the interval, within [WAIT_BACKOFF_MIN_MS, WAIT_BACKOFF_MAX_MS]
+ * (a look faster than the interval asks for is not needed; one under 50 ms is not the
+ * first look's pace either). */
+static int64_t wait_ceiling(int64_t interval_ms)
+{
+	if (interval_ms > WAIT_BACKOFF_MAX_MS)
+		return WAIT_BACKOFF_MAX_MS;
+	if (interval_ms < WAIT_BACKOFF_MIN_MS)
+		return WAIT_BACKOFF_MIN_MS;
+	return interval_ms;
+}
+
 static int64_t wait_next(const struct health *h, int64_t *backoff)
 {
-	int64_t cap = h->cfg.healthcheck_interval_ms < 100 ? h->cfg.healthcheck_interval_ms : 100;
 	if (h->conn.conn_refused)
 		return WAIT_REFUSED_MS;
-	int64_t d = *backoff;
-	*backoff = *backoff * 2 > cap ? (cap > 50 ? cap : 50) : *backoff * 2;
+	int64_t d = *backoff, ceiling = wait_ceiling(h->cfg.healthcheck_interval_ms);
+	*backoff = d * 2 < ceiling ? d * 2 : ceiling;
 	return d;
 }
 
@@ -296,7 +310,7 @@ static int cmd_wait(struct health *h)
 	proc_die_with_parent(SIGTERM);
 	int64_t start = clock_now_ms();
 	int64_t deadline = h->timeout_ms > 0 ? start + h->timeout_ms : 0;
-	int64_t backoff = 50;
+	int64_t backoff = WAIT_BACKOFF_MIN_MS;
 	char last[sizeof(h->reason)] = "";
 	for (;;) {
 		int v = evaluate(h);
