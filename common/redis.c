@@ -592,10 +592,11 @@ int rdb_ping(struct rdb_conn *c)
 	return ok ? 0 : fail(c, RDB_E_PROTO, "PING: unexpected answer");
 }
 
-int rdb_info(struct rdb_conn *c, struct rdb_info *info)
+/* INFO with argv's sections (argc 1: all), parsed into *info. */
+static int info_query(struct rdb_conn *c, int argc, const char **argv, struct rdb_info *info)
 {
 	void *r = NULL;
-	if (rdb_command(c, &r, 1, (const char *[]){ "INFO" }) < 0 || r == NULL)
+	if (rdb_command(c, &r, argc, argv) < 0 || r == NULL)
 		return -1;
 	const redisReply *rr = r;
 	int rc = -1;
@@ -607,6 +608,16 @@ int rdb_info(struct rdb_conn *c, struct rdb_info *info)
 		rc = 0;
 	rdb_reply_free(r);
 	return rc;
+}
+
+int rdb_info(struct rdb_conn *c, struct rdb_info *info)
+{
+	return info_query(c, 1, (const char *[]){ "INFO" }, info);
+}
+
+int rdb_info_replication(struct rdb_conn *c, struct rdb_info *info)
+{
+	return info_query(c, 2, (const char *[]){ "INFO", "replication" }, info);
 }
 
 /* Parse a whole decimal integer; -1 when s is not one. */
