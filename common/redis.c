@@ -852,8 +852,13 @@ int rdb_fence(struct rdb_conn *c)
 		return -1;
 	if (lag < RDB_FENCE_BASE && config_set_ll(c, nm.max_lag, lag + RDB_FENCE_BASE) < 0)
 		return -1;
-	/* Writes a blind pause held back now meet the fence: NOREPLICAS. */
-	return unpause(c);
+	/* Writes a blind pause held back now meet the fence: NOREPLICAS. The
+	 * fence is up whatever happens here: a lost answer only leaves them held
+	 * until the pause runs out, and then they meet it all the same. */
+	(void)unpause(c);
+	c->err_kind = RDB_OK;
+	c->err[0] = '\0';
+	return 0;
 }
 
 int rdb_unfence(struct rdb_conn *c)

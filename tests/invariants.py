@@ -13,17 +13,24 @@ check runs out (a dead node cannot hand off; S1 stays strict, so the successor
 holds its check back meanwhile), for at most --orphan-max seconds (default
 25: 2 x the longest HEALTHCHECK_INTERVAL of the suites, 10 s, plus a margin).
 The longest such window is printed.
-Usage: invariants.py [--service redis-master] [--key resec/.lock] [--orphan-max S]
+A second one: a node whose agent was cut off from the servers (partition)
+while its lock session ended there re-syncs, as it rejoins, the check state
+it kept meanwhile; its master instance may pass without the lock until its
+holder learns of the loss from Consul and turns the check, for at most
+--rejoin-max seconds after the heal (default 1). Nobody else can hold the
+lock then (the lock-delay runs), so S1 is not at stake.
+Usage: invariants.py [--service redis-master] [--key resec/.lock] [--orphan-max S] [--rejoin-max S]
 """
 import argparse
 import json
 import sys
 
 
-def check(events, service, key, orphan_max=25.0, windows=None):
+def check(events, service, key, orphan_max=25.0, windows=None, rejoin_max=1.0):
     passing = {}          # (node, service_id) -> seq when it started passing
     holder = None         # node of the session holding the key
     orphaned = {}         # node -> t when a peer destroyed its lock session
+    healed = {}           # node -> t when its agent rejoined the servers
     problems = []
     # One Consul state change may emit several events (a node failing hides its
     # services and invalidates its sessions); judge the state once all events of
@@ -47,6 +54,8 @@ def check(events, service, key, orphan_max=25.0, windows=None):
                 if inst[0] in orphaned and windows is not None:
                     windows.append(ev.get("t", 0) - orphaned[inst[0]])
                 orphaned.pop(inst[0], None)
+        elif t == "node_heal":
+            healed[ev.get("node")] = ev.get("t", 0)
         elif t == "service_deregister" and ev.get("service_name") == service:
             passing.pop((ev.get("node"), ev.get("service_id")), None)
         nxt = events[i + 1] if i + 1 < len(events) else None
@@ -57,6 +66,8 @@ def check(events, service, key, orphan_max=25.0, windows=None):
                             % (ev["seq"], ev["t"], len(passing), service, sorted(passing)))
         for node, sid in passing:
             if node != holder and node in orphaned and ev.get("t", 0) - orphaned[node] <= orphan_max:
+                continue
+            if node != holder and holder is None and node in healed and ev.get("t", 0) - healed[node] <= rejoin_max:
                 continue
             if node != holder:
                 problems.append("S2 broken at seq %d (t=%s): %s passes on %s but the lock is held by %s"
@@ -69,10 +80,11 @@ def main():
     ap.add_argument("--service", default="redis-master")
     ap.add_argument("--key", default="resec/.lock")
     ap.add_argument("--orphan-max", type=float, default=25.0)
+    ap.add_argument("--rejoin-max", type=float, default=1.0)
     args = ap.parse_args()
     events = json.load(sys.stdin)
     windows = []
-    problems = check(events, args.service, args.key, args.orphan_max, windows)
+    problems = check(events, args.service, args.key, args.orphan_max, windows, args.rejoin_max)
     seen = set()
     for p in problems:
         if p not in seen:
