@@ -17,6 +17,8 @@ usage:
   bench.py settled-consul EMU_PORT REDIS_PORT,.. [PREFIX] (exit 0/1; prints master port)
   bench.py load --lookup sentinel:P1,..|consul:P1,.. --out FILE [--interval S]
                 [--prefix ack] [--refresh S]
+  bench.py blip --lookup consul:P1,.. --old HOST:PORT --redis P,P,.. --prober tests/prober.py
+                --tmp DIR --fault ACTION.. [--heal ACTION..] [--outage S] [--after S]
   bench.py load-check --port P [--missing-out F] FILE  (acked, refused, missing there)
   bench.py load-gaps --load FILE[,MISSING] [--load .. --suffix S] --events FILE.jsonl
   bench.py switch --old HOST:PORT [--sentinel-failover PORT --lookup ..] [-- TOOL ARGS..]
@@ -36,6 +38,7 @@ import sys
 import time
 
 POLL_S = 0.01          # lookup/write poll period of the measuring client
+STABLE_GAP_S = 0.5     # blip: a longer time without acknowledged writes is an outage
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -700,6 +703,47 @@ def err_kind(e):
     return str(e).split(" ")[0] or "error"
 
 
+def write_loop(look, interval, stop, send, emit, refresh=0, clock=time.time):
+    """The client of the write loads: send(conn, N) (a SET) on the master the
+    lookup names, N = 1, 2, ...; the lookup is asked again whenever a write
+    fails (refused or unanswered) and, with refresh S, also every S seconds.
+    emit(ok, N, clock(), kind, master) per attempt; runs until stop() is true."""
+    n, conn, cur, looked = 0, None, None, 0.0
+    while not stop():
+        if conn is not None and refresh and time.monotonic() - looked >= refresh:
+            looked = time.monotonic()
+            m = look.master()
+            if m and m != cur:
+                conn.close()
+                conn = None
+        if conn is None:
+            m = look.master()
+            looked = time.monotonic()
+            if m is None:
+                time.sleep(POLL_S)
+                continue
+            try:
+                host, port = m.rsplit(":", 1)
+                conn, cur = Redis(host, port, 1.0), m
+            except OSError:
+                conn = None
+                time.sleep(POLL_S)
+                continue
+        n += 1
+        try:
+            r = send(conn, n)
+            ok, kind = r == "OK", "reply:%s" % r
+        except RedisError as e:
+            ok, kind = False, err_kind(e)
+        except OSError:
+            ok, kind = False, "connection"
+        emit(ok, n, clock(), kind, cur)
+        if not ok:
+            conn.close()
+            conn = None
+        time.sleep(interval)
+
+
 def cmd_load(a):
     """A write load that follows the master: SET PREFIX:N N on the master the
     lookup names, N = 1, 2, ...; the lookup is asked again whenever a write
@@ -712,46 +756,106 @@ def cmd_load(a):
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     look = make_lookup(a.lookup, a.service)
-    n, conn, cur, looked = 0, None, None, 0.0
     with open(a.out, "w", buffering=1) as out:
         out.write("# prefix %s refresh %s\n" % (a.prefix, a.refresh))
-        while not stop:
-            if conn is not None and a.refresh and time.monotonic() - looked >= a.refresh:
-                looked = time.monotonic()
-                m = look.master()
-                if m and m != cur:
-                    conn.close()
-                    conn = None
-            if conn is None:
-                m = look.master()
-                looked = time.monotonic()
-                if m is None:
-                    time.sleep(POLL_S)
-                    continue
-                try:
-                    host, port = m.rsplit(":", 1)
-                    conn, cur = Redis(host, port, 1.0), m
-                except OSError:
-                    conn = None
-                    time.sleep(POLL_S)
-                    continue
-            n += 1
-            try:
-                r = conn.cmd("SET", "%s:%d" % (a.prefix, n), str(n))
-                ok, kind = r == "OK", "reply:%s" % r
-            except RedisError as e:
-                ok, kind = False, err_kind(e)
-            except OSError:
-                ok, kind = False, "connection"
-            t = time.time()
+
+        def emit(ok, n, t, kind, _master):
             if ok:
                 out.write("a %d %.6f\n" % (n, t))
             else:
                 out.write("r %d %.6f %s\n" % (n, t, kind))
-                conn.close()
-                conn = None
-            time.sleep(a.interval)
+        write_loop(look, a.interval, lambda: stop,
+                   lambda conn, n: conn.cmd("SET", "%s:%d" % (a.prefix, n), str(n)), emit, a.refresh)
         out.write("# stopped\n")
+    return 0
+
+
+def cmd_blip(a):
+    """Write unavailability through a fault (issue 15): a client writer (the
+    load's logic, SET every --interval on the master the lookup names, asking
+    again only when a write fails) and tests/prober.py (SET on every Redis
+    every 25 ms: two writable at once is a violation) run --before seconds,
+    then the --fault actions, --outage seconds later the --heal actions (none:
+    no heal), then --after seconds more. One JSON object: gap_s, the longest
+    time between two acknowledged writes from the last one before the fault to
+    the end (a tail without writes counts); back_s, the first acknowledged
+    write at or after the heal, minus the heal; first_new_s, the first
+    acknowledged write on another master than --old, from the fault;
+    violations, the prober's problems. Times are time.monotonic(), the
+    prober's clock."""
+    import subprocess
+    import threading
+    look = make_lookup(a.lookup, a.service)
+    rows = []               # (t, ok, kind, master)
+    done = threading.Event()
+    probe = os.path.join(a.tmp, "probe")
+    prober = subprocess.Popen([sys.executable, a.prober, "run", probe] + a.redis.split(","),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    th = threading.Thread(target=write_loop, daemon=True, args=(
+        look, a.interval, done.is_set,
+        lambda conn, n: conn.cmd("SET", "bench:blip:%d" % n, str(n)),
+        lambda ok, n, t, kind, m: rows.append((t, ok, kind, m)), 0, time.monotonic))
+    th.start()
+    try:
+        time.sleep(a.before)
+        t_fault = time.monotonic()
+        for act in a.fault:
+            do_action(act)
+        t_heal = None
+        if a.heal:
+            time.sleep(max(0.0, t_fault + a.outage - time.monotonic()))
+            t_heal = time.monotonic()
+            for act in a.heal:
+                do_action(act)
+        t_end = (t_heal if t_heal is not None else t_fault) + a.after
+        time.sleep(max(0.0, t_end - time.monotonic()))
+    finally:
+        done.set()
+        prober.terminate()
+        prober.wait(timeout=10)
+        th.join(timeout=5)
+    acks = [(t, m) for t, ok, _, m in rows if ok]
+    before = [t for t, _ in acks if t < t_fault]
+    seg = ([before[-1]] if before else [t_fault]) + [t for t, _ in acks if t_fault <= t <= t_end] + [t_end]
+    gap = at = 0.0
+    for x, y in zip(seg, seg[1:]):
+        if y - x > gap:
+            gap, at = y - x, x
+    kinds = {}
+    for t, ok, kind, _ in rows:
+        if not ok and t >= t_fault:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    back = next((t for t, _ in acks if t_heal is not None and t >= t_heal), None)
+    # back_s alone misleads when writes stop again after the heal (a session
+    # that died during the outage, a lock-delay): stable_s is when writes
+    # came back for good, the end of the last gap over STABLE_GAP_S, from the
+    # heal (negative: before it).
+    stable = seg[0]
+    for x, y in zip(seg[:-2], seg[1:-1]):
+        if y - x > STABLE_GAP_S:
+            stable = y
+    new = next(((t, m) for t, m in acks if t >= t_fault and m != a.old), None)
+    after_fault = [m for t, m in acks if t >= t_fault]
+    rep = subprocess.run([sys.executable, a.prober, "report", probe, "--from", "%.6f" % t_fault,
+                          "--to", "%.6f" % t_end], stdout=subprocess.PIPE, text=True)
+    try:
+        pr = json.loads(rep.stdout)
+    except ValueError:
+        pr = {"problems": ["prober report failed: %r" % rep.stdout[:200]], "max_gap_s": None}
+    print(json.dumps({
+        "gap_s": rnd(gap), "gap_from_s": rnd(at - t_fault), "gap_to_s": rnd(at + gap - t_fault),
+        "back_s": rnd(None if back is None or t_heal is None else back - t_heal),
+        "first_new_s": rnd(None if new is None else new[0] - t_fault),
+        "stable_s": rnd(stable - (t_heal if t_heal is not None else t_fault)),
+        "new": new[1] if new else None, "old": a.old,
+        "final_master": after_fault[-1] if after_fault else None,
+        "outage_s": rnd(None if t_heal is None else t_heal - t_fault), "after_s": a.after,
+        "acked": len(acks), "refused_by_kind": kinds,
+        "violations": len(pr.get("problems", [])), "problems": pr.get("problems", [])[:5],
+        "prober_gap_s": pr.get("max_gap_s"), "prober_writes": pr.get("writes"),
+        # No write at all in the last second: the cluster never came back.
+        "timeout": not acks or acks[-1][0] < t_end - 1.0,
+        "load_avg": [round(x, 2) for x in os.getloadavg()]}))
     return 0
 
 
@@ -989,7 +1093,8 @@ METRICS = ("gap_s", "reported_s", "done_s", "settle_s", "refused", "missing",
            "rss_kb", "pss_kb", "uss_kb", "cpu_pct", "procs", "redis_cmds_per_s",
            "consul_server_per_s", "consul_agent_per_s",
            "consul_server_per_s_per_node", "consul_agent_per_s_per_node",
-           "read_s", "offset_gap", "lost_acked", "lost_by_choice")
+           "read_s", "offset_gap", "lost_acked", "lost_by_choice",
+           "back_s", "stable_s", "first_new_s", "violations", "prober_gap_s", "serf_after_s")
 
 
 def ranked_stats(trials):
@@ -1043,6 +1148,8 @@ def cmd_summarize(a):
         if any("rc" in t for t in s["trials"]):
             s["failed"] = sum(1 for t in s["trials"] if t.get("rc") != 0)
     out = dict(meta, scenario=a.name, systems=systems)
+    if a.note:
+        out["note"] = a.note
     print(json.dumps(out, indent=1))
 
 
@@ -1145,6 +1252,7 @@ def main(argv):
     ka.add_argument("pidfile")
     sm = sub.add_parser("summarize")
     sm.add_argument("--meta")
+    sm.add_argument("--note")
     sm.add_argument("name")
     sm.add_argument("files", nargs="+")
     tb = sub.add_parser("table")
@@ -1160,6 +1268,19 @@ def main(argv):
     lc.add_argument("--port", type=int, required=True)
     lc.add_argument("--missing-out")
     lc.add_argument("file")
+    bl = sub.add_parser("blip")
+    bl.add_argument("--lookup", required=True)
+    bl.add_argument("--service", default="redis-master")
+    bl.add_argument("--old", required=True)
+    bl.add_argument("--redis", required=True, help="every Redis port, comma-separated (the prober's)")
+    bl.add_argument("--prober", required=True, help="tests/prober.py")
+    bl.add_argument("--tmp", required=True, help="a directory for the prober's timeline")
+    bl.add_argument("--fault", action="append", default=[])
+    bl.add_argument("--heal", action="append", default=[])
+    bl.add_argument("--outage", type=float, default=15)
+    bl.add_argument("--before", type=float, default=2)
+    bl.add_argument("--after", type=float, default=10)
+    bl.add_argument("--interval", type=float, default=POLL_S)
     lg = sub.add_parser("load-gaps")
     lg.add_argument("--load", action="append", required=True)
     lg.add_argument("--suffix", action="append")
@@ -1182,7 +1303,7 @@ def main(argv):
     a = p.parse_args(argv)
     fn = {"failover": cmd_failover, "ranked": cmd_ranked, "window": cmd_window, "footprint": cmd_footprint,
           "settled-sentinel": cmd_settled_sentinel, "settled-consul": cmd_settled_consul, "killall": cmd_killall,
-          "load": cmd_load, "load-check": cmd_load_check, "load-gaps": cmd_load_gaps,
+          "load": cmd_load, "blip": cmd_blip, "load-check": cmd_load_check, "load-gaps": cmd_load_gaps,
           "switch": cmd_switch, "settled-sentinel-redis": cmd_settled_sentinel_redis,
           "summarize": cmd_summarize, "table": cmd_table, "plotdata": cmd_plotdata}[a.cmd]
     return fn(a) or 0

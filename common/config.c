@@ -62,6 +62,7 @@ static const struct setting settings[] = {
 	{ "REDIS_PASSWORD", "redis-password", K_SECRET, F(redis_password), 0, 0 },
 	{ "REDIS_PRIORITY", "redis-priority", K_INT, F(redis_priority), 0, 1000000000 },
 	{ "REDIS_MAX_LAG", "redis-max-lag", K_BYTES, F(redis_max_lag), 0, 0 },
+	{ "REDIS_MASTER_DOWN_AFTER", "redis-master-down-after", K_DURATION, F(master_down_after_ms), 0, 3600000 },
 	{ "RESEC_FAILSAFE", "resec-failsafe", K_BOOL, F(failsafe), 0, 0 },
 	{ "LOG_LEVEL", "log-level", K_LEVEL, F(log_level), 0, 0 },
 	{ "LOG_FORMAT", "log-format", K_FORMAT, F(log_format), 0, 0 },
@@ -94,6 +95,8 @@ const char config_shared_usage[] =
 	"  --redis-priority N            REDIS_PRIORITY (100; 0 never promoted, higher wins ties)\n"
 	"  --redis-max-lag BYTES         REDIS_MAX_LAG (10MiB; 0 no limit): a replica further behind\n"
 	"                                does not contend, and resec-status reports it\n"
+	"  --redis-master-down-after D   REDIS_MASTER_DOWN_AFTER (2s; 0 off): replicas that cannot reach\n"
+	"                                the master's redis for D vote; a majority ends its lock session\n"
 	"  --resec-failsafe B            RESEC_FAILSAFE (false): the master keeps writes through a Consul\n"
 	"                                outage while it proves no other node can take over (docs/election.md)\n"
 	"  --announce-addr [HOST]:PORT   ANNOUNCE_ADDR (REDIS_ADDR's port on loopback)\n"
@@ -131,6 +134,7 @@ void config_defaults(struct resec_config *c)
 	c->healthcheck_timeout_ms = 2000;
 	c->redis_priority = 100;
 	c->redis_max_lag = 10LL * 1024 * 1024;
+	c->master_down_after_ms = 2000;
 	snprintf(c->redis_addr.host, sizeof(c->redis_addr.host), "127.0.0.1");
 	c->redis_addr.port = 6379;
 	c->log_level = LOG_INFO;

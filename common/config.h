@@ -27,6 +27,7 @@ struct resec_config {
 	char lock_session_name[128];     /* CONSUL_LOCK_SESSION_NAME */
 	int64_t healthcheck_interval_ms; /* HEALTHCHECK_INTERVAL */
 	int64_t healthcheck_timeout_ms;  /* HEALTHCHECK_TIMEOUT */
+	int64_t master_down_after_ms;    /* REDIS_MASTER_DOWN_AFTER: D of peer detection, 0 off */
 	struct hostport redis_addr;      /* REDIS_ADDR */
 	char redis_username[128];        /* REDIS_USERNAME */
 	struct secret redis_password;    /* REDIS_PASSWORD */

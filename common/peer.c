@@ -243,6 +243,32 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 	return CONSUL_OK;
 }
 
+int peer_kv_list(struct consul *c, const char *prefix, const struct consul_query *q, struct json_kv_entry **e,
+                 size_t *n)
+{
+	*e = NULL;
+	*n = 0;
+	char path[1300], query[96];
+	if (escape_key(prefix, path, sizeof(path)) < 0) {
+		snprintf(c->err, sizeof(c->err), "cannot escape the key %.200s", prefix);
+		return CONSUL_ERR;
+	}
+	int blocking = q != NULL && q->index > 0;
+	snprintf(query, sizeof(query), "recurse%s", q != NULL && q->consistent ? "&consistent" : "");
+	if (blocking)
+		snprintf(query + strlen(query), sizeof(query) - strlen(query), "&index=%llu&wait=%lldms",
+		         (unsigned long long)q->index, (long long)q->wait_ms);
+	int rc = consul_request(c, "GET", path, query, NULL, 0, blocking ? q->wait_ms : 0);
+	if (rc != CONSUL_OK)
+		return c->status == 404 ? CONSUL_OK : rc;
+	char err[128];
+	if (json_decode_kv(c->body, c->body_len, e, n, err, sizeof(err)) != 0) {
+		snprintf(c->err, sizeof(c->err), "consul: GET /v1/kv recurse: %.120s", err);
+		return CONSUL_ERR;
+	}
+	return CONSUL_OK;
+}
+
 int peer_switchover_check(struct consul *c, const struct resec_config *cfg, struct peer_flags *f)
 {
 	if (f->switchover[0] == '\0')

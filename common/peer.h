@@ -66,6 +66,11 @@ void peer_key(const struct resec_config *cfg, const char *name, char *buf, size_
 /* Read D/ recursively into *f (absent keys are fine); a CONSUL_* code, c->err on failure. */
 int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct peer_flags *f);
 
+/* Every key under prefix (GET ?recurse, blocking per q, may be NULL) into a malloc'd array
+ * (json_kv_free); none is CONSUL_OK with *n 0; a CONSUL_* code, c->err on failure. */
+int peer_kv_list(struct consul *c, const char *prefix, const struct consul_query *q, struct json_kv_entry **e,
+                 size_t *n);
+
 /*
  * A switchover must name a node of the cluster: when f->switchover is no
  * instance's address in the replica service (any status), forget it with a note

@@ -592,10 +592,11 @@ int rdb_ping(struct rdb_conn *c)
 	return ok ? 0 : fail(c, RDB_E_PROTO, "PING: unexpected answer");
 }
 
-int rdb_info(struct rdb_conn *c, struct rdb_info *info)
+/* INFO with argv's sections (argc 1: all), parsed into *info. */
+static int info_query(struct rdb_conn *c, int argc, const char **argv, struct rdb_info *info)
 {
 	void *r = NULL;
-	if (rdb_command(c, &r, 1, (const char *[]){ "INFO" }) < 0 || r == NULL)
+	if (rdb_command(c, &r, argc, argv) < 0 || r == NULL)
 		return -1;
 	const redisReply *rr = r;
 	int rc = -1;
@@ -607,6 +608,16 @@ int rdb_info(struct rdb_conn *c, struct rdb_info *info)
 		rc = 0;
 	rdb_reply_free(r);
 	return rc;
+}
+
+int rdb_info(struct rdb_conn *c, struct rdb_info *info)
+{
+	return info_query(c, 1, (const char *[]){ "INFO" }, info);
+}
+
+int rdb_info_replication(struct rdb_conn *c, struct rdb_info *info)
+{
+	return info_query(c, 2, (const char *[]){ "INFO", "replication" }, info);
 }
 
 /* Parse a whole decimal integer; -1 when s is not one. */
@@ -841,8 +852,13 @@ int rdb_fence(struct rdb_conn *c)
 		return -1;
 	if (lag < RDB_FENCE_BASE && config_set_ll(c, nm.max_lag, lag + RDB_FENCE_BASE) < 0)
 		return -1;
-	/* Writes a blind pause held back now meet the fence: NOREPLICAS. */
-	return unpause(c);
+	/* Writes a blind pause held back now meet the fence: NOREPLICAS. The
+	 * fence is up whatever happens here: a lost answer only leaves them held
+	 * until the pause runs out, and then they meet it all the same. */
+	(void)unpause(c);
+	c->err_kind = RDB_OK;
+	c->err[0] = '\0';
+	return 0;
 }
 
 int rdb_unfence(struct rdb_conn *c)

@@ -146,6 +146,9 @@ int rdb_ping(struct rdb_conn *c);
 /* INFO, parsed into *info. */
 int rdb_info(struct rdb_conn *c, struct rdb_info *info);
 
+/* INFO replication only (about 0.5 KB): the role and the link, no run_id or keys. */
+int rdb_info_replication(struct rdb_conn *c, struct rdb_info *info);
+
 /* CONFIG GET one integer parameter. */
 int rdb_config_get_int(struct rdb_conn *c, const char *name, long long *value);
 

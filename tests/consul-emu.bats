@@ -1672,6 +1672,23 @@ serf_is() {
 		| true'
 }
 
+@test "invariants.py: a rejoining node's master may pass without the lock only within --rejoin-max of its heal" {
+	local inv="$BATS_TEST_DIRNAME/invariants.py" ev
+	ev() { # ev T_PASS: n1 holds, is cut off and loses its session; healed at 10.0; passes at T_PASS
+		printf '[{"seq":1,"t":1.0,"type":"kv_acquire","key":"resec/.lock","node":"n1"},
+		{"seq":2,"t":1.1,"type":"instance_health","node":"n1","service_id":"r","service_name":"redis-master","passing":true},
+		{"seq":3,"t":2.0,"type":"instance_health","node":"n1","service_id":"r","service_name":"redis-master","passing":false},
+		{"seq":4,"t":2.0,"type":"kv_release","key":"resec/.lock","node":"n1"},
+		{"seq":5,"t":10.0,"type":"node_heal","node":"n1"},
+		{"seq":6,"t":%s,"type":"instance_health","node":"n1","service_id":"r","service_name":"redis-master","passing":true},
+		{"seq":7,"t":12.0,"type":"instance_health","node":"n1","service_id":"r","service_name":"redis-master","passing":false}]' "$1"
+	}
+	run -0 python3 "$inv" <<<"$(ev 10.05)"
+	run -1 python3 "$inv" <<<"$(ev 11.5)"
+	[[ "$output" == *"S2 broken at seq 6"* ]]
+	run -1 python3 "$inv" --rejoin-max 0 <<<"$(ev 10.05)"
+}
+
 # ---------------------------------------------------------------- §8 lock replay
 
 @test "§8 replay of the Go lock algorithm (api.Lock) step by step" {

@@ -362,6 +362,20 @@ conf_redis() {
 	[ "$(rcli "$CONF_PORT" config get min-replicas-max-lag | tail -1)" = 10 ]
 }
 
+@test "promote on a master that never changed role writes the fence into its config file too" {
+	# The first election: the node that is master already wins and is only fenced.
+	conf_redis
+	run -1 grep -q min-replicas-to-write "$CONF_FILE"
+	run -0 --separate-stderr role "$CONF_PORT" promote
+	grep -q '^min-replicas-to-write 1000000$' "$CONF_FILE"
+	run -0 role "$CONF_PORT" unfence
+	[ "$(rcli "$CONF_PORT" set k v)" = OK ]
+	kill -KILL "$CONF_PID"
+	wait "$CONF_PID" 2>/dev/null || true
+	conf_redis
+	[[ "$(rcli "$CONF_PORT" set k2 v)" == *NOREPLICAS* ]]
+}
+
 @test "a config file that cannot be rewritten is a warning; the role still changes" {
 	start_redis M
 	start_redis A

@@ -16,8 +16,9 @@
 #include "clock.h"
 #include "config.h"
 #include "consul.h"
-#include "log.h"
 #include "failsafe.h"
+#include "log.h"
+#include "masterdown.h"
 #include "peer.h"
 #include "probe.h"
 #include "proc.h"
@@ -279,17 +280,27 @@ static void fence_found_master(struct health *h)
  * answers but is not healthy yet backs off from 50 ms to min(interval, 100 ms). */
 #define WAIT_REFUSED_MS 5
 
+#define WAIT_BACKOFF_MIN_MS 50
+#define WAIT_BACKOFF_MAX_MS 100
+
+/* The back-off's ceiling: the interval, within [WAIT_BACKOFF_MIN_MS, WAIT_BACKOFF_MAX_MS]
+ * (a look faster than the interval asks for is not needed; one under 50 ms is not the
+ * first look's pace either). */
+static int64_t wait_ceiling(int64_t interval_ms)
+{
+	if (interval_ms > WAIT_BACKOFF_MAX_MS)
+		return WAIT_BACKOFF_MAX_MS;
+	if (interval_ms < WAIT_BACKOFF_MIN_MS)
+		return WAIT_BACKOFF_MIN_MS;
+	return interval_ms;
+}
+
 static int64_t wait_next(const struct health *h, int64_t *backoff)
 {
 	if (h->conn.conn_refused)
 		return WAIT_REFUSED_MS;
-	int64_t cap = h->cfg.healthcheck_interval_ms;
-	if (cap > 100)
-		cap = 100;
-	if (cap < 50)
-		cap = 50;
-	int64_t d = *backoff;
-	*backoff = *backoff * 2 < cap ? *backoff * 2 : cap;
+	int64_t d = *backoff, ceiling = wait_ceiling(h->cfg.healthcheck_interval_ms);
+	*backoff = d * 2 < ceiling ? d * 2 : ceiling;
 	return d;
 }
 
@@ -299,7 +310,7 @@ static int cmd_wait(struct health *h)
 	proc_die_with_parent(SIGTERM);
 	int64_t start = clock_now_ms();
 	int64_t deadline = h->timeout_ms > 0 ? start + h->timeout_ms : 0;
-	int64_t backoff = 50;
+	int64_t backoff = WAIT_BACKOFF_MIN_MS;
 	char last[sizeof(h->reason)] = "";
 	for (;;) {
 		int v = evaluate(h);
@@ -373,6 +384,7 @@ struct runner {
 	int maintenance;            /* the maintenance key was set at the last look */
 	int64_t maintenance_next;   /* monotonic time of the next look at it */
 	int offset_published;       /* the offset was published since this node turned healthy master */
+	struct masterdown *down;    /* replicas: peer detection of a dead master, NULL when off */
 };
 
 static int signal_write_fd = -1;
@@ -883,6 +895,7 @@ static int run_loop(struct runner *r)
 			int v = evaluate(h);
 			watch_redis_fd(r);
 			log_debug("redis looked at", "verdict", consul_status(v), "reason", h->reason);
+			masterdown_local(r->down, &h->info);
 			if (v == V_UNHEALTHY)
 				return die_unhealthy(r);
 			log_transition(r, v);
@@ -929,8 +942,11 @@ static int cmd_run(struct health *h)
 		flush_output();
 		rc = unhealthy_code(h);
 	}
+	if (rc == 0 && h->want_role == RDB_ROLE_REPLICA)
+		r.down = masterdown_start(&h->cfg, h->info.run_id);
 	if (rc == 0)
 		rc = run_loop(&r);
+	masterdown_stop(r.down);
 	runner_free(&r);
 	return rc;
 }

@@ -157,8 +157,13 @@ static int do_promote(struct role *r)
 	int fenced = rdb_fenced(&r->conn);
 	if (fenced < 0 || (!fenced && rdb_fence(&r->conn) < 0))
 		return -1;
-	if (r->info.role == RDB_ROLE_MASTER)
+	if (r->info.role == RDB_ROLE_MASTER) {
+		/* Already master (the first election, or this node won again): its
+		 * config file may still say master unfenced, as its operator wrote
+		 * it; a restart from it must come back fenced too (S4). */
+		persist_fenced(r);
 		return 0;
+	}
 	const char *argv[] = { old ? "SLAVEOF" : "REPLICAOF", "NO", "ONE" };
 	if (rdb_exec(&r->conn, 3, argv) < 0)
 		return -1;

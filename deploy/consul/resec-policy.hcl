@@ -22,6 +22,11 @@ key "resec/master-offset" {
 key "resec/failsafe" {
   policy = "write"
 }
+# Peer detection's votes (REDIS_MASTER_DOWN_AFTER, docs/resec-lock.md): each
+# replica's key under resec/down/, held by a session of its own.
+key_prefix "resec/down/" {
+  policy = "write"
+}
 
 # resec-lock: create, renew and destroy its session on this node.
 session_prefix "" {
