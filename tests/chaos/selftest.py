@@ -5,6 +5,7 @@ fenced Redis, a false loss) is worse than none: each case below is one the
 checks must get right."""
 import os
 import random
+import sys
 import tempfile
 
 import checks
@@ -141,10 +142,42 @@ def draw_cases():
     expect("CHAOS_MAX_FAULT_S caps every fault window", longest <= 15.0)
 
 
+def invariant_cases():
+    """tests/invariants.py (S1, S2 over the emulator's event log)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import invariants
+    seq = iter(range(1, 100))
+
+    def ev(t, index, etype, **f):
+        return dict(seq=next(seq), t=t, index=index, type=etype, **f)
+    base = [ev(1.0, 5, "kv_acquire", key="resec/.lock", node="n1"),
+            ev(1.1, 6, "instance_health", node="n1", service_id="a", service_name="redis-master", passing=True)]
+    # A deregistration (seed 14200's fix: a restarted resec removes its dead
+    # predecessor's registration): the key is released, then the instance
+    # stops passing, one step, the events 1.6 ms apart on a loaded machine.
+    dereg = base + [ev(5.0, 9, "kv_release", key="resec/.lock"),
+                    ev(5.0016, 9, "instance_health", node="n1", service_id="a", service_name="redis-master",
+                       passing=False),
+                    ev(5.0018, 9, "service_deregister", node="n1", service_id="a", service_name="redis-master")]
+    expect("one emulator step (one index) is judged as one state, however far apart its events",
+           invariants.check(dereg, "redis-master", "resec/.lock") == [])
+    # The same release in a step of its own, the instance still passing at the next index: S2.
+    real = base + [ev(5.0, 9, "kv_release", key="resec/.lock"),
+                   ev(5.5, 10, "instance_health", node="n1", service_id="a", service_name="redis-master",
+                      passing=False)]
+    got = invariants.check(real, "redis-master", "resec/.lock")
+    expect("a master passing without the lock over two indexes is S2", len(got) == 1 and got[0].startswith("S2"))
+    two = base + [ev(2.0, 7, "instance_health", node="n2", service_id="b", service_name="redis-master",
+                     passing=True)]
+    got = invariants.check(two, "redis-master", "resec/.lock")
+    expect("two passing masters are S1", any(g.startswith("S1") for g in got))
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         probe_cases(tmp)
         write_cases(tmp)
         draw_cases()
+        invariant_cases()
     print("self-test: %d failed" % len(failures))
     return 1 if failures else 0
