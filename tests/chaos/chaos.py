@@ -309,7 +309,7 @@ class Campaign:
         if self.master != rnd["master_before"]:
             first = self.writes.first_ack_on(t_fault, self.cl.redis_port[self.master])
         elif gap >= OUTAGE_S:
-            first = self.writes.ack_at(g1)
+            first = self.writes.ack_from(g1, wait_s=2.0)
         else:
             first = self.writes.first_ack_after(t_fault)
         if first is not None:

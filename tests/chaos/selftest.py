@@ -7,6 +7,8 @@ import os
 import random
 import sys
 import tempfile
+import threading
+import time
 
 import checks
 import faults
@@ -124,6 +126,23 @@ def write_cases(tmp):
     expect("a not-acknowledged write is not counted as acknowledged", len(w.n) == 102 and w.failed == 1)
     on = w.first_ack_on(1.5, 7002)
     expect("the first write on the new master is found by its port", on and abs(on[0] - 3.502) < 1e-6)
+    # Judged settled at 2.9 on an acknowledgement older than the outage's end:
+    # the writable figure is the next acknowledgement, logged a moment later.
+    late = os.path.join(tmp, "writes-late")
+    with open(late, "w") as f:
+        f.write("a 1 1.000000 1.002000 7001 1\n")
+    w = checks.Writes(late)
+    w.update()
+    gap, g0, g1 = w.longest_gap(1.5, 2.9)
+
+    def log_next():
+        time.sleep(0.2)
+        with open(late, "a") as f:
+            f.write("a 2 3.000000 3.002000 7001 1\n")
+    threading.Thread(target=log_next).start()
+    back = w.ack_from(g1, wait_s=2.0)
+    expect("an outage judged over at the settle time ends at the next acknowledgement, logged later",
+           abs(g1 - 2.9) < 1e-6 and back is not None and abs(back[0] - 3.002) < 1e-6)
 
 
 def draw_cases():
