@@ -192,6 +192,26 @@ def passing(cl, service):
         return None
 
 
+def registered_after(events, node, t):
+    """A service registration by node's agent at or after t (monotonic) in
+    the emulator's service_register events."""
+    return any(e.get("node") == node and e.get("t", 0) >= t for e in events)
+
+
+def resec_registered(cl, i, since):
+    """Node i's resec, restarted at since, has registered its service: it has
+    taken its place (a restarted resec first fences a master it finds,
+    removes its predecessor's registration and re-registers; until then the
+    cluster only looks settled). None when the emulator does not answer."""
+    try:
+        status, body = cl.http("GET", "/_emu/events?type=service_register", timeout=2)
+        if status != 200:
+            return None
+        return registered_after(json.loads(body), "node%d" % i, since)
+    except (OSError, ValueError):
+        return None
+
+
 def settled(cl):
     """(True, master node) when exactly one redis-master passes, every other
     node's Redis replicates it with its link up, and their replica services

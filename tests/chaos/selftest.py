@@ -192,11 +192,21 @@ def invariant_cases():
     expect("two passing masters are S1", any(g.startswith("S1") for g in got))
 
 
+def restart_cases():
+    ev = [{"seq": 1, "t": 10.0, "type": "service_register", "node": "node1"},
+          {"seq": 2, "t": 20.5, "type": "service_register", "node": "node2"}]
+    expect("a restarted resec has not taken its place before it registers again",
+           not checks.registered_after(ev, "node1", 20.0))
+    expect("a restarted resec has taken its place once its agent shows a registration after the restart",
+           checks.registered_after(ev, "node2", 20.0))
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         probe_cases(tmp)
         write_cases(tmp)
         draw_cases()
         invariant_cases()
+        restart_cases()
     print("self-test: %d failed" % len(failures))
     return 1 if failures else 0
