@@ -244,9 +244,8 @@ agent_has() {
 	# holder's fence could not reach the stalled Redis, the lock moved after
 	# the lock-delay, and the old master woke unfenced: it took a client's
 	# write for ~5 ms, until resec fenced it, while the new master took writes.
-	# Open: the fix needs a design decision (docs/reliability.md, "Open
-	# findings"); RESEC_OPEN_FINDINGS=1 runs it.
-	[ -n "${RESEC_OPEN_FINDINGS:-}" ] || skip "open finding: a stall past the lock-delay (chaos seed 7001)"
+	# Fixed by the fence's blind write pause (docs/resec-role.md, "A stalled
+	# Redis"): queued on the stalled Redis before this write, it runs first.
 	cluster_start
 	wait_for "a settled cluster" 30 cluster_settled
 	m=$(master_node)
