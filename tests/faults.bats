@@ -205,3 +205,66 @@ PY
 	[ -d "$shim/once" ]
 	grep -q "redis is unhealthy; starting over" "$BATS_TEST_TMPDIR/resec$r.log"
 }
+
+# agent_has I NAME PORT: node I's agent holds an instance of service NAME on PORT.
+agent_has() {
+	curl -sf --max-time 5 "http://127.0.0.1:${EMU_PORTS[$(($1 - 1))]}/v1/agent/services" |
+		jq -e --arg n "$2" --argjson p "$3" 'any(.[]; .Service == $n and .Port == $p)' >/dev/null
+}
+
+@test "host reboot, resec back within the check's TTL: the dead holder's session ends before the new resec registers" {
+	# Found by the fault campaign (seed 14200, rounds 2 and 7): the restarted
+	# resec registered its service again under the same ID, which kept the
+	# check its dead predecessor's session is bound to from going critical;
+	# the lock then stayed with the dead session for its whole TTL (a new
+	# master 24-26 s after the fault instead of ~13 s). A 2 s interval gives
+	# the check a 4 s TTL: resec is back well within it.
+	E2E_INTERVAL=2s cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	[ "$(write_acked "$(redis_port "$m")" k 50)" = 2 ]
+	sess=$(curl -sf --max-time 5 "http://$OBS_ADDR/v1/kv/resec/.lock" | jq -r '.[0].Session')
+	[ -n "$sess" ] && [ "$sess" != null ]
+	kill_node_resec "$m" KILL
+	kill_redis "$m"
+	wait_for "node $m's redis to be gone" 10 sh -c "! redis-cli -h 127.0.0.1 -p $(redis_port "$m") ping"
+	restart_redis "n$m" fenced
+	resec_start "$m"
+	wait_for "node $m's resec to register its replica service" 30 agent_has "$m" redis-slave "$(redis_port "$m")"
+	run -0 curl -sf --max-time 5 "http://$OBS_ADDR/v1/session/info/$sess"
+	[ "$(jq length <<<"$output")" = 0 ]
+	wait_for "a settled cluster" 60 cluster_settled
+	n=$(master_node)
+	[ "$n" != "$m" ]
+	all_nodes_hold k 50 "$n" "$((6 - m - n))"
+}
+
+@test "a stall of the master's redis past the lock-delay: a write sent to it after the successor took over is refused when it wakes" {
+	# Found by the fault campaign (seed 7001, quick profile, round 16): the
+	# holder's fence could not reach the stalled Redis, the lock moved after
+	# the lock-delay, and the old master woke unfenced: it took a client's
+	# write for ~5 ms, until resec fenced it, while the new master took writes.
+	# Fixed by the fence's blind write pause (docs/resec-role.md, "A stalled
+	# Redis"): queued on the stalled Redis before this write, it runs first.
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	mp=$(redis_port "$m")
+	[ "$(write_acked "$mp" k 10)" = 2 ]
+	v="REDIS_PID_n$m"
+	kill -STOP "${!v}"
+	wait_for "a successor" 30 has_master_other_than "$mp"
+	n=$(master_node)
+	wait_for "the successor to take writes" 10 sh -c "[ \"\$(redis-cli -h 127.0.0.1 -p $(redis_port "$n") set s 1)\" = OK ]"
+	# A client writes to the old master now; its command waits in the socket.
+	exec {fd}<>"/dev/tcp/127.0.0.1/$mp"
+	printf 'SET late 1\r\n' >&"$fd"
+	kill -CONT "${!v}"
+	reply=
+	IFS= read -r -t 10 -u "$fd" reply || true
+	exec {fd}>&-
+	reply=${reply%$'\r'}
+	echo "the old master answered: $reply" >&3
+	[[ "$reply" == -NOREPLICAS* || "$reply" == -READONLY* ]]
+	wait_for "a settled cluster" 60 cluster_settled
+}

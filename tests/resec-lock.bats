@@ -635,3 +635,26 @@ register_check() {
 	wait_for "a resumed" 5 grep -q '^usr2' "$T/a.log"
 	run ! signalled a
 }
+
+@test "a waiter backed off by a Consul outage reads the key again as soon as its session renews" {
+	# Found by the fault campaign (seed 14201, round 52): after a 60 s leader
+	# loss the waiters' key reads were backed off for up to 30 s; the master's
+	# Redis crashed 3 s after Consul came back and the lock, released at once,
+	# was taken 11 s later instead of ~0.1 s.
+	emu_requires_control
+	emu_start
+	printf '#!/bin/sh\n[ -e "%s/open" ] && { echo open; exit 0; }\necho closed\nexit 1\n' "$T" >"$T/gate.sh"
+	chmod +x "$T/gate.sh"
+	start_contender a 1 --gate "$T/gate.sh"
+	wait_for "a waits on its gate" 10 grep -q "not contending" "$T/a.err"
+	emu_ctl /_emu/leader/lose
+	# Its key reads fail and back off: 0.5-1, 1-2, 2-4, 4-8, then 8-16 s.
+	long_backoff() { grep -Eq 'cannot read the lock key.*retry_in_ms=([89][0-9]{3}|[1-9][0-9]{4})' "$T/a.err"; }
+	wait_for "a back-off of 8 s or more" 40 long_backoff
+	emu_ctl /_emu/leader/restore
+	: >"$T/open"
+	# The session renews within TTL/8 (1.25 s) of Consul's return; the back-off
+	# had 8 s or more to go.
+	wait_for "a holds" 5 started a
+	grep -q "session renewed again" "$T/a.err"
+}

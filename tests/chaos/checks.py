@@ -4,6 +4,7 @@ availability they show), the prober's accepted writes (two Redis writable at
 once), a settled cluster, and acknowledged writes missing from the master."""
 import bisect
 import json
+import time
 
 import resp
 
@@ -68,10 +69,22 @@ class Writes:
                 return (self.t_ack[i], port)
         return None
 
-    def ack_at(self, t):
-        """(t_ack, port) of the acknowledgement at exactly t, or None."""
-        i = bisect.bisect_left(self.t_ack, t)
-        return (self.t_ack[i], self.port[i]) if i < len(self.t_ack) and self.t_ack[i] == t else None
+    def ack_from(self, t, wait_s=0.0):
+        """(t_ack, port) of the first acknowledgement at or after t, or None;
+        waits up to wait_s for the writer to log it. The cluster may be
+        judged settled on an acknowledgement older than the outage's end (seed
+        14201, round 18: one just before a restarted resec fenced its
+        master), so the outage runs to the settle time and the write that
+        ends it may not be logged yet."""
+        end = time.monotonic() + wait_s
+        while True:
+            i = bisect.bisect_left(self.t_ack, t)
+            if i < len(self.t_ack):
+                return (self.t_ack[i], self.port[i])
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.05)
+            self.update()
 
     def acked_since(self, t):
         return len(self.t_ack) - bisect.bisect_left(self.t_ack, t)
@@ -176,6 +189,26 @@ def passing(cl, service):
     try:
         return sorted(int(e["Service"]["Port"]) for e in json.loads(body))
     except (ValueError, KeyError, TypeError):
+        return None
+
+
+def registered_after(events, node, t):
+    """A service registration by node's agent at or after t (monotonic) in
+    the emulator's service_register events."""
+    return any(e.get("node") == node and e.get("t", 0) >= t for e in events)
+
+
+def resec_registered(cl, i, since):
+    """Node i's resec, restarted at since, has registered its service: it has
+    taken its place (a restarted resec first fences a master it finds,
+    removes its predecessor's registration and re-registers; until then the
+    cluster only looks settled). None when the emulator does not answer."""
+    try:
+        status, body = cl.http("GET", "/_emu/events?type=service_register", timeout=2)
+        if status != 200:
+            return None
+        return registered_after(json.loads(body), "node%d" % i, since)
+    except (OSError, ValueError):
         return None
 
 

@@ -113,6 +113,7 @@ class Cluster:
         self.procs = []            # every Popen we started, for the final sweep
         self.redis = {}            # node -> Popen of its redis-server
         self.resec = {}            # node -> Popen of its orchestrator
+        self.resec_started = {}    # node -> monotonic time its resec was last started
         self.redis_port = {}
         self.emu_ports = []
         self.emu = None
@@ -261,6 +262,7 @@ class Cluster:
         p = self.spawn([os.path.join(self.root, "scripts/resec")],
                        os.path.join(self.node_dir(i), "resec.log"), env=env)
         self.resec[i] = p
+        self.resec_started[i] = time.monotonic()
         self.log("n%d resec started pid %d" % (i, p.pid))
 
     def resec_pids(self, i):

@@ -5,7 +5,10 @@ fenced Redis, a false loss) is worse than none: each case below is one the
 checks must get right."""
 import os
 import random
+import sys
 import tempfile
+import threading
+import time
 
 import checks
 import faults
@@ -123,6 +126,23 @@ def write_cases(tmp):
     expect("a not-acknowledged write is not counted as acknowledged", len(w.n) == 102 and w.failed == 1)
     on = w.first_ack_on(1.5, 7002)
     expect("the first write on the new master is found by its port", on and abs(on[0] - 3.502) < 1e-6)
+    # Judged settled at 2.9 on an acknowledgement older than the outage's end:
+    # the writable figure is the next acknowledgement, logged a moment later.
+    late = os.path.join(tmp, "writes-late")
+    with open(late, "w") as f:
+        f.write("a 1 1.000000 1.002000 7001 1\n")
+    w = checks.Writes(late)
+    w.update()
+    gap, g0, g1 = w.longest_gap(1.5, 2.9)
+
+    def log_next():
+        time.sleep(0.2)
+        with open(late, "a") as f:
+            f.write("a 2 3.000000 3.002000 7001 1\n")
+    threading.Thread(target=log_next).start()
+    back = w.ack_from(g1, wait_s=2.0)
+    expect("an outage judged over at the settle time ends at the next acknowledgement, logged later",
+           abs(g1 - 2.9) < 1e-6 and back is not None and abs(back[0] - 3.002) < 1e-6)
 
 
 def draw_cases():
@@ -141,10 +161,52 @@ def draw_cases():
     expect("CHAOS_MAX_FAULT_S caps every fault window", longest <= 15.0)
 
 
+def invariant_cases():
+    """tests/invariants.py (S1, S2 over the emulator's event log)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import invariants
+    seq = iter(range(1, 100))
+
+    def ev(t, index, etype, **f):
+        return dict(seq=next(seq), t=t, index=index, type=etype, **f)
+    base = [ev(1.0, 5, "kv_acquire", key="resec/.lock", node="n1"),
+            ev(1.1, 6, "instance_health", node="n1", service_id="a", service_name="redis-master", passing=True)]
+    # A deregistration (seed 14200's fix: a restarted resec removes its dead
+    # predecessor's registration): the key is released, then the instance
+    # stops passing, one step, the events 1.6 ms apart on a loaded machine.
+    dereg = base + [ev(5.0, 9, "kv_release", key="resec/.lock"),
+                    ev(5.0016, 9, "instance_health", node="n1", service_id="a", service_name="redis-master",
+                       passing=False),
+                    ev(5.0018, 9, "service_deregister", node="n1", service_id="a", service_name="redis-master")]
+    expect("one emulator step (one index) is judged as one state, however far apart its events",
+           invariants.check(dereg, "redis-master", "resec/.lock") == [])
+    # The same release in a step of its own, the instance still passing at the next index: S2.
+    real = base + [ev(5.0, 9, "kv_release", key="resec/.lock"),
+                   ev(5.5, 10, "instance_health", node="n1", service_id="a", service_name="redis-master",
+                      passing=False)]
+    got = invariants.check(real, "redis-master", "resec/.lock")
+    expect("a master passing without the lock over two indexes is S2", len(got) == 1 and got[0].startswith("S2"))
+    two = base + [ev(2.0, 7, "instance_health", node="n2", service_id="b", service_name="redis-master",
+                     passing=True)]
+    got = invariants.check(two, "redis-master", "resec/.lock")
+    expect("two passing masters are S1", any(g.startswith("S1") for g in got))
+
+
+def restart_cases():
+    ev = [{"seq": 1, "t": 10.0, "type": "service_register", "node": "node1"},
+          {"seq": 2, "t": 20.5, "type": "service_register", "node": "node2"}]
+    expect("a restarted resec has not taken its place before it registers again",
+           not checks.registered_after(ev, "node1", 20.0))
+    expect("a restarted resec has taken its place once its agent shows a registration after the restart",
+           checks.registered_after(ev, "node2", 20.0))
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         probe_cases(tmp)
         write_cases(tmp)
         draw_cases()
+        invariant_cases()
+        restart_cases()
     print("self-test: %d failed" % len(failures))
     return 1 if failures else 0
