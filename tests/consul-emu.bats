@@ -1495,7 +1495,9 @@ serf_is() {
 		lag=$(serf_lag "$EMU_ADDR" "$n")
 		echo "# $n: $lag" >&3
 		[ "$(cut -d' ' -f2- <<<"$lag")" = "serf-delay 0.3" ]
-		fcmp "${lag%% *}" '>=' 0.3
+		# The fail event is logged just after the timer is armed: a few ms of
+		# a loaded machine may fall between them.
+		fcmp "${lag%% *}" '>=' 0.29
 		fcmp "${lag%% *}" '<' 0.8
 	done
 	emu_ctl /_emu/node/node2/heal

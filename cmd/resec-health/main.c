@@ -95,6 +95,20 @@ static int on_option(void *ctx, int id, const char *value, char *err, size_t err
 	return 0;
 }
 
+/*
+ * The check's TTL: 2 × HEALTHCHECK_INTERVAL, but no more than one interval
+ * plus HEALTHCHECK_TIMEOUT (the longest look) plus 1 s for Consul: the
+ * longest a live heartbeat can leave between two passes. Longer only delays
+ * the end of a dead holder's session, which dies with this check
+ * (docs/resec-lock.md): 8 s instead of 10 s at the defaults.
+ */
+static int64_t check_ttl_ms(const struct health *h)
+{
+	int64_t twice = 2 * h->cfg.healthcheck_interval_ms;
+	int64_t bound = h->cfg.healthcheck_interval_ms + h->cfg.healthcheck_timeout_ms + 1000;
+	return twice < bound ? twice : bound;
+}
+
 /* A replica's link may be down this long (2 × HEALTHCHECK_INTERVAL) before its check stops passing. */
 static int64_t link_grace_ms(const struct health *h)
 {
@@ -349,7 +363,7 @@ static int cmd_wait(struct health *h)
 
 enum { MAX_TAGS = 32 };
 
-/* S1: the hold-back waits for another master's TTL (2 × interval) plus this. */
+/* S1: the hold-back waits for another master's TTL (check_ttl_ms) plus this. */
 enum { HOLD_MARGIN_MS = 1000 };
 
 /* Exiting on an unhealthy Redis waits at most this long to fail the check. */
@@ -522,7 +536,7 @@ static int do_register(struct runner *r, int v, const char *note)
 		.meta_keys = mk,
 		.meta_values = mv,
 		.nmeta = 4,
-		.check_ttl_ms = 2 * h->cfg.healthcheck_interval_ms,
+		.check_ttl_ms = check_ttl_ms(h),
 		.check_id = r->check_id,
 		.check_name = check_name,
 		.check_status = check_status(v),
@@ -581,7 +595,7 @@ static int other_master(const struct runner *r, const struct json_health_entry *
 
 /*
  * S1: before passing the master check for the first time, wait until no other
- * master instance passes, for at most that instance's TTL (2 × interval, the
+ * master instance passes, for at most that instance's TTL (check_ttl_ms, the
  * cluster's setting) plus a margin, with blocking queries until `until`.
  * Returns 1 when we may pass, 0 to keep holding, -1 on a Consul failure, -2
  * when cancelled (a signal, or the Redis socket: the main loop looks).
@@ -590,7 +604,7 @@ static int hold_master(struct runner *r, int64_t until)
 {
 	const struct health *h = r->h;
 	if (r->hold_deadline == 0)
-		r->hold_deadline = clock_now_ms() + 2 * h->cfg.healthcheck_interval_ms + HOLD_MARGIN_MS;
+		r->hold_deadline = clock_now_ms() + check_ttl_ms(h) + HOLD_MARGIN_MS;
 	const char *tag = h->cfg.service_name[0] != '\0' && r->ntags > 0 ? r->tags[0] : NULL;
 	for (;;) {
 		int64_t now = clock_now_ms();
@@ -621,7 +635,7 @@ static int hold_master(struct runner *r, int64_t until)
 		now = clock_now_ms();
 		if (now >= r->hold_deadline) {
 			log_error("another master is still passing; going ahead after the S1 bound",
-			          "other", r->hold_other, "waited_ms", log_int(2 * h->cfg.healthcheck_interval_ms + HOLD_MARGIN_MS));
+			          "other", r->hold_other, "waited_ms", log_int(check_ttl_ms(h) + HOLD_MARGIN_MS));
 			return 1;
 		}
 		if (now >= until)

@@ -18,8 +18,9 @@
  * (docs/resec-lock.md); the successor then fences the old master itself,
  * before it lifts its own fence, so that two masters never take writes.
  * Who held the lock: the key's value before we took it (RESEC_LOCK_PREVIOUS,
- * from resec-lock; an empty host is the node's address, found below) and every
- * instance registered as master in Consul, passing or not. A Redis that does
+ * from resec-lock; one announced as ":port", the node's address, is only found
+ * among the next) and every instance registered as master in Consul, passing
+ * or not. A Redis that does
  * not answer is left: a partitioned old master fences itself (S3).
  */
 
@@ -59,7 +60,12 @@ static void from_consul(const struct role *r, struct previous *p)
 	char *tag = r->cfg.service_name[0] != '\0' && tags[0] != '\0' ? strtok_r(tags, ",", &save) : NULL;
 	struct json_health_entry *e = NULL;
 	size_t n = 0;
-	if (consul_health_service(c, name, tag, 0, NULL, &e, &n) != CONSUL_OK) {
+	/* Three tries: a previous holder announced as ":port" (the node's address)
+	 * is found only here, and one slow answer must not leave it unfenced. */
+	int rc = CONSUL_ERR;
+	for (int i = 0; i < 3 && rc != CONSUL_OK; i++)
+		rc = consul_health_service(c, name, tag, 0, NULL, &e, &n);
+	if (rc != CONSUL_OK) {
 		log_warn("cannot ask consul for the previous master", "reason", c->err);
 		consul_free(c);
 		return;
