@@ -179,3 +179,19 @@ cluster_teardown() {
 	fi
 	return "$rc"
 }
+
+# write_acked PORT PREFIX N [REPLICAS]: SET PREFIX1 … PREFIXN on one
+# connection, then WAIT for REPLICAS (2) replicas; prints WAIT's answer.
+write_acked() {
+	local i
+	{
+		for i in $(seq "$3"); do echo "SET $2$i v"; done
+		echo "WAIT ${4:-2} 5000"
+	} | rcli "$1" | tail -n 1
+}
+
+# keys_on PORT PREFIX N: how many of PREFIX1 … PREFIXN that Redis holds.
+keys_on() {
+	# shellcheck disable=SC2046 # one word per key
+	rcli "$1" exists $(seq -f "$2%g" "$3")
+}

@@ -19,22 +19,6 @@ teardown() {
 	cluster_teardown
 }
 
-# write_acked PORT PREFIX N: SET PREFIX1 … PREFIXN on one connection, then
-# WAIT for both replicas; prints WAIT's answer (2 when both acknowledged).
-write_acked() {
-	local i
-	{
-		for i in $(seq "$3"); do echo "SET $2$i v"; done
-		echo "WAIT 2 5000"
-	} | rcli "$1" | tail -n 1
-}
-
-# keys_on PORT PREFIX N: how many of PREFIX1 … PREFIXN that Redis holds.
-keys_on() {
-	# shellcheck disable=SC2046 # one word per key
-	rcli "$1" exists $(seq -f "$2%g" "$3")
-}
-
 # all_nodes_hold PREFIX N [NODE...]: every node (or those named) holds all N keys.
 all_nodes_hold() {
 	local prefix="$1" n="$2" i have

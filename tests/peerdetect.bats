@@ -67,20 +67,6 @@ node_of_port() {
 	return 1
 }
 
-# write_acked PORT PREFIX N REPLICAS: SET PREFIX1 … PREFIXN, then WAIT for the replicas.
-write_acked() {
-	local i
-	{
-		for i in $(seq "$3"); do echo "SET $2$i v"; done
-		echo "WAIT $4 5000"
-	} | rcli "$1" | tail -n 1
-}
-
-keys_on() {
-	# shellcheck disable=SC2046 # one word per key
-	rcli "$1" exists $(seq -f "$2%g" "$3")
-}
-
 # lose_node M: the master's machine goes: its Redis and every resec process
 # SIGKILLed at once, then the emulator told that the node failed (gossip
 # declares it after --serf-delay).
