@@ -187,9 +187,11 @@ cut_master() {
 	# Check TTL (2 x 500ms) + lock-delay (2s) + promotion; 2 x session TTL (20s) before.
 	le "$first" "$(awk -v b="$kill_at" 'BEGIN { print b + 6 }')"
 	[ "$(rcli "$(redis_port "$M")" set k v 2>&1)" != OK ]
-	# By the new master's fence-previous, or (the machine loaded, the lock moving
-	# twice) by that of a holder before it.
-	grep -q "fenced the previous master's redis" "$BATS_TEST_TMPDIR"/resec[123].log
+	# Who fenced it: the new master's fence-previous, that of a holder before it
+	# (the lock moving twice on a loaded machine), or the dying node's own held
+	# child on its way out (its parent's death signal): any of them, one did.
+	grep -q "fenced the previous master's redis" "$BATS_TEST_TMPDIR"/resec[123].log ||
+		grep -q "fenced: writes are refused" "$BATS_TEST_TMPDIR/resec$M.log"
 }
 
 # ---- failsafe mode

@@ -17,8 +17,10 @@ A second one: a node whose agent was cut off from the servers (partition)
 while its lock session ended there re-syncs, as it rejoins, the check state
 it kept meanwhile; its master instance may pass without the lock until its
 holder learns of the loss from Consul and turns the check, for at most
---rejoin-max seconds after the heal (default 1). Nobody else can hold the
-lock then (the lock-delay runs), so S1 is not at stake.
+--rejoin-max seconds after the heal (default 1). A successor may hold the
+lock by then, but it cannot pass (S1, checked strictly: it holds its check
+back while another instance passes) nor take writes before it fenced the old
+master (fence-previous).
 Usage: invariants.py [--service redis-master] [--key resec/.lock] [--orphan-max S] [--rejoin-max S]
 """
 import argparse
@@ -72,7 +74,7 @@ def check(events, service, key, orphan_max=25.0, windows=None, rejoin_max=1.0):
         for node, sid in passing:
             if node != holder and node in orphaned and ev.get("t", 0) - orphaned[node] <= orphan_max:
                 continue
-            if node != holder and holder is None and node in healed and ev.get("t", 0) - healed[node] <= rejoin_max:
+            if node != holder and node in healed and ev.get("t", 0) - healed[node] <= rejoin_max:
                 continue
             if node != holder:
                 problems.append("S2 broken at seq %d (t=%s): %s passes on %s but the lock is held by %s"
