@@ -809,12 +809,12 @@ int rdb_pause_writes_blind(struct rdb_conn *c, long long ms)
 		return -1;
 	char t[32];
 	snprintf(t, sizeof(t), "%lld", ms);
-	const char *auth[3], *pause[] = { "CLIENT", "PAUSE", t, "WRITE" };
+	const char *auth[3];
 	int argc = auth_argv(c, auth), rc = 0;
 	if (argc > 0)
 		rc = send_command(c, "AUTH on", argc, auth, at);
 	if (rc == 0)
-		rc = send_command(c, "CLIENT PAUSE on", 4, pause, at);
+		rc = send_command(c, "CLIENT PAUSE on", 4, (const char *[]){ "CLIENT", "PAUSE", t, "WRITE" }, at);
 	/* Closing sends a FIN after the bytes: Redis still reads and runs them. */
 	rdb_close(c);
 	return rc;
