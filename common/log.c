@@ -280,6 +280,16 @@ void log_die_line(const char *fmt, ...)
 	fflush(stderr);
 }
 
+int log_changed(char *last, size_t len, const char *a, const char *b)
+{
+	char key[512];
+	snprintf(key, sizeof(key), "%s|%s", a, b != NULL ? b : "");
+	if (len == 0 || strncmp(key, last, len - 1) == 0)
+		return 0;
+	snprintf(last, len, "%s", key);
+	return 1;
+}
+
 const char *log_int(long long v)
 {
 	static char bufs[8][24];

@@ -38,6 +38,10 @@ void log_printable(const char *s, char *out, size_t len);
 /* Print "prog: msg" on stderr, for fatal one-line diagnostics (made printable, one line). */
 void log_die_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A waiting state is logged once, not at every look: 1 when "a|b" differs from
+ * what last (len bytes) holds, which then becomes it; 0 when it is the same. */
+int log_changed(char *last, size_t len, const char *a, const char *b);
+
 /* Format an integer for a key/value pair into a static rotating buffer. */
 const char *log_int(long long v);
 

@@ -386,10 +386,14 @@ static int reply_error(struct rdb_conn *c, const char *cmd, const redisReply *r)
 	return fail(c, kind, "%s: %s", cmd, text);
 }
 
-/* Format a command and send it, answer not read. */
-static int send_command(struct rdb_conn *c, const char *what, int argc, const char **argv, const size_t *lens,
-                        int64_t deadline)
+/* Format a command (at most 16 words) and send it, answer not read. */
+static int send_command(struct rdb_conn *c, const char *what, int argc, const char **argv, int64_t deadline)
 {
+	size_t lens[16];
+	if (argc <= 0 || argc > 16)
+		return fail(c, RDB_E_PROTO, "bad command length %d", argc);
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
 	char *cmd = NULL;
 	int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
 	if (len < 0 || cmd == NULL)
@@ -407,16 +411,13 @@ int rdb_command(struct rdb_conn *c, void **out, int argc, const char **argv)
 		*out = NULL;
 	if (c->ctx_ == NULL)
 		return fail(c, RDB_E_IO, "%s: not connected", argc > 0 ? argv[0] : "command");
-	size_t lens[16];
 	if (argc <= 0 || argc > 16)
 		return fail(c, RDB_E_PROTO, "bad command length %d", argc);
-	for (int i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
 	int64_t deadline = op_deadline(c);
 	char what[64];
 	snprintf(what, sizeof(what), "%s on", argv[0]);
 	redisReply *r = NULL;
-	if (send_command(c, what, argc, argv, lens, deadline) < 0 || read_reply(c, what, deadline, &r) < 0)
+	if (send_command(c, what, argc, argv, deadline) < 0 || read_reply(c, what, deadline, &r) < 0)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
 		reply_error(c, argv[0], r);
@@ -808,17 +809,12 @@ int rdb_pause_writes_blind(struct rdb_conn *c, long long ms)
 		return -1;
 	char t[32];
 	snprintf(t, sizeof(t), "%lld", ms);
-	const char *auth[3], *pause[] = { "CLIENT", "PAUSE", t, "WRITE" };
-	size_t lens[4];
+	const char *auth[3];
 	int argc = auth_argv(c, auth), rc = 0;
-	for (int i = 0; i < argc; i++)
-		lens[i] = strlen(auth[i]);
 	if (argc > 0)
-		rc = send_command(c, "AUTH on", argc, auth, lens, at);
-	for (int i = 0; i < 4; i++)
-		lens[i] = strlen(pause[i]);
+		rc = send_command(c, "AUTH on", argc, auth, at);
 	if (rc == 0)
-		rc = send_command(c, "CLIENT PAUSE on", 4, pause, lens, at);
+		rc = send_command(c, "CLIENT PAUSE on", 4, (const char *[]){ "CLIENT", "PAUSE", t, "WRITE" }, at);
 	/* Closing sends a FIN after the bytes: Redis still reads and runs them. */
 	rdb_close(c);
 	return rc;

@@ -178,9 +178,10 @@ int rdb_fence(struct rdb_conn *c);
 int rdb_unfence(struct rdb_conn *c);
 
 /*
- * For a Redis that does not answer (stalled: SIGSTOP, a long fork, a swapping
- * host) whose fence timed out: a new connection that sends AUTH and
- * CLIENT PAUSE ms WRITE and closes without reading. The kernel accepted the
+ * The fence for a Redis that may not answer (stalled: SIGSTOP, a long fork, a
+ * swapping host), sent before the real one (resec-role fence): a new
+ * connection that sends AUTH and CLIENT PAUSE ms WRITE and closes without
+ * reading. The kernel accepted the
  * connection and keeps the bytes; when Redis wakes it runs them before any
  * command sent after it woke, so it takes no new write while it is still an
  * unfenced master, until the next rdb_fence or rdb_unfence lifts the pause

@@ -11,6 +11,7 @@
 
 load test_helper
 load cluster_helper
+load prober_helper
 
 setup() {
 	command -v jq >/dev/null || skip "jq is needed"
@@ -18,44 +19,8 @@ setup() {
 }
 
 teardown() {
-	[ -z "${PROBER:-}" ] || kill -TERM "$PROBER" 2>/dev/null || true
 	cluster_teardown
 }
-
-# mono: the monotonic clock (the prober's and the emulator's).
-mono() { python3 -c 'import time; print("%.6f" % time.monotonic())'; }
-
-# ctl PATH: a control request to the emulator (through the observer's agent).
-ctl() { curl -sf --max-time 5 -X PUT "http://$OBS_ADDR$1" >/dev/null; }
-
-# probe_start: write to every Redis every 25 ms from now on.
-probe_start() {
-	local ports=() i
-	for i in $(seq "$CLUSTER_N"); do ports+=("$(redis_port "$i")"); done
-	python3 "$RESEC_ROOT/tests/prober.py" run "$BATS_TEST_TMPDIR/probe" "${ports[@]}" &
-	PROBER=$!
-	track_pid "$PROBER"
-	wait_for "the prober's first write" 10 test -s "$BATS_TEST_TMPDIR/probe"
-}
-
-# probe_report [--from T] [--to T]: the JSON summary; fails on two writable Redis.
-probe_report() {
-	python3 "$RESEC_ROOT/tests/prober.py" report "$BATS_TEST_TMPDIR/probe" "$@"
-}
-
-# max_gap [--from T] [--to T]: the longest time without a write, in seconds.
-max_gap() {
-	probe_report "$@" | jq -r .max_gap_s
-}
-
-# first_write_after T [PORT]: the time of the first accepted write after T (on PORT), or 1e9.
-first_write_after() {
-	awk -v t="$1" -v p="${2:-}" '$2 ~ /^[0-9]+$/ && $1 > t && (p == "" || $2 == p) { print $1; f = 1; exit }
-		END { if (!f) print 1e9 }' "$BATS_TEST_TMPDIR/probe"
-}
-
-# le A B: A <= B (decimal numbers).
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 
 # settle_and_probe: a settled cluster, every replica in sync, the prober running.
 settle_and_probe() {
@@ -65,37 +30,30 @@ settle_and_probe() {
 	sleep 2
 }
 
-# finish NAME [--from T]: stop the prober, print the timeline, fail on two writable Redis.
-finish() {
-	local name="$1"
-	shift
-	kill -TERM "$PROBER"
-	wait "$PROBER" 2>/dev/null || true
-	PROBER=
-	run probe_report "$@"
-	echo "$name: $output" >&3
-	[ "$status" -eq 0 ]
+# status_says TEXT: resec-status (as an operator runs it) prints TEXT.
+status_says() {
+	resec-status --consul-http-addr "$OBS_ADDR" --state "$BATS_TEST_TMPDIR/status" 2>/dev/null | grep -qF "$1"
 }
 
 # blip SECONDS: Consul's leader lost for SECONDS; the same master keeps the
 # lock, takes writes again within a second of the leader's return, and the
 # write gap is at most the blip.
 blip() {
-	local secs="$1" back first gap
+	local secs="$1" lost back first gap
 	cluster_start
 	settle_and_probe
+	lost=$(mono)
 	ctl /_emu/leader/lose
 	if [ "$secs" -ge 15 ]; then
 		# What an operator sees meanwhile: Consul without a leader, the master fenced.
-		sleep 3
+		wait_for "resec-status to show the master fenced" 10 status_says \
+			"fenced: lock not confirmed (master 127.0.0.1:$(redis_port "$M") refuses writes)"
 		run -1 --separate-stderr resec-status --consul-http-addr "$OBS_ADDR" --state "$BATS_TEST_TMPDIR/status"
 		echo "$output" | grep -E '^(consul|fenced|problem: consul)' | sed 's/^/  resec-status: /' >&3
 		[[ "$output" == *"consul has no leader since "* ]]
-		[[ "$output" == *"fenced: lock not confirmed (master 127.0.0.1:$(redis_port "$M") refuses writes)"* ]]
-		sleep $((secs - 3))
-	else
-		sleep "$secs"
 	fi
+	# The rest of the outage.
+	sleep "$(awk -v l="$lost" -v s="$secs" -v n="$(mono)" 'BEGIN { d = l + s - n; printf "%.3f", (d > 0 ? d : 0) }')"
 	back=$(mono)
 	ctl /_emu/leader/restore
 	sleep 3

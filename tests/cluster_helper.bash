@@ -195,3 +195,19 @@ keys_on() {
 	# shellcheck disable=SC2046 # one word per key
 	rcli "$1" exists $(seq -f "$2%g" "$3")
 }
+
+# master_is I: node I's Redis is the one passing master.
+master_is() {
+	[ "$(master_node)" = "$1" ]
+}
+
+# kill_redis I: SIGKILL node I's Redis.
+kill_redis() {
+	local v="REDIS_PID_n$1"
+	kill -KILL "${!v}"
+}
+
+# kv_put KEY VALUE, kv_get KEY (the raw value), kv_del KEY: the KV store, through the observer's agent.
+kv_put() { curl -sf --max-time 5 -X PUT --data "$2" "http://$OBS_ADDR/v1/kv/$1" >/dev/null; }
+kv_get() { curl -sf --max-time 5 "http://$OBS_ADDR/v1/kv/$1?raw"; }
+kv_del() { curl -sf --max-time 5 -X DELETE "http://$OBS_ADDR/v1/kv/$1" >/dev/null; }

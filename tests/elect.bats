@@ -32,15 +32,6 @@ elect_start() {
 	wait_for "a settled cluster" 30 cluster_settled
 }
 
-kv_put() { curl -sf --max-time 5 -X PUT --data "$2" "http://$OBS_ADDR/v1/kv/$1" >/dev/null; }
-kv_del() { curl -sf --max-time 5 -X DELETE "http://$OBS_ADDR/v1/kv/$1" >/dev/null; }
-
-# kill_redis I: SIGKILL node I's Redis.
-kill_redis() {
-	local v="REDIS_PID_n$1"
-	kill -KILL "${!v}"
-}
-
 # replicas_of M: the two other node numbers, the one with the lower address first.
 replicas_by_addr() {
 	local i
@@ -130,8 +121,6 @@ replicas_by_addr() {
 	done
 	[ "$won" -eq 3 ]
 }
-
-kv_get() { curl -sf --max-time 5 "http://$OBS_ADDR/v1/kv/$1?raw"; }
 
 # offset_published_at_least N: the master published an offset of N or more.
 offset_published_at_least() {

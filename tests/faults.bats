@@ -32,19 +32,6 @@ all_nodes_hold() {
 	done
 }
 
-# kill_redis I: SIGKILL node I's Redis.
-kill_redis() {
-	local v="REDIS_PID_n$1"
-	kill -KILL "${!v}"
-}
-
-kv_put() { curl -sf --max-time 5 -X PUT --data "$2" "http://$OBS_ADDR/v1/kv/$1" >/dev/null; }
-
-# is_master I: node I's Redis is the one passing master.
-is_master() {
-	[ "$(master_node)" = "$1" ]
-}
-
 @test "host reboot: the master's resec and redis die together, redis returns empty; no acknowledged key lost" {
 	cluster_start
 	wait_for "a settled cluster" 30 cluster_settled
@@ -127,10 +114,10 @@ is_master() {
 	o=$((6 - m - n))
 	kv_put "resec/priority/127.0.0.1:$(redis_port "$o")" 0
 	kill_redis "$n"
-	wait_for "the stalled node to become master" 30 is_master "$m"
+	wait_for "the stalled node to become master" 30 master_is "$m"
 	# It stays: no step-down left over from the cycle the stall ended.
 	for _ in $(seq 15); do
-		is_master "$m"
+		master_is "$m"
 		sleep 0.2
 	done
 	run -0 awk '/lock acquired; promoting/ { after = 0; next } /stepping down/ { after++ } END { exit after > 0 }' \

@@ -12,6 +12,7 @@
 
 load test_helper
 load cluster_helper
+load prober_helper
 
 setup() {
 	command -v jq >/dev/null || skip "jq is needed"
@@ -19,44 +20,12 @@ setup() {
 }
 
 teardown() {
-	[ -z "${PROBER:-}" ] || kill -TERM "$PROBER" 2>/dev/null || true
 	cluster_teardown
-}
-
-mono() { python3 -c 'import time; print("%.6f" % time.monotonic())'; }
-ctl() { curl -sf --max-time 5 -X PUT "http://$OBS_ADDR$1" >/dev/null; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
-plus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
-
-probe_start() {
-	local ports=() i
-	for i in $(seq "$CLUSTER_N"); do ports+=("$(redis_port "$i")"); done
-	python3 "$RESEC_ROOT/tests/prober.py" run "$BATS_TEST_TMPDIR/probe" "${ports[@]}" &
-	PROBER=$!
-	track_pid "$PROBER"
-	wait_for "the prober's first write" 10 test -s "$BATS_TEST_TMPDIR/probe"
-}
-
-# finish NAME [--from T]: stop the prober, print its summary, fail on two writable Redis.
-finish() {
-	local name="$1"
-	shift
-	kill -TERM "$PROBER"
-	wait "$PROBER" 2>/dev/null || true
-	PROBER=
-	run python3 "$RESEC_ROOT/tests/prober.py" report "$BATS_TEST_TMPDIR/probe" "$@"
-	echo "$name: $output" >&3
-	[ "$status" -eq 0 ]
 }
 
 # new_writer T PORT: the port of the first Redis other than PORT that took a write after T.
 new_writer() {
 	awk -v t="$1" -v p="$2" '$2 ~ /^[0-9]+$/ && $1 > t && $2 != p { print $2; exit }' "$BATS_TEST_TMPDIR/probe" | grep .
-}
-
-# first_write_after T PORT: the time of the first write PORT took after T.
-first_write_after() {
-	awk -v t="$1" -v p="$2" '$2 == p && $1 > t { print $1; exit }' "$BATS_TEST_TMPDIR/probe"
 }
 
 node_of_port() {

@@ -108,11 +108,6 @@ fenced_now() {
 	[ "$(rcli "$1" config get min-replicas-to-write | tail -n 1)" -ge 1000000 ]
 }
 
-# master_is I: node I is the one passing master.
-master_is() {
-	[ "$(master_node)" = "$1" ]
-}
-
 @test "HUP, TERM or INT during the catch-up: the fence is lifted, nothing changed" {
 	settled_with_target
 	mport=$(redis_port "$m")

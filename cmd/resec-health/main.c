@@ -246,14 +246,22 @@ static int cmd_check(struct health *h)
 	return v == V_UNHEALTHY ? unhealthy_code(h) : EXIT_NO;
 }
 
+/* A Consul client for one short exchange: every request bounded by HEALTHCHECK_TIMEOUT. */
+static struct consul *short_client(const struct health *h, char *err, size_t errlen)
+{
+	struct consul *c = consul_new(&h->cfg, err, errlen);
+	if (c != NULL)
+		consul_set_timeouts(c, h->cfg.healthcheck_timeout_ms, h->cfg.healthcheck_timeout_ms);
+	return c;
+}
+
 /* 1 when Consul answers a read of the master service now (as resec-watch --once asks). */
 static int consul_answers(const struct health *h)
 {
 	char err[256] = "", name[300];
-	struct consul *c = consul_new(&h->cfg, err, sizeof(err));
+	struct consul *c = short_client(h, err, sizeof(err));
 	if (c == NULL)
 		return 0;
-	consul_set_timeouts(c, h->cfg.healthcheck_timeout_ms, h->cfg.healthcheck_timeout_ms);
 	peer_service_name(&h->cfg, 1, name, sizeof(name));
 	struct json_health_entry *e = NULL;
 	size_t n = 0;
@@ -1152,12 +1160,11 @@ static int decide(struct health *h, struct consul *c)
 static int cmd_eligible(struct health *h)
 {
 	char err[256] = "";
-	struct consul *c = consul_new(&h->cfg, err, sizeof(err));
+	struct consul *c = short_client(h, err, sizeof(err));
 	if (c == NULL) {
 		log_die_line("cannot set up the Consul client: %s", err);
 		return EXIT_USAGE;
 	}
-	consul_set_timeouts(c, h->cfg.healthcheck_timeout_ms, h->cfg.healthcheck_timeout_ms);
 	int rc = decide(h, c);
 	rdb_close(&h->conn);
 	consul_free(c);
@@ -1172,12 +1179,11 @@ static int cmd_deregister(struct health *h)
 	h->want_role = RDB_ROLE_REPLICA;
 	runner_names(&r);
 	char err[256] = "";
-	struct consul *c = consul_new(&h->cfg, err, sizeof(err));
+	struct consul *c = short_client(h, err, sizeof(err));
 	if (c == NULL) {
 		log_die_line("cannot set up the Consul client: %s", err);
 		return EXIT_USAGE;
 	}
-	consul_set_timeouts(c, h->cfg.healthcheck_timeout_ms, h->cfg.healthcheck_timeout_ms);
 	int rc = consul_service_deregister(c, r.service_id);
 	if (rc != CONSUL_OK)
 		log_die_line("cannot deregister %s: %s", r.service_id, c->err);

@@ -91,12 +91,8 @@ struct masterdown {
 /* Log a state once until it changes. */
 static void say(struct masterdown *m, const char *msg, const char *reason)
 {
-	char key[sizeof(m->said)];
-	snprintf(key, sizeof(key), "%s|%s", msg, reason);
-	if (strcmp(key, m->said) == 0)
-		return;
-	snprintf(m->said, sizeof(m->said), "%s", key);
-	log_info(msg, "master", m->addr, "reason", reason);
+	if (log_changed(m->said, sizeof(m->said), msg, reason))
+		log_info(msg, "master", m->addr, "reason", reason);
 }
 
 /* Take our vote back: destroying its session deletes the key (Behavior delete). */

@@ -788,11 +788,9 @@ static int session_create_bound(struct lock_state *s, struct consul_session_opts
 	s->bound = rc == CONSUL_OK && so->n_service_checks > 0;
 	if (rc != CONSUL_ERR || so->n_service_checks == 0 || !check_refused(s->mc))
 		return rc;
-	if (strcmp(s->bind_said, s->mc->err) != 0) {
+	if (log_changed(s->bind_said, sizeof(s->bind_said), s->mc->err, NULL))
 		log_warn("session not bound to the service check; binding again before acquiring", "check",
 		         s->o->session_check, "reason", s->mc->err);
-		snprintf(s->bind_said, sizeof(s->bind_said), "%s", s->mc->err);
-	}
 	so->n_service_checks = 0;
 	return consul_session_create(s->mc, so, id, idlen);
 }
@@ -1127,12 +1125,11 @@ static int acq_gate(struct lock_state *s, struct acq_loop *a)
 		a->gate_waiting = 0;
 		return -2;
 	}
-	if (strcmp(why, a->gate_said) != 0) {
+	if (log_changed(a->gate_said, sizeof(a->gate_said), why, NULL)) {
 		if (strncmp(why, "no eligible replica", 19) == 0)
 			log_error("not contending for the lock", "reason", why);
 		else
 			log_info("not contending for the lock", "reason", why);
-		snprintf(a->gate_said, sizeof(a->gate_said), "%s", why);
 	}
 	a->gate_waiting = 1;
 	a->index = a->key_index;

@@ -59,12 +59,8 @@ static int nap(int fd, int64_t ms, int *readable)
 /* Log a waiting state once, not at every look. */
 static void say_once(struct follow *f, const char *msg, const char *reason)
 {
-	char key[sizeof(f->said)];
-	snprintf(key, sizeof(key), "%s|%s", msg, reason);
-	if (strcmp(key, f->said) == 0)
-		return;
-	snprintf(f->said, sizeof(f->said), "%s", key);
-	log_warn(msg, "master", f->addr, "reason", reason);
+	if (log_changed(f->said, sizeof(f->said), msg, reason))
+		log_warn(msg, "master", f->addr, "reason", reason);
 }
 
 /* Park the local Redis if it still replicates from somewhere: NEXT, or 69 when it is gone. */

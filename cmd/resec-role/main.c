@@ -144,17 +144,27 @@ static int change_role(struct role *r, int fenced, const char **argv)
 	return -1;
 }
 
-/* promote: REPLICAOF NO ONE with the fence up, and it stays up. A master that is not fenced is fenced. */
-static int do_promote(struct role *r)
+/*
+ * What master and promote look at first: INFO, the commands they need (SLAVEOF
+ * before Redis 5: *old), and whether the fence is up. 1 fenced, 0 not, -1 with err.
+ */
+static int read_for_promotion(struct role *r, int *old)
 {
 	static const char *need[] = { "replicaof", "config" };
 	static const char *need_old[] = { "slaveof", "config" };
 	if (rdb_info(&r->conn, &r->info) < 0)
 		return -1;
-	int old = r->info.version_major > 0 && r->info.version_major < 5;
-	if (rdb_require_commands(&r->conn, 2, old ? need_old : need) < 0)
+	*old = r->info.version_major > 0 && r->info.version_major < 5;
+	if (rdb_require_commands(&r->conn, 2, *old ? need_old : need) < 0)
 		return -1;
-	int fenced = rdb_fenced(&r->conn);
+	return rdb_fenced(&r->conn);
+}
+
+/* promote: REPLICAOF NO ONE with the fence up, and it stays up. A master that is not fenced is fenced. */
+static int do_promote(struct role *r)
+{
+	int old;
+	int fenced = read_for_promotion(r, &old);
 	if (fenced < 0 || (!fenced && rdb_fence(&r->conn) < 0))
 		return -1;
 	if (r->info.role == RDB_ROLE_MASTER) {
@@ -196,14 +206,8 @@ static int do_fence_previous(struct role *r)
 
 static int do_master(struct role *r)
 {
-	static const char *need[] = { "replicaof", "config" };
-	static const char *need_old[] = { "slaveof", "config" };
-	if (rdb_info(&r->conn, &r->info) < 0)
-		return -1;
-	int old = r->info.version_major > 0 && r->info.version_major < 5;
-	if (rdb_require_commands(&r->conn, 2, old ? need_old : need) < 0)
-		return -1;
-	int fenced = rdb_fenced(&r->conn);
+	int old;
+	int fenced = read_for_promotion(r, &old);
 	if (fenced < 0)
 		return -1;
 	if (r->info.role == RDB_ROLE_MASTER && !fenced)

@@ -254,6 +254,20 @@ static void test_printable(void)
 	      "log_die_line stays one printable line");
 }
 
+static void test_changed(void)
+{
+	char last[16] = "";
+	check(log_changed(last, sizeof(last), "waiting", "a") == 1, "a first state is new");
+	check(log_changed(last, sizeof(last), "waiting", "a") == 0, "the same state again is not");
+	check(log_changed(last, sizeof(last), "waiting", "b") == 1, "another reason is new");
+	check(log_changed(last, sizeof(last), "waiting", "a") == 1, "and back again");
+	last[0] = '\0';
+	check(log_changed(last, sizeof(last), "waiting", "a") == 1, "a cleared memory forgets");
+	check(log_changed(last, sizeof(last), "a long state past the memory", NULL) == 1 &&
+	      log_changed(last, sizeof(last), "a long state past the memory", NULL) == 0,
+	      "a state longer than the memory is remembered by its start");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--emit") == 0)
@@ -264,5 +278,6 @@ int main(int argc, char **argv)
 	test_long_lines();
 	test_misc();
 	test_printable();
+	test_changed();
 	return tap_done();
 }
