@@ -150,6 +150,22 @@ record() {
 	[ "$(cat "$T/n")" = 3 ]
 }
 
+@test "after a run of Consul errors the watch asks again within seconds (back-off capped at 5 s)" {
+	emu_requires_control
+	emu_start
+	register a 7001 10.0.0.1
+	emu_ctl "/_emu/fault?path=/v1/health/service/redis-master&status=500&count=5"
+	local start=$SECONDS
+	start_watch w
+	# Five errors back off 0.5, 2, 4.5, 5, 5 s (jitter halves at most): 8.5-17 s.
+	# Squares up to 30 s (consul watch's rule) would take 27.5 s at least.
+	wait_for "the master after five errors" 40 has_lines "$T/w.out" 1
+	echo "  first answer $((SECONDS - start))s after the start" >&3
+	[ "$(grep -c "cannot query the master service" "$T/w.err")" = 5 ]
+	[ $((SECONDS - start)) -le 23 ]
+	[ "$(cat "$T/w.out")" = "10.0.0.1:7001" ]
+}
+
 @test "a still-running program is stopped before the next run; TERM stops it and exits 0" {
 	emu_start
 	register a 7001 10.0.0.1

@@ -392,8 +392,12 @@ static void watch_loop(struct watch_state *w)
 {
 	struct consul_watch cw;
 	consul_watch_init(&cw);
-	cw.backoff_base_ms = 1000;
-	cw.backoff_max_ms = 30000;
+	/* Errors back off from 0.5 s to at most 5 s, not to consul watch's 180 s
+	 * [C5]: after a long outage (a 60 s leader loss fails every read at once)
+	 * a 30 s cap left replicas parked behind a dead master long after Consul
+	 * was back. A read every 5 s per node is nothing to a Consul server. */
+	cw.backoff_base_ms = 500;
+	cw.backoff_max_ms = 5000;
 	/* One failover wakes the query about four times (the old master critical or
 	 * gone, the new one registered at warning, then passing): a burst of four
 	 * delivers the new master without waiting for a refill; only unchanged
