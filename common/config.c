@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* config: one table maps each setting to its variable, its flag and its check. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -443,22 +442,6 @@ int config_load_env(struct resec_config *c, char *err, size_t errlen)
 	return apply_env(c, NULL, err, errlen);
 }
 
-/* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or "localhost"; not a name like "127.example". */
-static int is_loopback(const char *host)
-{
-	unsigned char a[16];
-	static const unsigned char v6_loop[16] = { [15] = 1 };
-	static const unsigned char v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
-	if (strcmp(host, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, a) == 1)
-		return a[0] == 127;
-	if (inet_pton(AF_INET6, host, a) == 1)
-		return memcmp(a, v6_loop, 16) == 0 ||
-		       (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
-	return 0;
-}
-
 /* Open a file that must be a regular one: never block on a FIFO, never read a device. */
 static int open_regular(const char *path, const char **why)
 {
@@ -538,7 +521,7 @@ int config_finish(struct resec_config *c, char *err, size_t errlen)
 {
 	if (!c->announce_addr_set) {
 		c->announce_addr = c->redis_addr;
-		if (is_loopback(c->redis_addr.host))
+		if (config_is_loopback(c->redis_addr.host))
 			c->announce_addr.host[0] = '\0';
 	}
 	if ((c->consul_client_cert[0] == '\0') != (c->consul_client_key[0] == '\0')) {

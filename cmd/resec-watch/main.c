@@ -134,11 +134,6 @@ static void choose_service(struct watch_state *w)
 	snprintf(w->o->service, sizeof(w->o->service), "%.127s-master", w->cfg->service_prefix);
 }
 
-static int is_loopback(const char *host)
-{
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
-}
-
 /* host:port of an instance: Service.Address, or Node.Address when empty. */
 static void entry_addr(const struct json_health_entry *e, struct hostport *hp)
 {
@@ -157,7 +152,7 @@ static int is_self(const struct watch_state *w, const struct json_health_entry *
 		return 0;
 	if (self->host[0] != '\0')
 		return strcmp(self->host, hp.host) == 0;
-	return is_loopback(hp.host) || (w->self_node[0] != '\0' && strcmp(w->self_node, e->node) == 0);
+	return config_is_loopback(hp.host) || (w->self_node[0] != '\0' && strcmp(w->self_node, e->node) == 0);
 }
 
 static enum verdict judge(const struct watch_state *w, const struct json_health_entry *e, size_t n,
