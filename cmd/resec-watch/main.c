@@ -128,10 +128,8 @@ static void choose_service(struct watch_state *w)
 		}
 		memcpy(w->tag, w->cfg->master_tags, n);
 		w->tag[n] = '\0';
-		snprintf(w->o->service, sizeof(w->o->service), "%.127s", w->cfg->service_name);
-		return;
 	}
-	snprintf(w->o->service, sizeof(w->o->service), "%.127s-master", w->cfg->service_prefix);
+	peer_service_name(w->cfg, 1, w->o->service, sizeof(w->o->service));
 }
 
 /* host:port of an instance: Service.Address, or Node.Address when empty. */
