@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* config: one table maps each setting to its variable, its flag and its check. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -168,111 +167,98 @@ static int copy_text(const struct setting *s, char *dst, const char *value, int 
 	return 0;
 }
 
-/* Apply one value; on failure write a reason (never the value of a secret). */
-static int apply(struct resec_config *c, const struct setting *s, const char *value,
-                 char *reason, size_t rlen)
+/* Copy a text value; on failure say why (the checks of the kinds that need them come first). */
+static int set_text(const struct setting *s, char *field, const char *value, int need_name,
+                    char *reason, size_t rlen)
 {
-	char *field = (char *)c + s->offset;
-	int v;
-	int64_t ms;
-	/* A CR or LF would end an HTTP header early (the token) or forge a log line. */
-	if (config_find_control(value) != NULL) {
-		snprintf(reason, rlen, "must not contain control characters (CR, LF, ESC...)");
-		return -1;
-	}
+	if (copy_text(s, field, value, need_name) == 0)
+		return 0;
+	if (!need_name || strlen(value) >= s->size)
+		snprintf(reason, rlen, "too long");
+	else
+		snprintf(reason, rlen, "%s", *value == '\0' ? "must not be empty" : "must not contain spaces");
+	return -1;
+}
+
+/* Texts that name something in Consul: a KV key, a service, an address, a host. */
+static int apply_consul_text(const struct setting *s, char *field, const char *value, char *reason,
+                             size_t rlen)
+{
+	struct consul_addr a;
+
 	switch (s->kind) {
 	case K_KEY:
 		/* Consul's Go api strips leading slashes: "/a" and "a" are one key. */
 		value += strspn(value, "/");
 		if (config_check_kv_key(value, reason, rlen) < 0)
 			return -1;
-		if (copy_text(s, field, value, 1) < 0) {
-			snprintf(reason, rlen, "too long");
-			return -1;
-		}
-		return 0;
+		return set_text(s, field, value, 1, reason, rlen);
 	case K_SERVICE:
 		if ((*value != '\0' || s->min_ms > 0) && config_check_service_name(value, reason, rlen) < 0)
 			return -1;
-		if (copy_text(s, field, value, 0) < 0) {
-			snprintf(reason, rlen, "too long");
-			return -1;
-		}
-		return 0;
-	case K_CONSUL_ADDR: {
-		struct consul_addr a;
+		return set_text(s, field, value, 0, reason, rlen);
+	case K_CONSUL_ADDR:
 		if (config_parse_consul_addr(value, &a, reason, rlen) < 0)
 			return -1;
-		if (copy_text(s, field, value, 1) < 0) {
-			snprintf(reason, rlen, "too long");
-			return -1;
-		}
-		return 0;
-	}
-	case K_HOST: {
-		struct consul_addr a;
+		return set_text(s, field, value, 1, reason, rlen);
+	default: /* K_HOST */
 		/* The server name goes into the URL: only a host, with a port that is ignored. */
 		if (*value != '\0' && (config_parse_consul_addr(value, &a, reason, rlen) < 0 ||
 		                       a.scheme != CONSUL_SCHEME_NONE || a.userinfo[0] != '\0' || a.path[0] != '\0')) {
 			snprintf(reason, rlen, "want a host name, optionally with :PORT");
 			return -1;
 		}
-		if (copy_text(s, field, value, 0) < 0) {
-			snprintf(reason, rlen, "too long");
-			return -1;
-		}
-		return 0;
+		return set_text(s, field, value, 0, reason, rlen);
 	}
-	case K_STRING:
-	case K_NAME:
-		if (copy_text(s, field, value, s->kind == K_NAME) < 0) {
-			snprintf(reason, rlen, "%s", *value == '\0' ? "must not be empty"
-			         : strlen(value) >= s->size ? "too long" : "must not contain spaces");
-			return -1;
-		}
-		return 0;
-	case K_SECRET:
-		/* Cut silently, a password would fail AUTH with no hint why. */
-		if (strlen(value) >= sizeof(((struct secret *)0)->value_)) {
-			snprintf(reason, rlen, "too long (at most %zu bytes)", sizeof(((struct secret *)0)->value_) - 1);
-			return -1;
-		}
-		secret_set((struct secret *)field, value);
-		return 0;
-	case K_DURATION:
-		if (config_parse_duration(value, &ms) < 0) {
-			snprintf(reason, rlen, "not a duration (use a unit: 500ms, 15s, 1m30s, 72h)");
-			return -1;
-		}
-		if (ms < s->min_ms || ms > s->max_ms) {
-			char lo[32], hi[32];
-			config_format_duration(s->min_ms, lo, sizeof(lo));
-			config_format_duration(s->max_ms, hi, sizeof(hi));
-			snprintf(reason, rlen, "must be between %s and %s", lo, hi);
-			return -1;
-		}
-		*(int64_t *)(void *)field = ms;
-		return 0;
-	case K_ADDR:
-	case K_ANNOUNCE: {
-		struct hostport hp;
-		if (config_parse_hostport(value, &hp) < 0 || (s->kind == K_ADDR && hp.host[0] == '\0')) {
-			snprintf(reason, rlen, "%s", s->kind == K_ADDR ? "want HOST:PORT" : "want [HOST]:PORT");
-			return -1;
-		}
-		*(struct hostport *)(void *)field = hp;
-		if (s->kind == K_ANNOUNCE)
-			c->announce_addr_set = 1;
-		return 0;
+}
+
+static int apply_duration(const struct setting *s, char *field, const char *value, char *reason, size_t rlen)
+{
+	int64_t ms;
+
+	if (config_parse_duration(value, &ms) < 0) {
+		snprintf(reason, rlen, "not a duration (use a unit: 500ms, 15s, 1m30s, 72h)");
+		return -1;
 	}
+	if (ms < s->min_ms || ms > s->max_ms) {
+		char lo[32], hi[32];
+		config_format_duration(s->min_ms, lo, sizeof(lo));
+		config_format_duration(s->max_ms, hi, sizeof(hi));
+		snprintf(reason, rlen, "must be between %s and %s", lo, hi);
+		return -1;
+	}
+	*(int64_t *)(void *)field = ms;
+	return 0;
+}
+
+static int apply_int(const struct setting *s, char *field, const char *value, char *reason, size_t rlen)
+{
+	char *end = NULL;
+
+	errno = 0;
+	long long n = strtoll(value, &end, 10);
+	if (*value < '0' || *value > '9' || end == NULL || *end != '\0' || errno != 0 || n < s->min_ms ||
+	    n > s->max_ms) {
+		snprintf(reason, rlen, "want a whole number from %lld to %lld", (long long)s->min_ms,
+		         (long long)s->max_ms);
+		return -1;
+	}
+	*(int *)(void *)field = (int)n;
+	return 0;
+}
+
+/* Values from a small set of words, stored as an int (or, for the role name, as the word). */
+static int apply_word(struct resec_config *c, const struct setting *s, char *field, const char *value,
+                      char *reason, size_t rlen)
+{
+	int v;
+
+	switch (s->kind) {
 	case K_BOOL:
 		v = config_parse_bool(value);
-		if (v < 0) {
+		if (v < 0)
 			snprintf(reason, rlen, "not a boolean (true or false)");
-			return -1;
-		}
-		*(int *)(void *)field = v;
-		return 0;
+		break;
 	case K_SSL_VERIFY:
 		/* The consul CLI reads an unparsable value as false, with a warning only. */
 		v = config_parse_bool(value);
@@ -281,44 +267,92 @@ static int apply(struct resec_config *c, const struct setting *s, const char *va
 			         "CONSUL_HTTP_SSL_VERIFY is not a boolean; TLS verification is off, as with the consul CLI");
 			v = 0;
 		}
-		*(int *)(void *)field = v;
-		return 0;
+		break;
 	case K_LEVEL:
 		v = log_parse_level(value);
-		if (v < 0) {
+		if (v < 0)
 			snprintf(reason, rlen, "want DEBUG, INFO, WARN or ERROR");
-			return -1;
-		}
-		*(int *)(void *)field = v;
-		return 0;
+		break;
 	case K_FORMAT:
 		v = log_parse_format(value);
-		if (v < 0) {
+		if (v < 0)
 			snprintf(reason, rlen, "want text or json");
-			return -1;
-		}
-		*(int *)(void *)field = v;
-		return 0;
-	case K_ROLE_NAME:
+		break;
+	default: /* K_ROLE_NAME */
 		if (strcmp(value, "slave") != 0 && strcmp(value, "replica") != 0) {
 			snprintf(reason, rlen, "want slave or replica");
 			return -1;
 		}
 		snprintf(field, s->size, "%s", value);
 		return 0;
-	case K_INT: {
-		char *end = NULL;
-		errno = 0;
-		long long n = strtoll(value, &end, 10);
-		if (*value < '0' || *value > '9' || end == NULL || *end != '\0' || errno != 0 ||
-		    n < s->min_ms || n > s->max_ms) {
-			snprintf(reason, rlen, "want a whole number from %lld to %lld", (long long)s->min_ms,
-			         (long long)s->max_ms);
-			return -1;
-		}
-		*(int *)(void *)field = (int)n;
-		return 0;
 	}
+	if (v < 0)
+		return -1;
+	*(int *)(void *)field = v;
+	return 0;
+}
+
+static int apply_addr(struct resec_config *c, const struct setting *s, char *field, const char *value,
+                      char *reason, size_t rlen)
+{
+	struct hostport hp;
+
+	if (config_parse_hostport(value, &hp) < 0 || (s->kind == K_ADDR && hp.host[0] == '\0')) {
+		snprintf(reason, rlen, "%s", s->kind == K_ADDR ? "want HOST:PORT" : "want [HOST]:PORT");
+		return -1;
+	}
+	*(struct hostport *)(void *)field = hp;
+	if (s->kind == K_ANNOUNCE)
+		c->announce_addr_set = 1;
+	return 0;
+}
+
+static int apply_secret(char *field, const char *value, char *reason, size_t rlen)
+{
+	/* Cut silently, a password would fail AUTH with no hint why. */
+	if (strlen(value) >= sizeof(((struct secret *)0)->value_)) {
+		snprintf(reason, rlen, "too long (at most %zu bytes)", sizeof(((struct secret *)0)->value_) - 1);
+		return -1;
+	}
+	secret_set((struct secret *)(void *)field, value);
+	return 0;
+}
+
+/* Apply one value; on failure write a reason (never the value of a secret). */
+static int apply(struct resec_config *c, const struct setting *s, const char *value,
+                 char *reason, size_t rlen)
+{
+	char *field = (char *)c + s->offset;
+
+	/* A CR or LF would end an HTTP header early (the token) or forge a log line. */
+	if (config_find_control(value) != NULL) {
+		snprintf(reason, rlen, "must not contain control characters (CR, LF, ESC...)");
+		return -1;
+	}
+	switch (s->kind) {
+	case K_KEY:
+	case K_SERVICE:
+	case K_CONSUL_ADDR:
+	case K_HOST:
+		return apply_consul_text(s, field, value, reason, rlen);
+	case K_STRING:
+	case K_NAME:
+		return set_text(s, field, value, s->kind == K_NAME, reason, rlen);
+	case K_SECRET:
+		return apply_secret(field, value, reason, rlen);
+	case K_DURATION:
+		return apply_duration(s, field, value, reason, rlen);
+	case K_INT:
+		return apply_int(s, field, value, reason, rlen);
+	case K_ADDR:
+	case K_ANNOUNCE:
+		return apply_addr(c, s, field, value, reason, rlen);
+	case K_BOOL:
+	case K_SSL_VERIFY:
+	case K_LEVEL:
+	case K_FORMAT:
+	case K_ROLE_NAME:
+		return apply_word(c, s, field, value, reason, rlen);
 	case K_BYTES:
 		if (config_parse_bytes(value, (long long *)(void *)field) < 0) {
 			snprintf(reason, rlen, "want bytes such as 1048576 or 10MiB");
@@ -408,22 +442,6 @@ int config_load_env(struct resec_config *c, char *err, size_t errlen)
 	return apply_env(c, NULL, err, errlen);
 }
 
-/* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or "localhost"; not a name like "127.example". */
-static int is_loopback(const char *host)
-{
-	unsigned char a[16];
-	static const unsigned char v6_loop[16] = { [15] = 1 };
-	static const unsigned char v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
-	if (strcmp(host, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, a) == 1)
-		return a[0] == 127;
-	if (inet_pton(AF_INET6, host, a) == 1)
-		return memcmp(a, v6_loop, 16) == 0 ||
-		       (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
-	return 0;
-}
-
 /* Open a file that must be a regular one: never block on a FIFO, never read a device. */
 static int open_regular(const char *path, const char **why)
 {
@@ -503,7 +521,7 @@ int config_finish(struct resec_config *c, char *err, size_t errlen)
 {
 	if (!c->announce_addr_set) {
 		c->announce_addr = c->redis_addr;
-		if (is_loopback(c->redis_addr.host))
+		if (config_is_loopback(c->redis_addr.host))
 			c->announce_addr.host[0] = '\0';
 	}
 	if ((c->consul_client_cert[0] == '\0') != (c->consul_client_key[0] == '\0')) {

@@ -154,6 +154,8 @@ const char *config_find_control(const char *s);
 
 /* Format as host:port, bracketing IPv6 hosts. */
 void config_format_hostport(const struct hostport *hp, char *buf, size_t len);
+/* 1 for 127.0.0.0/8, ::1, ::ffff:127.x.y.z and "localhost"; not for a name like "127.example". */
+int config_is_loopback(const char *host);
 
 /* Bytes: digits with an optional K, M or G (1024-based), optionally followed by iB or B
  * ("1048576", "10MiB", "512K"); 0, or -1 when malformed or too large. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* config_values: parsers and formatters for durations, addresses and booleans. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
@@ -444,4 +445,20 @@ void config_redact_addr(const char *s, char *out, size_t len)
 		return;
 	}
 	snprintf(out, len, "%.*s***%s", (int)(start - s), s, at);
+}
+
+/* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or "localhost"; not a name like "127.example". */
+int config_is_loopback(const char *host)
+{
+	unsigned char a[16];
+	static const unsigned char v6_loop[16] = { [15] = 1 };
+	static const unsigned char v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) == 1)
+		return memcmp(a, v6_loop, 16) == 0 ||
+		       (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
+	return 0;
 }

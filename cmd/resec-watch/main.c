@@ -128,15 +128,8 @@ static void choose_service(struct watch_state *w)
 		}
 		memcpy(w->tag, w->cfg->master_tags, n);
 		w->tag[n] = '\0';
-		snprintf(w->o->service, sizeof(w->o->service), "%.127s", w->cfg->service_name);
-		return;
 	}
-	snprintf(w->o->service, sizeof(w->o->service), "%.127s-master", w->cfg->service_prefix);
-}
-
-static int is_loopback(const char *host)
-{
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
+	peer_service_name(w->cfg, 1, w->o->service, sizeof(w->o->service));
 }
 
 /* host:port of an instance: Service.Address, or Node.Address when empty. */
@@ -157,7 +150,7 @@ static int is_self(const struct watch_state *w, const struct json_health_entry *
 		return 0;
 	if (self->host[0] != '\0')
 		return strcmp(self->host, hp.host) == 0;
-	return is_loopback(hp.host) || (w->self_node[0] != '\0' && strcmp(w->self_node, e->node) == 0);
+	return config_is_loopback(hp.host) || (w->self_node[0] != '\0' && strcmp(w->self_node, e->node) == 0);
 }
 
 static enum verdict judge(const struct watch_state *w, const struct json_health_entry *e, size_t n,

@@ -562,6 +562,18 @@ static void announce(const char *redis, const char *want_host, int want_port)
 	      c.announce_addr.host, c.announce_addr.port);
 }
 
+static void test_loopback(void)
+{
+	static const struct { const char *host; int loop; } cases[] = {
+		{ "127.0.0.1", 1 }, { "127.3.2.1", 1 }, { "::1", 1 }, { "::ffff:127.0.0.9", 1 },
+		{ "localhost", 1 }, { "127.example", 0 }, { "128.0.0.1", 0 }, { "::2", 0 },
+		{ "::ffff:10.0.0.1", 0 }, { "", 0 }, { "localhost.example", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check(config_is_loopback(cases[i].host) == cases[i].loop, "loopback(%s) = %d", cases[i].host,
+		      cases[i].loop);
+}
+
 static void test_announce_and_key(void)
 {
 	announce("127.0.0.1:7000", "", 7000);
@@ -1127,6 +1139,7 @@ int main(void)
 	test_bytes();
 	test_durations();
 	test_hostport();
+	test_loopback();
 	test_announce_and_key();
 	test_args();
 	test_main();
