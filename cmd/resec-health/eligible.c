@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* eligible: gather what the election needs (the keys, our Redis, the peers' Redis) and ask common/elect.c. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,19 +75,22 @@ static int64_t free_for_ms(void)
 	return v != NULL ? strtoll(v, NULL, 10) : 0;
 }
 
-static int say(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int say(int code, const char *fmt, ...)
+/* Print why as one printable line (addresses and errors in it come from Consul and Redis); code. */
+static int say(int code, const char *why)
 {
-	char raw[1024], shown[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
-	/* One printable line: addresses and errors in it come from Consul and Redis. */
-	log_printable(raw, shown, sizeof(shown));
+	char shown[1024];
+	log_printable(why, shown, sizeof(shown));
 	puts(shown);
 	health_flush();
 	return code;
+}
+
+/* Consul failed: the gate counts 69 as wait. */
+static int unreachable(const struct consul *c)
+{
+	char why[1200];
+	snprintf(why, sizeof(why), "consul unreachable: %s", c->err);
+	return say(EXIT_UNAVAILABLE, why);
 }
 
 /* What the election keys and the settings say, for elect. */
@@ -112,12 +114,14 @@ static int decide(struct health *h, struct consul *c)
 	char why[1024];
 	/* A switchover key naming no node of the cluster is ignored, not obeyed for ever. */
 	if (peer_flags_read(c, &h->cfg, &f) != CONSUL_OK || peer_switchover_check(c, &h->cfg, &f) != CONSUL_OK)
-		return say(EXIT_UNAVAILABLE, "consul unreachable: %s", c->err);
+		return unreachable(c);
 	cluster_of(h, &f, &ec);
 	if (elect_paused(&ec, why, sizeof(why)))
-		return say(EXIT_NO, "%s", why);
-	if (health_evaluate(h) == V_UNHEALTHY)
-		return say(EXIT_NO, "local redis unhealthy: %s", h->reason);
+		return say(EXIT_NO, why);
+	if (health_evaluate(h) == V_UNHEALTHY) {
+		snprintf(why, sizeof(why), "local redis unhealthy: %s", h->reason);
+		return say(EXIT_NO, why);
+	}
 	struct elect_node self, *peers = NULL;
 	size_t n = 0;
 	memset(&self, 0, sizeof(self));
@@ -125,10 +129,10 @@ static int decide(struct health *h, struct consul *c)
 	self.priority = peer_priority(&f, self.addr, h->cfg.redis_priority);
 	elect_node_from_info(&self, &h->info);
 	if (survey_peers(h, c, &f, &self, &peers, &n) < 0)
-		return say(EXIT_UNAVAILABLE, "consul unreachable: %s", c->err);
+		return unreachable(c);
 	int verdict = elect_decide(&ec, &self, peers, n, why, sizeof(why));
 	free(peers);
-	return say(verdict == ELECT_CONTEND ? 0 : EXIT_NO, "%s", why);
+	return say(verdict == ELECT_CONTEND ? 0 : EXIT_NO, why);
 }
 
 int health_eligible(struct health *h)

@@ -68,7 +68,6 @@ static const char *check_status(int v)
 	return v == V_HEALTHY ? "passing" : v == V_DEGRADED ? "warning" : "critical";
 }
 
-
 static void make_note(const struct runner *r, int v, char *buf, size_t len)
 {
 	const struct health *h = r->h;
