@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "clock.h"
+#include "elect.h"
 #include "log.h"
 #include "peer.h"
 
@@ -314,53 +315,14 @@ int peer_priority(const struct peer_flags *f, const char *addr, int dflt)
 	return dflt;
 }
 
-void peer_streaming(const struct rdb_info *in, char *buf, size_t len)
-{
-	struct hostport m = { .port = in->master_port };
-	buf[0] = '\0';
-	if (in->role != RDB_ROLE_REPLICA || !in->link_up || in->master_port <= 0)
-		return;
-	snprintf(m.host, sizeof(m.host), "%s", in->master_host);
-	config_format_hostport(&m, buf, len);
-}
-
-int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidate *b)
-{
-	if (a->offset != b->offset)
-		return a->offset > b->offset;
-	if (a->priority != b->priority)
-		return a->priority > b->priority;
-	return strcmp(a->addr, b->addr) < 0;
-}
-
 void peer_stale(const struct resec_config *cfg, const struct peer_flags *f, const struct rdb_info *in,
                 char *why, size_t len)
 {
-	why[0] = '\0';
-	if (in->role != RDB_ROLE_REPLICA)
-		return;
-	/* Both offsets come from outside (KV, a peer's INFO) and may be anything a
-	 * long long holds: compare without subtracting them, which could overflow. */
-	long long off = rdb_info_offset(in);
-	if (f->master_offset >= 0 && cfg->redis_max_lag > 0 && off < f->master_offset - cfg->redis_max_lag) {
-		unsigned long long behind = (unsigned long long)f->master_offset - (unsigned long long)off;
-		snprintf(why, len, "%llu bytes behind the offset the master published (%lld; REDIS_MAX_LAG %lld)",
-		         behind, f->master_offset, cfg->redis_max_lag);
-		return;
-	}
-	/*
-	 * How long the link has been down says nothing by itself: when the master
-	 * dies every replica's link goes down at once, and stays down while its
-	 * session outlives it (up to 2 × TTL) and the lock-delay runs. A replica
-	 * cut off while the master went on is behind the offset the master
-	 * published (above), or behind its peers (the ranking).
-	 */
-	if (in->link_up)
-		return;
-	if (in->sync_in_progress)
-		snprintf(why, len, "syncing with its master");
-	else if (in->link_down_since_s < 0)
-		snprintf(why, len, "never synced with a master");
+	struct elect_cluster c = { .master_offset = f->master_offset, .max_lag = cfg->redis_max_lag };
+	struct elect_node n;
+	memset(&n, 0, sizeof(n));
+	elect_node_from_info(&n, in);
+	elect_stale(&c, &n, why, len);
 }
 
 const char *peer_meta(const struct json_health_entry *e, const char *key)

@@ -78,6 +78,26 @@ link_up() {
 	[ "$output" = "unhealthy: redis is replica, expected master" ]
 }
 
+@test "empty: the hold-back's question by exit status (0 empty master, 1 not, 64 credentials, 69 unreachable)" {
+	start_redis M --repl-diskless-sync-delay 0 --requirepass e-pass-3
+	start_redis R --repl-diskless-sync-delay 0 --masterauth e-pass-3
+	# A master at replication offset 0 (what check shows as offset=0) restarted empty.
+	REDIS_PASSWORD=e-pass-3 run -0 --separate-stderr health "$REDIS_PORT_M" empty
+	[ -z "$output" ]
+	rcli "$REDIS_PORT_R" replicaof 127.0.0.1 "$REDIS_PORT_M" >/dev/null
+	wait_for "link up" 20 link_up "$REDIS_PORT_R"
+	rcli "$REDIS_PORT_M" --no-auth-warning -a e-pass-3 set k v >/dev/null
+	wait_for "the master's offset to move" 20 bash -c \
+		"! REDIS_PASSWORD=e-pass-3 REDIS_ADDR=127.0.0.1:$REDIS_PORT_M '$RESEC_HEALTH' check | grep -q 'offset=0\$'"
+	REDIS_PASSWORD=e-pass-3 run -1 --separate-stderr health "$REDIS_PORT_M" empty
+	[ -z "$output" ]
+	run -1 --separate-stderr health "$REDIS_PORT_R" empty
+	run -1 --separate-stderr health "$REDIS_PORT_R" empty --role master
+	REDIS_PASSWORD=wrong run -64 --separate-stderr health "$REDIS_PORT_M" empty
+	run -69 --separate-stderr health "$(free_port)" empty
+	[[ "$stderr" == *"cannot tell whether redis is empty"*refused* ]]
+}
+
 @test "check: unreachable redis is unhealthy, exit 1" {
 	run -1 --separate-stderr health "$(free_port)" check
 	[[ "$output" == "unhealthy: connect to 127.0.0.1:"*"refused" ]]
