@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "consul_decode.h"
 #include "json.h"
 
 /*

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "consul_decode.h"
 #include "json.h"
 
 static int failures;
