@@ -3,6 +3,7 @@
 #include "consul_decode.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,40 @@ static int field_container(const struct json_doc *d, int obj, const char *name, 
 	if (v < 0 || json_is_null(d, v))
 		return -2;
 	return json_type(d, v) == want ? v : -1;
+}
+
+/* A string or number member read into a struct at offset off (a char[size] or a uint64_t). */
+struct field {
+	const char *name;
+	size_t off;
+	size_t size;               /* of the char array; 0 for a uint64_t */
+};
+
+#define STR_FIELD(type, name, member) { name, offsetof(type, member), sizeof(((type *)0)->member) }
+#define U64_FIELD(type, name, member) { name, offsetof(type, member), 0 }
+
+/* Read n fields of obj into the struct at base, in order; -1 with *bad naming the first bad one. */
+static int read_fields(const struct json_doc *d, int obj, void *base, const struct field *f, size_t n,
+                       const char **bad)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *at = (char *)base + f[i].off;
+		int rc = f[i].size > 0 ? field_buf(d, obj, f[i].name, at, f[i].size)
+		                       : field_u64(d, obj, f[i].name, (uint64_t *)(void *)at);
+		if (rc != 0)
+			return *bad = f[i].name, -1;
+	}
+	return 0;
+}
+
+/* obj is an object (else *bad = what) whose member key is a string (else *bad = key). */
+static int object_keyed(const struct json_doc *d, int obj, const char *what, const char *key, const char **bad)
+{
+	if (json_type(d, obj) != JSON_OBJECT)
+		return *bad = what, -1;
+	if (json_type(d, json_get(d, obj, key)) != JSON_STRING)
+		return *bad = key, -1;
+	return 0;
 }
 
 /* Array slots for the elements of container t, plus one so that it is never 0. */
@@ -195,27 +230,28 @@ static int decode_kv_value(const struct json_doc *d, int obj, struct json_kv_ent
 	return rc;
 }
 
+static const struct field kv_fields[] = {
+	U64_FIELD(struct json_kv_entry, "Flags", flags),
+	STR_FIELD(struct json_kv_entry, "Session", session),
+	U64_FIELD(struct json_kv_entry, "LockIndex", lock_index),
+	U64_FIELD(struct json_kv_entry, "CreateIndex", create_index),
+	U64_FIELD(struct json_kv_entry, "ModifyIndex", modify_index),
+};
+
 static int decode_kv_entry(const struct json_doc *d, int obj, void *entry, const char **bad)
 {
 	struct json_kv_entry *e = entry;
 
-	if (json_type(d, obj) != JSON_OBJECT)
-		return *bad = "entry", -1;
-	if (json_type(d, json_get(d, obj, "Key")) != JSON_STRING || field_str(d, obj, "Key", &e->key) != 0)
+	if (object_keyed(d, obj, "entry", "Key", bad) != 0)
+		return -1;
+	if (field_str(d, obj, "Key", &e->key) != 0)
 		return *bad = "Key", -1;
-	if (field_u64(d, obj, "Flags", &e->flags) != 0)
-		return *bad = "Flags", -1;
+	/* Flags before Value, as the fields come: the first bad one is named. */
+	if (read_fields(d, obj, e, kv_fields, 1, bad) != 0)
+		return -1;
 	if (decode_kv_value(d, obj, e) != 0)
 		return *bad = "Value", -1;
-	if (field_buf(d, obj, "Session", e->session, sizeof e->session) != 0)
-		return *bad = "Session", -1;
-	if (field_u64(d, obj, "LockIndex", &e->lock_index) != 0)
-		return *bad = "LockIndex", -1;
-	if (field_u64(d, obj, "CreateIndex", &e->create_index) != 0)
-		return *bad = "CreateIndex", -1;
-	if (field_u64(d, obj, "ModifyIndex", &e->modify_index) != 0)
-		return *bad = "ModifyIndex", -1;
-	return 0;
+	return read_fields(d, obj, e, kv_fields + 1, sizeof kv_fields / sizeof kv_fields[0] - 1, bad);
 }
 
 static const struct entry_kind kv_kind = {
@@ -391,32 +427,29 @@ static void sessions_release(void *arr, size_t n)
 	free(arr);
 }
 
+static const struct field session_fields[] = {
+	STR_FIELD(struct json_session, "Name", name),
+	STR_FIELD(struct json_session, "Node", node),
+	STR_FIELD(struct json_session, "TTL", ttl),
+	U64_FIELD(struct json_session, "LockDelay", lock_delay_ns),
+	STR_FIELD(struct json_session, "Behavior", behavior),
+	U64_FIELD(struct json_session, "CreateIndex", create_index),
+	U64_FIELD(struct json_session, "ModifyIndex", modify_index),
+};
+
 static int decode_session(const struct json_doc *d, int obj, void *entry, const char **bad)
 {
 	struct json_session *s = entry;
 
-	if (json_type(d, obj) != JSON_OBJECT)
-		return *bad = "session", -1;
-	if (json_type(d, json_get(d, obj, "ID")) != JSON_STRING ||
-	    field_buf(d, obj, "ID", s->id, sizeof s->id) != 0 || s->id[0] == '\0')
+	if (object_keyed(d, obj, "session", "ID", bad) != 0)
+		return -1;
+	if (field_buf(d, obj, "ID", s->id, sizeof s->id) != 0 || s->id[0] == '\0')
 		return *bad = "ID", -1;
-	if (field_buf(d, obj, "Name", s->name, sizeof s->name) != 0)
-		return *bad = "Name", -1;
-	if (field_buf(d, obj, "Node", s->node, sizeof s->node) != 0)
-		return *bad = "Node", -1;
-	if (field_buf(d, obj, "TTL", s->ttl, sizeof s->ttl) != 0)
-		return *bad = "TTL", -1;
+	if (read_fields(d, obj, s, session_fields, sizeof session_fields / sizeof session_fields[0], bad) != 0)
+		return -1;
 	/* An unparsable TTL reads as none: the caller keeps its own. */
 	if (s->ttl[0] == '\0' || config_parse_duration(s->ttl, &s->ttl_ms) != 0)
 		s->ttl_ms = 0;
-	if (field_u64(d, obj, "LockDelay", &s->lock_delay_ns) != 0)
-		return *bad = "LockDelay", -1;
-	if (field_buf(d, obj, "Behavior", s->behavior, sizeof s->behavior) != 0)
-		return *bad = "Behavior", -1;
-	if (field_u64(d, obj, "CreateIndex", &s->create_index) != 0)
-		return *bad = "CreateIndex", -1;
-	if (field_u64(d, obj, "ModifyIndex", &s->modify_index) != 0)
-		return *bad = "ModifyIndex", -1;
 	return 0;
 }
 

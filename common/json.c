@@ -585,21 +585,32 @@ char *json_string_dup(const struct json_doc *d, int t)
 	return out;
 }
 
-int json_uint64(const struct json_doc *d, int t, uint64_t *v)
+/* The decimal digits text[from..to) as a number no larger than limit; -1 on anything else. */
+static int read_digits(const char *text, int from, int to, uint64_t limit, uint64_t *out)
 {
-	const jsmntok_t *k = tok_at(d, t);
 	uint64_t x = 0;
 
-	if (k == NULL || json_type(d, t) != JSON_NUMBER)
+	if (from >= to)
 		return -1;
-	for (int i = k->start; i < k->end; i++) {
-		char c = d->text[i];
+	for (int i = from; i < to; i++) {
+		char c = text[i];
 		if (!is_digit(c))
 			return -1;
-		if (x > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
+		if (x > (limit - (uint64_t)(c - '0')) / 10)
 			return -1;
 		x = x * 10 + (uint64_t)(c - '0');
 	}
+	*out = x;
+	return 0;
+}
+
+int json_uint64(const struct json_doc *d, int t, uint64_t *v)
+{
+	const jsmntok_t *k = tok_at(d, t);
+	uint64_t x;
+
+	if (k == NULL || json_type(d, t) != JSON_NUMBER || read_digits(d->text, k->start, k->end, UINT64_MAX, &x) != 0)
+		return -1;
 	*v = x;
 	return 0;
 }
@@ -607,27 +618,14 @@ int json_uint64(const struct json_doc *d, int t, uint64_t *v)
 int json_int64(const struct json_doc *d, int t, int64_t *v)
 {
 	const jsmntok_t *k = tok_at(d, t);
-	uint64_t x = 0, limit = (uint64_t)INT64_MAX;
-	int i, neg;
+	uint64_t x, limit = (uint64_t)INT64_MAX;
+	int neg;
 
 	if (k == NULL || json_type(d, t) != JSON_NUMBER)
 		return -1;
-	i = k->start;
-	neg = d->text[i] == '-';
-	if (neg) {
-		i++;
-		limit++;
-	}
-	if (i >= k->end)
+	neg = d->text[k->start] == '-';
+	if (read_digits(d->text, k->start + neg, k->end, limit + (uint64_t)neg, &x) != 0)
 		return -1;
-	for (; i < k->end; i++) {
-		char c = d->text[i];
-		if (!is_digit(c))
-			return -1;
-		if (x > (limit - (uint64_t)(c - '0')) / 10)
-			return -1;
-		x = x * 10 + (uint64_t)(c - '0');
-	}
 	if (neg)
 		*v = x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x;
 	else
