@@ -150,6 +150,13 @@ int consul_session_node(struct consul *c, const char *node, struct json_session 
 int consul_kv_get(struct consul *c, const char *key, const struct consul_query *q,
                   struct json_kv_entry *out);
 
+/*
+ * GET /v1/kv/:prefix?recurse, blocking per q (may be NULL): every key under
+ * prefix into a malloc'd array (json_kv_free); no key (404) is CONSUL_OK with *n 0.
+ */
+int consul_kv_list(struct consul *c, const char *prefix, const struct consul_query *q,
+                   struct json_kv_entry **out, size_t *n);
+
 /* PUT /v1/kv/:key (plain write, keeps any holder). */
 int consul_kv_put(struct consul *c, const char *key, uint64_t flags, const void *value, size_t len);
 

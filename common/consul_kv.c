@@ -60,6 +60,32 @@ int consul_kv_get(struct consul *c, const char *key, const struct consul_query *
 	return CONSUL_OK;
 }
 
+int consul_kv_list(struct consul *c, const char *prefix, const struct consul_query *qo,
+                   struct json_kv_entry **out, size_t *n)
+{
+	struct json_buf path = {0}, q = {0};
+	char e[128];
+	int64_t wait;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	/* An empty prefix is every key: no missing-name check here. */
+	consul_build_path(&path, "/v1/kv/", prefix != NULL ? prefix : "", 1);
+	consul_add_param(&q, "recurse", NULL);
+	wait = consul_add_query(&q, qo);
+	rc = consul_call(c, "GET", &path, &q, NULL, 0, wait, 0);
+	if (rc != CONSUL_OK)
+		return rc;
+	if (c->status == 404) {
+		c->err[0] = '\0';    /* no key under the prefix */
+		return CONSUL_OK;
+	}
+	if (!consul_is_2xx(c))
+		return CONSUL_ERR;
+	return consul_decoded(c, json_decode_kv(c->body, c->body_len, out, n, e, sizeof e), "GET /v1/kv recurse", e);
+}
+
 /* PUT /v1/kv/key with one of cas/acquire/release (name, value) and flags; *ok from the body. */
 static int kv_write(struct consul *c, const char *key, const char *op, const char *opval,
                     uint64_t flags, const void *value, size_t len, int *ok)

@@ -303,6 +303,13 @@ req() {
 	[[ "$output" != *"not ok"* ]]
 }
 
+@test "unit: the one secret scrubber of both clients (tests/unit/test_scrub.c)" {
+	run -0 "$RESEC_BUILD/unit/test_scrub"
+	echo "$output"
+	[[ "$output" != *"not ok"* ]]
+	[[ "$output" == *"1.."* ]]
+}
+
 # make_pki DIR: a CA, a server certificate for DNS:consul.test only, a client certificate.
 make_pki() {
 	local d="$1" q=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
