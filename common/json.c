@@ -91,8 +91,14 @@ static int primitive_ok(const char *s, size_t n)
 	return i == n;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+/*
+ * The one UTF-8 check of the project (log.c uses it too): Unicode's table of
+ * well-formed byte sequences, so overlong forms, surrogates and code points
+ * past U+10FFFF are refused without decoding. Bytes are read in order and the
+ * first bad one ends the check, so a NUL-terminated string needs no n beyond
+ * its end.
+ */
+size_t json_utf8_len(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0];
 	size_t len;
@@ -185,7 +191,7 @@ static long unescape(const char *s, size_t n, char *out)
 		if (c < 0x20)
 			return -1;
 		if (c != '\\') {
-			k = utf8_len((const unsigned char *)s + i, n - i);
+			k = json_utf8_len((const unsigned char *)s + i, n - i);
 			if (k == 0)
 				return -1;
 			if (out != NULL)
@@ -761,6 +767,35 @@ void json_buf_raw(struct json_buf *b, const char *s)
 	buf_add(b, s, strlen(s));
 }
 
+size_t json_escape_char(const unsigned char *s, size_t n, char out[8])
+{
+	size_t k;
+
+	switch (*s) {
+	case '"': strcpy(out, "\\\""); return 1;
+	case '\\': strcpy(out, "\\\\"); return 1;
+	case '\n': strcpy(out, "\\n"); return 1;
+	case '\r': strcpy(out, "\\r"); return 1;
+	case '\t': strcpy(out, "\\t"); return 1;
+	default:
+		break;
+	}
+	/* DEL too: a value shown on a terminal must not carry it raw. */
+	if (*s < 0x20 || *s == 0x7f) {
+		snprintf(out, 8, "\\u%04x", *s);
+		return 1;
+	}
+	k = json_utf8_len(s, n);
+	if (k == 0) {
+		/* Invalid UTF-8 would make the JSON unreadable: U+FFFD instead, one byte at a time. */
+		strcpy(out, "\\ufffd");
+		return 1;
+	}
+	memcpy(out, s, k);
+	out[k] = '\0';
+	return k;
+}
+
 void json_buf_string(struct json_buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -769,36 +804,10 @@ void json_buf_string(struct json_buf *b, const char *s)
 
 	buf_add(b, "\"", 1);
 	while (i < n) {
-		size_t k;
-		unsigned char c = p[i];
+		size_t used = json_escape_char(p + i, n - i, esc);
 
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			buf_add(b, esc, 2);
-			i++;
-			continue;
-		}
-		if (c < 0x20) {
-			const char *named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" :
-			                    c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
-			if (named != NULL)
-				buf_add(b, named, 2);
-			else {
-				snprintf(esc, sizeof esc, "\\u%04x", c);
-				buf_add(b, esc, 6);
-			}
-			i++;
-			continue;
-		}
-		k = utf8_len(p + i, n - i);
-		if (k == 0) {
-			buf_add(b, "\\ufffd", 6);
-			i++;
-			continue;
-		}
-		buf_add(b, s + i, k);
-		i += k;
+		buf_add(b, esc, strlen(esc));
+		i += used;
 	}
 	buf_add(b, "\"", 1);
 }

@@ -92,6 +92,21 @@ void json_base64_encode(const void *in, size_t n, char *out);
 /* Decode standard padded base64 (no whitespace); out needs len/4*3 bytes; 0 or -1. */
 int json_base64_decode(const char *in, size_t len, unsigned char *out, size_t *outlen);
 
+/*
+ * Length of the valid UTF-8 sequence at s (at most n bytes; a NUL-terminated
+ * string may pass n up to 4 whatever its end), 0 when the bytes are not one:
+ * overlong forms, UTF-16 surrogates and code points past U+10FFFF included.
+ */
+size_t json_utf8_len(const unsigned char *s, size_t n);
+
+/*
+ * The JSON escape of the character at s (n bytes left, n >= 1) into out,
+ * NUL-terminated: \" \\ \n \r \t named, other C0 controls and DEL as \u00XX,
+ * a byte that does not start valid UTF-8 as \ufffd, else the character as is.
+ * Returns the bytes of s consumed. json_buf_string and the log module use it.
+ */
+size_t json_escape_char(const unsigned char *s, size_t n, char out[8]);
+
 /* A growable byte buffer for building request bodies; zero-initialise it. */
 struct json_buf {
 	char *data;        /* NUL-terminated when len > 0 */
@@ -103,7 +118,7 @@ struct json_buf {
 /* Append s as is. */
 void json_buf_raw(struct json_buf *b, const char *s);
 
-/* Append s as a quoted JSON string (controls, quote, backslash escaped; invalid UTF-8 → U+FFFD). */
+/* Append s as a quoted JSON string, each character as json_escape_char writes it. */
 void json_buf_string(struct json_buf *b, const char *s);
 
 /* Append an unsigned decimal number. */

@@ -175,6 +175,16 @@ static void test_escape(void)
 	check(json_escape("caf\xc3\xa9", out, sizeof out) == 0 && strcmp(out, "\"caf\xc3\xa9\"") == 0,
 	      "valid UTF-8 kept");
 	check(json_escape("0123456789", out, 12) == -1, "too small a buffer is refused");
+	check(json_escape("\b\f\x7f", out, sizeof out) == 0 && strcmp(out, "\"\\u0008\\u000c\\u007f\"") == 0,
+	      "other controls and DEL as \\u00XX, as the log writes them");
+	static const struct { const char *s; size_t n, want; } u8[] = {
+		{ "\xc3\xa9", 2, 2 }, { "\xf0\x9f\x98\x80", 4, 4 }, { "\xc3", 1, 0 }, { "\xc0\xaf", 2, 0 },
+		{ "\xed\xa0\x80", 3, 0 }, { "\xf4\x90\x80\x80", 4, 0 },
+	};
+	int u8ok = 1;
+	for (size_t i = 0; i < sizeof u8 / sizeof u8[0]; i++)
+		u8ok &= json_utf8_len((const unsigned char *)u8[i].s, u8[i].n) == u8[i].want;
+	check(u8ok, "UTF-8: valid kept; cut, overlong, surrogate and past U+10FFFF refused");
 	json_buf_raw(&b, "{\"k\":");
 	json_buf_string(&b, "tab\there \"q\" \x7f end");
 	json_buf_raw(&b, ",\"n\":");
