@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: MIT
 # The JSON module of common/: strict parsing, accessors, numbers, strings,
-# base64, escaping and the Consul decoders (tests/unit/test_json.c, TAP).
+# base64, escaping, UTF-8, and the Consul decoders of consul_decode.c (tests/unit/test_json.c, TAP).
 
 load test_helper
 
