@@ -112,6 +112,59 @@ static int64_t request_timeout(const struct consul_priv *p, int64_t wait_ms)
 	return t;
 }
 
+/* Forget the last answer before a new request. */
+static void reset_answer(struct consul *c)
+{
+	c->status = 0;
+	c->index = 0;
+	c->known_leader = -1;
+	c->body_len = 0;
+	if (c->body != NULL)
+		c->body[0] = '\0';
+	P(c)->overflow = 0;
+	P(c)->errbuf[0] = '\0';
+}
+
+/* base + path + ?query + ns into the easy handle; -1 when out of memory. */
+static int set_url(struct consul_priv *p, const char *path, const char *query)
+{
+	struct json_buf url = {0};
+	int has_query = query != NULL && query[0] != '\0';
+
+	json_buf_raw(&url, p->base);
+	json_buf_raw(&url, path);
+	if (has_query) {
+		json_buf_raw(&url, "?");
+		json_buf_raw(&url, query);
+	}
+	if (p->ns_param[0] != '\0') {
+		json_buf_raw(&url, has_query ? "&" : "?");
+		json_buf_raw(&url, p->ns_param);
+	}
+	int failed = url.failed;
+
+	if (!failed)
+		curl_easy_setopt(p->easy, CURLOPT_URL, url.data);   /* libcurl copies the string */
+	json_buf_free(&url);
+	return failed ? -1 : 0;
+}
+
+/* Why a transfer that ran gave no answer, into c->err. */
+static void transfer_error(struct consul *c, const char *method, const char *path, CURLcode res,
+                           int64_t timeout, int deadline_bound)
+{
+	struct consul_priv *p = P(c);
+
+	if (res == CURLE_OPERATION_TIMEDOUT)
+		consul_seterr(c, "consul: %s %s: timed out after %lld ms%s", method, path, (long long)timeout,
+		              deadline_bound ? " (deadline)" : "");
+	else if (p->overflow)
+		consul_seterr(c, "consul: %s %s: response larger than %u bytes", method, path, CONSUL_MAX_BODY);
+	else
+		consul_seterr(c, "consul: %s %s: %s", method, path,
+		              p->errbuf[0] != '\0' ? p->errbuf : curl_easy_strerror(res));
+}
+
 /*
  * Send one request; CONSUL_OK when an HTTP answer came back (any status), else
  * CONSUL_ERR/CONSUL_CANCELLED with c->err set.
@@ -120,19 +173,11 @@ int consul_transport(struct consul *c, const char *method, const char *path, con
                      const void *body, size_t body_len, int64_t wait_ms, int json_body)
 {
 	struct consul_priv *p = P(c);
-	struct json_buf url = {0};
 	int64_t timeout = request_timeout(p, wait_ms);
 	int deadline_bound = 0, rc;
 	CURLcode res = CURLE_OK;
 
-	c->status = 0;
-	c->index = 0;
-	c->known_leader = -1;
-	c->body_len = 0;
-	if (c->body != NULL)
-		c->body[0] = '\0';
-	p->overflow = 0;
-	p->errbuf[0] = '\0';
+	reset_answer(c);
 	if (p->deadline_ms > 0) {
 		int64_t now = clock_now_ms();
 
@@ -145,23 +190,10 @@ int consul_transport(struct consul *c, const char *method, const char *path, con
 			deadline_bound = 1;
 		}
 	}
-	json_buf_raw(&url, p->base);
-	json_buf_raw(&url, path);
-	if (query != NULL && query[0] != '\0') {
-		json_buf_raw(&url, "?");
-		json_buf_raw(&url, query);
-	}
-	if (p->ns_param[0] != '\0') {
-		json_buf_raw(&url, query != NULL && query[0] != '\0' ? "&" : "?");
-		json_buf_raw(&url, p->ns_param);
-	}
-	if (url.failed) {
-		json_buf_free(&url);
+	if (set_url(p, path, query) != 0) {
 		consul_seterr(c, "consul: %s %s: out of memory", method, path);
 		return CONSUL_ERR;
 	}
-	curl_easy_setopt(p->easy, CURLOPT_URL, url.data);
-	json_buf_free(&url);
 	set_method(p->easy, method, body, body_len);
 	curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, json_body ? p->hdr_json : p->hdr_plain);
 	curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(p->connect_ms < timeout ? p->connect_ms : timeout));
@@ -176,14 +208,7 @@ int consul_transport(struct consul *c, const char *method, const char *path, con
 		return CONSUL_ERR;
 	}
 	if (res != CURLE_OK) {
-		if (res == CURLE_OPERATION_TIMEDOUT)
-			consul_seterr(c, "consul: %s %s: timed out after %lld ms%s", method, path, (long long)timeout,
-			       deadline_bound ? " (deadline)" : "");
-		else if (p->overflow)
-			consul_seterr(c, "consul: %s %s: response larger than %u bytes", method, path, CONSUL_MAX_BODY);
-		else
-			consul_seterr(c, "consul: %s %s: %s", method, path,
-			       p->errbuf[0] != '\0' ? p->errbuf : curl_easy_strerror(res));
+		transfer_error(c, method, path, res, timeout, deadline_bound);
 		return CONSUL_ERR;
 	}
 	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &c->status);
