@@ -313,6 +313,13 @@ req() {
 	[[ "$output" != *key* ]]
 }
 
+@test "unit: the decoders of Consul's answers (tests/unit/test_consul_decode.c)" {
+	run -0 "$RESEC_BUILD/unit/test_consul_decode"
+	echo "$output"
+	[[ "$output" != *"not ok"* ]]
+	[[ "$output" == *"1.."* ]]
+}
+
 @test "unit: the one secret scrubber of both clients (tests/unit/test_scrub.c)" {
 	run -0 "$RESEC_BUILD/unit/test_scrub"
 	echo "$output"
