@@ -5,17 +5,8 @@
 #include <string.h>
 
 #include "consul_decode.h"
-
-static int failures;
-static int ntest;
-
-static void check(int ok, const char *what)
-{
-	ntest++;
-	printf("%s %d - %s\n", ok ? "ok" : "not ok", ntest, what);
-	if (!ok)
-		failures++;
-}
+#include "json.h"
+#include "tap.h"
 
 static void test_decoders(void)
 {
@@ -98,44 +89,44 @@ static void test_decoders(void)
 	      strcmp(node, "n1") == 0 && strcmp(dc, "dc1") == 0, "agent self");
 }
 
-/* A JSON array of n copies of elem (malloc'd). */
-static char *array_of(size_t n, const char *elem)
+/* An answer of n copies of entry, built with json.h's buffer (free with json_buf_free). */
+static struct json_buf answer_of(size_t n, const char *entry)
 {
-	size_t l = strlen(elem);
-	char *s = malloc(n * (l + 1) + 2);
-	char *o = s;
-	*o++ = '[';
-	for (size_t i = 0; i < n; i++, o += l + 1) {
-		memcpy(o, elem, l);
-		o[l] = i + 1 < n ? ',' : ']';
+	struct json_buf b = {0};
+
+	json_buf_raw(&b, "[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			json_buf_raw(&b, ",");
+		json_buf_raw(&b, entry);
 	}
-	*o = '\0';
-	return s;
+	json_buf_raw(&b, "]");
+	return b;
 }
 
 /* The decoders refuse more entries than JSON_MAX_ENTRIES. */
 static void test_caps(void)
 {
-	char *s;
 	char err[128] = "";
 	struct json_kv_entry *kv;
 	struct json_health_entry *he;
-	size_t nkv;
-	s = array_of(JSON_MAX_ENTRIES + 1, "{\"Key\":\"k\"}");
-	check(json_decode_kv(s, strlen(s), &kv, &nkv, err, sizeof err) != 0 && strstr(err, "more than") != NULL,
+	size_t n;
+	struct json_buf b = answer_of(JSON_MAX_ENTRIES + 1, "{\"Key\":\"k\"}");
+
+	check(!b.failed && json_decode_kv(b.data, b.len, &kv, &n, err, sizeof err) != 0 && strstr(err, "more than") != NULL,
 	      "KV answer with JSON_MAX_ENTRIES + 1 entries is refused");
-	free(s);
-	s = array_of(JSON_MAX_ENTRIES, "{\"Node\":{},\"Service\":{}}");
-	check(json_decode_health(s, strlen(s), &he, &nkv, err, sizeof err) == 0 && nkv == JSON_MAX_ENTRIES,
+	json_buf_free(&b);
+	b = answer_of(JSON_MAX_ENTRIES, "{\"Node\":{},\"Service\":{}}");
+	check(!b.failed && json_decode_health(b.data, b.len, &he, &n, err, sizeof err) == 0 && n == JSON_MAX_ENTRIES,
 	      "health answer with JSON_MAX_ENTRIES instances decodes");
-	json_health_free(he, nkv);
-	free(s);
+	if (n > 0)
+		json_health_free(he, n);
+	json_buf_free(&b);
 }
 
 int main(void)
 {
 	test_decoders();
 	test_caps();
-	printf("1..%d\n", ntest);
-	return failures ? 1 : 0;
+	return tap_done();
 }

@@ -6,17 +6,7 @@
 #include <time.h>
 
 #include "json.h"
-
-static int failures;
-static int ntest;
-
-static void check(int ok, const char *what)
-{
-	ntest++;
-	printf("%s %d - %s\n", ok ? "ok" : "not ok", ntest, what);
-	if (!ok)
-		failures++;
-}
+#include "tap.h"
 
 static int parses(const char *s)
 {
@@ -259,7 +249,7 @@ static void test_bounds(void)
 	double dt = seconds_now() - t0;
 	char what[128];
 	snprintf(what, sizeof what, "10 x 200 KB nested 100000 deep refused in %.3f s (< 1 s)", dt);
-	check(dt < 1.0, what);
+	check(dt < 1.0, "%s", what);
 	free(s);
 	/* Brackets inside strings (escaped quotes too) do not nest. */
 	s = repeat2(1000, "[", "]");
@@ -278,7 +268,7 @@ static void test_bounds(void)
 	json_free(&d);
 	snprintf(what, sizeof what, "%zu KB of 6000 elements nested to the cap parse in %.3f s (< 1 s)",
 	         strlen(s) / 1024, dt);
-	check(rc == 0 && dt < 1.0, what);
+	check(rc == 0 && dt < 1.0, "%s", what);
 	free(one);
 	free(s);
 	/* JSON_MAX_TOKENS values; one more is refused before jsmn runs. */
@@ -308,6 +298,5 @@ int main(void)
 	test_access();
 	test_base64();
 	test_escape();
-	printf("1..%d\n", ntest);
-	return failures ? 1 : 0;
+	return tap_done();
 }

@@ -74,6 +74,16 @@ static void test_format(void)
 	check(strcmp(out, "n=42") == 0, "formats like printf: %s", out);
 }
 
+/* A random word of len letters into w, from a small alphabet holding two of the mask characters. */
+static void random_word(char *w, int len, unsigned *seed)
+{
+	static const char abc[] = "a*#b";
+
+	for (int k = 0; k < len; k++)
+		w[k] = abc[rand_r(seed) % 4];
+	w[len] = '\0';
+}
+
 /* Many random secrets and texts over a small alphabet: the secret never shows. */
 static void test_random(void)
 {
@@ -81,22 +91,14 @@ static void test_random(void)
 	int leaks = 0;
 
 	for (int i = 0; i < 2000; i++) {
-		static const char abc[] = "a*#b";
 		char s1[6], s2[6], t[48], out[48];
 		const char *secrets[] = { s1, s2, NULL };
-		int n1 = 1 + (int)(rand_r(&seed) % 4), n2 = (int)(rand_r(&seed) % 4), tn = (int)(rand_r(&seed) % 40);
 
-		for (int k = 0; k < n1; k++)
-			s1[k] = abc[rand_r(&seed) % 4];
-		s1[n1] = '\0';
-		for (int k = 0; k < n2; k++)
-			s2[k] = abc[rand_r(&seed) % 4];
-		s2[n2] = '\0';
-		for (int k = 0; k < tn; k++)
-			t[k] = abc[rand_r(&seed) % 4];
-		t[tn] = '\0';
+		random_word(s1, 1 + (int)(rand_r(&seed) % 4), &seed);
+		random_word(s2, (int)(rand_r(&seed) % 4), &seed);
+		random_word(t, (int)(rand_r(&seed) % 40), &seed);
 		scrubbed(out, sizeof out, t, secrets);
-		if (strstr(out, s1) != NULL || (n2 > 0 && strstr(out, s2) != NULL)) {
+		if (strstr(out, s1) != NULL || (s2[0] != '\0' && strstr(out, s2) != NULL)) {
 			if (leaks++ == 0)
 				fprintf(stderr, "# s1=%s s2=%s text=%s out=%s\n", s1, s2, t, out);
 		}
