@@ -190,27 +190,6 @@ static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const
 		add_priority(f, e, e->key + pl);
 }
 
-/* "/v1/kv/" and key with each segment escaped (the slashes kept); -1 when it does not fit. */
-static int escape_key(const char *key, char *buf, size_t len)
-{
-	size_t used = (size_t)snprintf(buf, len, "/v1/kv/");
-	while (*key != '\0') {
-		size_t seg = strcspn(key, "/");
-		char part[600];
-		snprintf(part, sizeof(part), "%.*s", (int)(seg < sizeof(part) - 1 ? seg : sizeof(part) - 1), key);
-		char *esc = consul_escape(part);
-		if (esc == NULL)
-			return -1;
-		int w = snprintf(buf + used, len - used, "%s%s", esc, key[seg] == '/' ? "/" : "");
-		free(esc);
-		if (w < 0 || (size_t)w >= len - used)
-			return -1;
-		used += (size_t)w;
-		key += seg + (key[seg] == '/');
-	}
-	return 0;
-}
-
 int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct peer_flags *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -223,21 +202,11 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 	peer_key(cfg, "master-offset", k.offset, sizeof(k.offset));
 	peer_key(cfg, "priority/", k.prio, sizeof(k.prio));
 	peer_key(cfg, "failsafe", k.failsafe, sizeof(k.failsafe));
-	char path[1300];
-	if (escape_key(dir, path, sizeof(path)) < 0) {
-		snprintf(c->err, sizeof(c->err), "cannot escape the key %.200s", dir);
-		return CONSUL_ERR;
-	}
-	int rc = consul_request(c, "GET", path, "recurse", NULL, 0, 0);
-	if (rc != CONSUL_OK)
-		return c->status == 404 ? CONSUL_OK : rc;
 	struct json_kv_entry *e = NULL;
 	size_t n = 0;
-	char err[128];
-	if (json_decode_kv(c->body, c->body_len, &e, &n, err, sizeof(err)) != 0) {
-		snprintf(c->err, sizeof(c->err), "consul: GET /v1/kv recurse: %.120s", err);
-		return CONSUL_ERR;
-	}
+	int rc = consul_kv_list(c, dir, NULL, &e, &n);
+	if (rc != CONSUL_OK)
+		return rc;
 	for (size_t i = 0; i < n; i++)
 		flags_add(f, &e[i], &k);
 	json_kv_free(e, n);
@@ -247,27 +216,7 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 int peer_kv_list(struct consul *c, const char *prefix, const struct consul_query *q, struct json_kv_entry **e,
                  size_t *n)
 {
-	*e = NULL;
-	*n = 0;
-	char path[1300], query[96];
-	if (escape_key(prefix, path, sizeof(path)) < 0) {
-		snprintf(c->err, sizeof(c->err), "cannot escape the key %.200s", prefix);
-		return CONSUL_ERR;
-	}
-	int blocking = q != NULL && q->index > 0;
-	snprintf(query, sizeof(query), "recurse%s", q != NULL && q->consistent ? "&consistent" : "");
-	if (blocking)
-		snprintf(query + strlen(query), sizeof(query) - strlen(query), "&index=%llu&wait=%lldms",
-		         (unsigned long long)q->index, (long long)q->wait_ms);
-	int rc = consul_request(c, "GET", path, query, NULL, 0, blocking ? q->wait_ms : 0);
-	if (rc != CONSUL_OK)
-		return c->status == 404 ? CONSUL_OK : rc;
-	char err[128];
-	if (json_decode_kv(c->body, c->body_len, e, n, err, sizeof(err)) != 0) {
-		snprintf(c->err, sizeof(c->err), "consul: GET /v1/kv recurse: %.120s", err);
-		return CONSUL_ERR;
-	}
-	return CONSUL_OK;
+	return consul_kv_list(c, prefix, q, e, n);
 }
 
 int peer_switchover_check(struct consul *c, const struct resec_config *cfg, struct peer_flags *f)

@@ -303,6 +303,30 @@ req() {
 	[[ "$output" != *"not ok"* ]]
 }
 
+@test "a token of three characters is scrubbed from the error text too (the Redis client's rule)" {
+	start_stub
+	# The 403 body says "permission 'key:write'": the token "key" must not show.
+	CONSUL_HTTP_TOKEN=key run -0 "$TEST_CONSUL" raw PUT /v1/denied
+	echo "$output"
+	[ "$(req 1 '.headers["x-consul-token"]')" = key ]
+	[[ "$output" == *"err=consul: PUT /v1/denied: 403 Permission denied: token with AccessorID 'x' lacks permission '***:write' on \"a\""* ]]
+	[[ "$output" != *key* ]]
+}
+
+@test "unit: the decoders of Consul's answers (tests/unit/test_consul_decode.c)" {
+	run -0 "$RESEC_BUILD/unit/test_consul_decode"
+	echo "$output"
+	[[ "$output" != *"not ok"* ]]
+	[[ "$output" == *"1.."* ]]
+}
+
+@test "unit: the one secret scrubber of both clients (tests/unit/test_scrub.c)" {
+	run -0 "$RESEC_BUILD/unit/test_scrub"
+	echo "$output"
+	[[ "$output" != *"not ok"* ]]
+	[[ "$output" == *"1.."* ]]
+}
+
 # make_pki DIR: a CA, a server certificate for DNS:consul.test only, a client certificate.
 make_pki() {
 	local d="$1" q=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
