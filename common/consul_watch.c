@@ -4,9 +4,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "clock.h"
+#include "backoff.h"
 
 /* ---- blocking-query loop rules ---- */
 
@@ -146,18 +145,6 @@ int consul_watch_update(struct consul_watch *w, uint64_t index, const void *cont
 	return changed;
 }
 
-static uint64_t watch_random(void)
-{
-	static _Thread_local uint64_t state;
-
-	if (state == 0)
-		state = (uint64_t)clock_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ 1;
-	state ^= state << 13;
-	state ^= state >> 7;
-	state ^= state << 17;
-	return state;
-}
-
 void consul_watch_failed(struct consul_watch *w, int64_t now_ms)
 {
 	int64_t d, f;
@@ -168,9 +155,7 @@ void consul_watch_failed(struct consul_watch *w, int64_t now_ms)
 	d = w->backoff_base_ms * f * f;
 	if (d > w->backoff_max_ms || d < 0 || f > 1000)
 		d = w->backoff_max_ms;
-	if (d > 1)
-		d = d / 2 + (int64_t)(watch_random() % (uint64_t)(d / 2 + 1));   /* jitter in [d/2, d] */
-	w->retry_at_ms = now_ms + d;
+	w->retry_at_ms = now_ms + backoff_jitter(d);
 	w->index = 0;
 }
 

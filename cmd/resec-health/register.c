@@ -118,11 +118,7 @@ static int do_register(struct runner *r, int v, const char *note)
 
 static void consul_failed(struct runner *r)
 {
-	int64_t base = r->consul_backoff == 0 ? 500 : r->consul_backoff * 2;
-	r->consul_backoff = base > 30000 ? 30000 : base;
-	/* Jitter in [d/2, d] so that a fleet does not come back in step. */
-	int64_t d = r->consul_backoff / 2 + (int64_t)(random() % (r->consul_backoff / 2 + 1));
-	r->consul_retry_at = clock_now_ms() + d;
+	r->consul_retry_at = clock_now_ms() + backoff_next(&r->consul_backoff);
 	if (!r->consul_down)
 		log_warn("consul unavailable; redis checks go on, consul retried with back-off",
 		         "reason", r->consul->err);
@@ -134,7 +130,7 @@ static void consul_ok(struct runner *r)
 	if (r->consul_down)
 		log_info("consul reachable again");
 	r->consul_down = 0;
-	r->consul_backoff = 0;
+	backoff_reset(&r->consul_backoff);
 	r->consul_retry_at = 0;
 }
 

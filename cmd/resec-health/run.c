@@ -154,6 +154,9 @@ static int runner_setup(struct runner *r, struct health *h)
 	r->h = h;
 	r->watched_fd = -1;
 	r->last_verdict = -1;
+	/* The local agent is cheap to ask: at most 5 s between tries, so that a
+	 * restarted agent has our service back within 5 s (30 s before). */
+	backoff_init(&r->consul_backoff, 500, 5000);
 	runner_names(r);
 	if ((r->consul = health_consul(h)) == NULL)
 		return EXIT_USAGE;

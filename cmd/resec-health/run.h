@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backoff.h"
 #include "health.h"
 #include "masterdown.h"
 
@@ -25,7 +26,7 @@ struct runner {
 	size_t ntags;
 	int registered;             /* 1 once Consul accepted the registration */
 	int64_t consul_retry_at;    /* back-off: no Consul request before this monotonic time */
-	int64_t consul_backoff;
+	struct backoff consul_backoff;
 	int consul_down;            /* a Consul failure has been logged */
 	int last_verdict;
 	char last_reason[300];
