@@ -457,6 +457,24 @@ check_output() {
 	grep -q "ERROR SUMMARY: 0 errors" "$BATS_TEST_TMPDIR/valgrind.txt"
 }
 
+@test "run --role replica: a syncing replica's check passes within a moment of the sync's end, not an interval later" {
+	need_emu
+	start_redis M --repl-diskless-sync-delay 0 --enable-debug-command yes
+	start_redis R
+	# A transfer of ~3 s (1 ms a key): the first look sees the sync.
+	rcli "$REDIS_PORT_M" debug populate 3000 >/dev/null
+	rcli "$REDIS_PORT_M" config set rdb-key-save-delay 1000 >/dev/null
+	rcli "$REDIS_PORT_R" replicaof 127.0.0.1 "$REDIS_PORT_M" >/dev/null
+	wait_for "sync in progress" 10 bash -c "redis-cli -p $REDIS_PORT_R info replication | grep -q '^master_sync_in_progress:1'"
+	HEALTHCHECK_INTERVAL=20s start_run "$REDIS_PORT_R" "$BATS_TEST_TMPDIR/run.log" --role replica
+	wait_for "check warning while syncing" 10 status_is "service:redis@:$REDIS_PORT_R" warning
+	wait_for "synced" 30 link_up "$REDIS_PORT_R"
+	local synced=$SECONDS
+	wait_for "check passing" 30 status_is "service:redis@:$REDIS_PORT_R" passing
+	echo "  passing $((SECONDS - synced))s after the link came up (interval 20s)" >&3
+	[ $((SECONDS - synced)) -le 5 ]
+}
+
 @test "run --role replica: loading the master's dataset is degraded (warning), not a reason to exit" {
 	start_redis M --repl-diskless-sync-delay 0 --enable-debug-command yes
 	start_redis R

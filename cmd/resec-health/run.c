@@ -22,6 +22,11 @@ enum { FAIL_CHECK_MAX_MS = 500 };
 /* A fenced master is looked at this often (the fence is lifted within a moment of a promotion). */
 enum { FENCED_LOOK_MS = 100 };
 
+/* A replica that is syncing, or whose link is down, is looked at this often:
+ * its check passes within a moment of the sync's end, not an interval later
+ * (a switchover's settle waited up to HEALTHCHECK_INTERVAL for it). */
+enum { DEGRADED_LOOK_MS = 250 };
+
 /*
  * TERM, INT and QUIT stop run (it deregisters), USR1 hands off: all through common/proc.c's
  * self-pipe, which also ignores PIPE (a write to a Redis that just died is an error, not a
@@ -273,6 +278,8 @@ static int run_loop(struct runner *r)
 			/* Fenced master: look again soon, so that the check passes within a moment of the lift. */
 			if (h->master_fenced && next > now + FENCED_LOOK_MS)
 				next = now + FENCED_LOOK_MS;
+			if (v == V_DEGRADED && h->want_role == RDB_ROLE_REPLICA && next > now + DEGRADED_LOOK_MS)
+				next = now + DEGRADED_LOOK_MS;
 		}
 		struct pollfd pfd[2] = { { .fd = proc_signal_fd(), .events = POLLIN },
 		                         { .fd = rdb_fd(&h->conn), .events = POLLIN } };
