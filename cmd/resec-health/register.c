@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "peer.h"
 #include "run.h"
 
 /* S1: the hold-back waits for another master's TTL (check_ttl_ms) plus this. */
@@ -53,12 +54,9 @@ void runner_names(struct runner *r)
 	n |= snprintf(r->service_id, sizeof(r->service_id), "%s@%s", c->service_prefix, announce) >=
 	     (int)sizeof(r->service_id);
 	n |= snprintf(r->check_id, sizeof(r->check_id), "service:%s", r->service_id) >= (int)sizeof(r->check_id);
-	if (c->service_name[0] != '\0') {
-		n |= snprintf(r->name, sizeof(r->name), "%s", c->service_name) >= (int)sizeof(r->name);
+	peer_service_name(c, master, r->name, sizeof(r->name));
+	if (c->service_name[0] != '\0')
 		split_tags(r, master ? c->master_tags : c->slave_tags);
-	} else {
-		n |= snprintf(r->name, sizeof(r->name), "%s-%s", c->service_prefix, r->role_name) >= (int)sizeof(r->name);
-	}
 	if (n)
 		log_warn("service name or ID too long; truncated", "id", r->service_id);
 }
