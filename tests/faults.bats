@@ -65,7 +65,7 @@ all_nodes_hold() {
 	[ "$(write_acked "$(redis_port "$m")" k 200)" = 2 ]
 	kill_node_resec "$m" KILL
 	kill_redis "$m"
-	sleep 0.5
+	sleep 0.5 # the fault: the host is down for 0.5 s before its redis returns
 	restart_redis "n$m" fenced
 	wait_for "a new master" 60 has_master_other_than "$(redis_port "$m")"
 	n=$(master_node)
@@ -105,7 +105,7 @@ all_nodes_hold() {
 	[ "$(write_acked "$(redis_port "$m")" k 10)" = 2 ]
 	v="REDIS_PID_n$m"
 	kill -STOP "${!v}"
-	sleep 4
+	sleep 4 # the fault: redis stalled for 4 s
 	kill -CONT "${!v}"
 	wait_for "a settled cluster" 60 cluster_settled
 	n=$(master_node)
@@ -118,7 +118,7 @@ all_nodes_hold() {
 	# It stays: no step-down left over from the cycle the stall ended.
 	for _ in $(seq 15); do
 		master_is "$m"
-		sleep 0.2
+		sleep 0.2 # the window: 3 s in which it must stay master
 	done
 	run -0 awk '/lock acquired; promoting/ { after = 0; next } /stepping down/ { after++ } END { exit after > 0 }' \
 		"$BATS_TEST_TMPDIR/resec$m.log"
