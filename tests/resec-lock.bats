@@ -619,7 +619,6 @@ register_check() {
 	: >"$T/proof"
 	start_contender a 1 --fence USR1 --resume USR2 --failsafe "$T/proof.sh"
 	wait_for "a holds" 10 started a
-	sleep 1
 	emu_ctl /_emu/leader/lose
 	wait_for "the failsafe hold" 10 grep -q 'the failsafe proof holds' "$T/a.err"
 	sleep 2 # the window: the proof keeps holding, no fence
