@@ -506,7 +506,7 @@ check_output() {
 	kill -0 "$RUN_PID"
 	# The retry (after 0.25-0.5 s of back-off) hangs for HEALTHCHECK_TIMEOUT (2 s):
 	# kill Redis while it hangs; only the cancel fd can make the exit quick.
-	sleep 0.8
+	sleep 0.8 # the fault's timing: into the retry that hangs (no event marks it)
 	local t0
 	t0=$(date +%s%N)
 	kill -9 "$REDIS_PID_A"
