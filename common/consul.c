@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* consul: a small Consul HTTP API client on libcurl, and the blocking-query loop rules. */
+/* consul: a small Consul HTTP API client (its transport: http.c), and the blocking-query loop rules. */
 #include "consul.h"
 
 #include <ctype.h>
