@@ -230,10 +230,10 @@ static int transport(struct consul *c, const char *method, const char *path, con
 		return CONSUL_ERR;
 	}
 	struct http_answer ans = { .body = c->body, .cap = p->cap };
-	struct http_call call = { .method = method, .target = url.data, .body = body, .body_len = body_len,
-	                          .json = json_body, .connect_ms = p->connect_ms, .timeout_ms = timeout,
-	                          .cancel_fd = p->cancel_fd, .max_body = CONSUL_MAX_BODY };
-	rc = http_do(p->http, &call, &ans, why, sizeof why);
+	struct http_call hc = { .method = method, .target = url.data, .body = body, .body_len = body_len,
+	                        .json = json_body, .connect_ms = p->connect_ms, .timeout_ms = timeout,
+	                        .cancel_fd = p->cancel_fd, .max_body = CONSUL_MAX_BODY };
+	rc = http_do(p->http, &hc, &ans, why, sizeof why);
 	json_buf_free(&url);
 	c->body = ans.body;     /* grown by the transport, even when it failed */
 	p->cap = ans.cap;
