@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ struct http {
 	char prefix[512];               /* the address's path prefix, no trailing slash */
 	char base[1024];                /* scheme://host:port[/prefix], no trailing slash */
 	char host_hdr[300];             /* the Host header's value */
-	char auth_hdr[1100];            /* "Authorization: Basic ...\r\n" or "" (secret) */
+	char auth_hdr[2900];            /* "Authorization: Basic ...\r\n" or "" (secret) */
 	char token_hdr[1100];           /* "X-Consul-Token: ...\r\n" or "" (secret) */
 	char secret[HTTP_SECRETS][1024];/* token, password, user from the address */
 	int fd;                         /* the kept-alive connection, -1 none */
@@ -168,8 +169,8 @@ static int basic_header(struct http *h, const char *user)
 		int m = snprintf(h->auth_hdr, sizeof h->auth_hdr, "Authorization: Basic %s\r\n", enc);
 		rc = m > 0 && (size_t)m < sizeof h->auth_hdr ? 0 : -1;
 	}
-	memset(plain, 0, sizeof plain);
-	memset(enc, 0, sizeof enc);
+	explicit_bzero(plain, sizeof plain);
+	explicit_bzero(enc, sizeof enc);
 	return rc;
 }
 
@@ -203,8 +204,8 @@ static struct http *setup(const struct resec_config *cfg, char *err, size_t errl
 		snprintf(err, errlen, "consul: cannot set basic auth");
 		basic = -1;
 	}
-	memset(user, 0, sizeof user);
-	memset(&a, 0, sizeof a);
+	explicit_bzero(user, sizeof user);
+	explicit_bzero(&a, sizeof a);
 	if (basic < 0) {
 		http_free(h);
 		return NULL;
@@ -230,9 +231,9 @@ void http_free(struct http *h)
 		return;
 	disconnect(h);
 	http_curl_free(h->curl);
-	memset(h->secret, 0, sizeof h->secret);
-	memset(h->auth_hdr, 0, sizeof h->auth_hdr);
-	memset(h->token_hdr, 0, sizeof h->token_hdr);
+	explicit_bzero(h->secret, sizeof h->secret);
+	explicit_bzero(h->auth_hdr, sizeof h->auth_hdr);
+	explicit_bzero(h->token_hdr, sizeof h->token_hdr);
 	free(h);
 }
 
@@ -408,19 +409,39 @@ static int idle_conn_dead(int fd)
 
 enum { RETRY = -10 };   /* a reused connection failed before any byte of the answer: send again */
 
-/* The request head (holds the secret headers: wiped by the caller). */
-static int build_head(const struct http *h, const struct http_call *r, int has_body, char *out, size_t size)
+/* vsnprintf into a malloc'd string of the exact size; NULL when out of memory. */
+static char *format_alloc(size_t *len, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static char *format_alloc(size_t *len, const char *fmt, ...)
 {
-	char len[48] = "";
+	va_list ap;
+	char *out;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (out = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	va_start(ap, fmt);
+	(void)vsnprintf(out, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	*len = (size_t)n;
+	return out;
+}
+
+/* The request head, malloc'd (it holds the secret headers: the caller wipes and frees it). */
+static char *build_head(const struct http *h, const struct http_call *r, int has_body, size_t *len)
+{
+	char cl[48] = "";
 
 	if (has_body)
-		snprintf(len, sizeof len, "Content-Length: %zu\r\n", r->body_len);
-	int n = snprintf(out, size,
-	                 "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: resec/" RESEC_VERSION "\r\nAccept: */*\r\n"
-	                 "%s%s%s%s\r\n",
-	                 r->method, h->prefix, r->target, h->host_hdr, h->token_hdr, h->auth_hdr,
-	                 r->json ? "Content-Type: application/json\r\n" : "", len);
-	return n > 0 && (size_t)n < size ? n : -1;
+		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", r->body_len);
+	return format_alloc(len,
+	                    "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: resec/" RESEC_VERSION "\r\nAccept: */*\r\n"
+	                    "%s%s%s%s\r\n",
+	                    r->method, h->prefix, r->target, h->host_hdr, h->token_hdr, h->auth_hdr,
+	                    r->json ? "Content-Type: application/json\r\n" : "", cl);
 }
 
 /* Write head then body, waiting for room; RETRY when the peer is gone on a reused connection. */
@@ -507,10 +528,14 @@ static int exchange(struct http *h, const struct http_call *r, struct http_answe
                     int may_reuse, char *why, size_t whylen)
 {
 	int has_body = r->body != NULL || strcmp(r->method, "PUT") == 0;
-	size_t bn = r->body != NULL ? r->body_len : 0;
-	char head[4096];
-	int reused = 0, rc, hn;
+	size_t bn = r->body != NULL ? r->body_len : 0, hn = 0;
+	char *head = build_head(h, r, has_body, &hn);
+	int reused = 0, rc = 0;
 
+	if (head == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return HTTP_ERR;
+	}
 	if (h->fd >= 0 && (!may_reuse || idle_conn_dead(h->fd)))
 		disconnect(h);
 	if (h->fd >= 0) {
@@ -519,16 +544,11 @@ static int exchange(struct http *h, const struct http_call *r, struct http_answe
 		int64_t cd = clock_now_ms() + r->connect_ms;
 		rc = h->is_unix ? connect_unix(h, cd < deadline ? cd : deadline, r->cancel_fd, why, whylen)
 		                : connect_tcp(h, r->connect_ms, deadline, r->cancel_fd, why, whylen);
-		if (rc != 0)
-			return rc;
 	}
-	hn = build_head(h, r, has_body, head, sizeof head);
-	if (hn < 0) {
-		snprintf(why, whylen, "request head too long");
-		return HTTP_ERR;
-	}
-	rc = send_all(h, head, (size_t)hn, r, bn, deadline, reused, why, whylen);
-	memset(head, 0, sizeof head);
+	if (rc == 0)
+		rc = send_all(h, head, hn, r, bn, deadline, reused, why, whylen);
+	explicit_bzero(head, hn);   /* a wipe the compiler may not drop before free() */
+	free(head);
 	if (rc == 0)
 		rc = read_answer(h, r, a, deadline, reused, why, whylen);
 	if (rc != 0)

@@ -105,6 +105,12 @@ req() {
 	[[ "$output" != *pa55w0rd* ]]
 	CONSUL_HTTP_AUTH='bob' run -0 "$TEST_CONSUL" leader
 	[ "$(req 2 .headers.authorization)" = "Basic $(printf 'bob:' | base64)" ]
+	# A long password (and token) still fits the request head.
+	local pw
+	pw=$(printf 'p%.0s' {1..1000})
+	CONSUL_HTTP_AUTH="carol:$pw" CONSUL_HTTP_TOKEN="$pw" run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=0 status=200"* ]]
+	[ "$(req 3 .headers.authorization)" = "Basic $(printf 'carol:%s' "$pw" | base64 -w0)" ]
 }
 
 @test "ns is sent only when CONSUL_NAMESPACE is set, escaped" {
