@@ -257,7 +257,7 @@ static int line(struct http_parser *p)
 	for (size_t i = 0; i < p->line_len; i++)
 		if (((unsigned char)l[i] < 0x20 && l[i] != '\t') || l[i] == 0x7f)
 			return fail(p, HTTP_ERR, "%s", "control character in the answer's head");
-	if (p->state != ST_STATUS && p->state != ST_CHUNK_SIZE && p->state != ST_CHUNK_END) {
+	if (p->state != ST_CHUNK_SIZE && p->state != ST_CHUNK_END) {   /* interim answers count too */
 		p->header_bytes += p->line_len + 2;
 		if (p->header_bytes > HTTP_MAX_HEADERS)
 			return fail(p, HTTP_ERR, "headers larger than %d bytes", HTTP_MAX_HEADERS);

@@ -142,6 +142,16 @@ static void test_refusals(void)
 		o += (size_t)snprintf(many + o, sizeof many - o, "X-Filler: 0123456789abcdef0123456\r\n");
 	bad("headers past 65536 bytes", many, 0, HTTP_ERR, "headers larger than 65536 bytes");
 
+	/* Endless interim answers: bounded by the header bytes too. */
+	char *cont = malloc(HTTP_MAX_HEADERS + 64);
+	if (cont != NULL) {
+		size_t k = 0;
+		while (k + 26 < HTTP_MAX_HEADERS + 64)
+			k += (size_t)snprintf(cont + k, HTTP_MAX_HEADERS + 64 - k, "HTTP/1.1 100 Continue\r\n\r\n");
+		bad("endless 100 Continue", cont, 0, HTTP_ERR, "headers larger than 65536 bytes");
+		free(cont);
+	}
+
 	/* An endless body without a length: cut at the cap. */
 	char *endless = malloc(3 * MAX_BODY);
 	if (endless != NULL) {
