@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* consul: a small Consul HTTP API client on libcurl (the loop rules: consul_watch.h, the decoders: consul_decode.h). */
+/* consul: a small Consul HTTP API client (transport: http.h; the loop rules: consul_watch.h, the decoders: consul_decode.h). */
 #ifndef RESEC_CONSUL_H
 #define RESEC_CONSUL_H
 
@@ -20,8 +20,9 @@
  * The token never appears in c->err, in a URL or anywhere but the
  * X-Consul-Token header.
  *
- * Waiting on a blocking query and on signals at once: all requests run on a
- * private curl multi handle polled with curl_multi_poll(). Give the handle a
+ * Waiting on a blocking query and on signals at once: every wait of a request
+ * is one poll() on its connection and this fd (libcurl's multi handle on
+ * https). Give the handle a
  * file descriptor with consul_set_cancel_fd() (e.g. the read end of a
  * self-pipe the signal handler writes to, or a signalfd): as soon as it is
  * readable, the request in progress is abandoned and CONSUL_CANCELLED is
@@ -37,13 +38,13 @@
  * wait W (ms) gets the client timeout W + W/16 + the request timeout, since
  * the server adds up to W/16 jitter; wait 0 on a blocking call means the
  * server default 5m and is timed as such (W = 5m). That timeout bounds the
- * whole request, connect to last byte (CURLOPT_TIMEOUT_MS), not each read: a
+ * whole request, connect to last byte, not each read: a
  * server trickling a byte at a time is cut off at it. The handle keeps its
  * connection alive between requests.
  *
  * Threads: a handle is used by one thread at a time; different handles may
  * be used by different threads at once (consul_new may be called from any).
- * libcurl honours http_proxy/https_proxy/no_proxy as the Go client does.
+ * No proxy on plain HTTP; libcurl (https only) honours https_proxy/no_proxy.
  * Programs should ignore SIGPIPE (a peer closing mid-write must not kill them).
  */
 enum { CONSUL_CANCELLED = -2, CONSUL_ERR = -1, CONSUL_OK = 0, CONSUL_ABSENT = 1 };
@@ -64,7 +65,7 @@ struct consul {
 	int known_leader;          /* X-Consul-KnownLeader: 1 true, 0 false, -1 absent */
 	char *body;                /* last response body, NUL-terminated; valid until the next call */
 	size_t body_len;
-	void *priv_;               /* private state (curl handles, base URL, credentials) */
+	void *priv_;               /* private state (the transport, timeouts, namespace) */
 };
 
 /* Blocking and consistency options of a read; a zeroed struct is a plain read. */

@@ -18,9 +18,11 @@ void consul_seterr(struct consul *c, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (c->priv_ != NULL) {
-		const char *secrets[] = { P(c)->secret1, P(c)->secret2, P(c)->secret3 };
+		const char *secrets[HTTP_SECRETS];
 
-		scrub_vformat(c->err, sizeof c->err, secrets, 3, fmt, ap);
+		for (int i = 0; i < HTTP_SECRETS; i++)
+			secrets[i] = http_secret(P(c)->http, i);
+		scrub_vformat(c->err, sizeof c->err, secrets, HTTP_SECRETS, fmt, ap);
 	} else {
 		vsnprintf(c->err, sizeof c->err, fmt, ap);
 	}
@@ -51,54 +53,6 @@ static void body_line(const char *b, size_t n, char *out, size_t size)
 
 /* ---- one request ---- */
 
-/* Run the transfer on the multi handle, watching the cancel fd. */
-static int run_transfer(struct consul *c, CURLcode *res)
-{
-	struct consul_priv *p = P(c);
-	int running = 1;
-
-	if (curl_multi_add_handle(p->multi, p->easy) != CURLM_OK)
-		return -1;
-	for (;;) {
-		if (curl_multi_perform(p->multi, &running) != CURLM_OK)
-			break;
-		if (running == 0)
-			break;
-		struct curl_waitfd extra = { .fd = p->cancel_fd, .events = CURL_WAIT_POLLIN, .revents = 0 };
-		int nfds = 0;
-		if (curl_multi_poll(p->multi, p->cancel_fd >= 0 ? &extra : NULL, p->cancel_fd >= 0 ? 1 : 0,
-		                    POLL_SLICE_MS, &nfds) != CURLM_OK)
-			break;
-		if (p->cancel_fd >= 0 && (extra.revents & CURL_WAIT_POLLIN) != 0) {
-			curl_multi_remove_handle(p->multi, p->easy);
-			return CONSUL_CANCELLED;
-		}
-	}
-	*res = CURLE_FAILED_INIT;
-	int left = 0;
-	CURLMsg *m;
-	while ((m = curl_multi_info_read(p->multi, &left)) != NULL)
-		if (m->msg == CURLMSG_DONE && m->easy_handle == p->easy)
-			*res = m->data.result;
-	curl_multi_remove_handle(p->multi, p->easy);
-	return 0;
-}
-
-static void set_method(CURL *e, const char *method, const void *body, size_t len)
-{
-	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);   /* resets any earlier POST state */
-	curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
-	if (strcmp(method, "GET") == 0) {
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
-		return;
-	}
-	if (strcmp(method, "PUT") == 0 || body != NULL) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body != NULL ? (const char *)body : "");
-	}
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-}
-
 /* The client timeout of a request: blocking ones outlast the server's wait + wait/16 jitter. */
 static int64_t request_timeout(const struct consul_priv *p, int64_t wait_ms)
 {
@@ -121,48 +75,36 @@ static void reset_answer(struct consul *c)
 	c->body_len = 0;
 	if (c->body != NULL)
 		c->body[0] = '\0';
-	P(c)->overflow = 0;
-	P(c)->errbuf[0] = '\0';
 }
 
-/* base + path + ?query + ns into the easy handle; -1 when out of memory. */
-static int set_url(struct consul_priv *p, const char *path, const char *query)
+/* path + ?query + ns into url (the transport adds the base); -1 when out of memory. */
+static int build_target(const struct consul_priv *p, const char *path, const char *query, struct json_buf *url)
 {
-	struct json_buf url = {0};
 	int has_query = query != NULL && query[0] != '\0';
 
-	json_buf_raw(&url, p->base);
-	json_buf_raw(&url, path);
+	json_buf_raw(url, path);
 	if (has_query) {
-		json_buf_raw(&url, "?");
-		json_buf_raw(&url, query);
+		json_buf_raw(url, "?");
+		json_buf_raw(url, query);
 	}
 	if (p->ns_param[0] != '\0') {
-		json_buf_raw(&url, has_query ? "&" : "?");
-		json_buf_raw(&url, p->ns_param);
+		json_buf_raw(url, has_query ? "&" : "?");
+		json_buf_raw(url, p->ns_param);
 	}
-	int failed = url.failed;
-
-	if (!failed)
-		curl_easy_setopt(p->easy, CURLOPT_URL, url.data);   /* libcurl copies the string */
-	json_buf_free(&url);
-	return failed ? -1 : 0;
+	return url->failed ? -1 : 0;
 }
 
-/* Why a transfer that ran gave no answer, into c->err. */
-static void transfer_error(struct consul *c, const char *method, const char *path, CURLcode res,
+/* Why a request gave no answer, into c->err. */
+static void transfer_error(struct consul *c, const char *method, const char *path, int rc, const char *why,
                            int64_t timeout, int deadline_bound)
 {
-	struct consul_priv *p = P(c);
-
-	if (res == CURLE_OPERATION_TIMEDOUT)
+	if (rc == HTTP_TIMEDOUT)
 		consul_seterr(c, "consul: %s %s: timed out after %lld ms%s", method, path, (long long)timeout,
 		              deadline_bound ? " (deadline)" : "");
-	else if (p->overflow)
+	else if (rc == HTTP_TOO_BIG)
 		consul_seterr(c, "consul: %s %s: response larger than %u bytes", method, path, CONSUL_MAX_BODY);
 	else
-		consul_seterr(c, "consul: %s %s: %s", method, path,
-		              p->errbuf[0] != '\0' ? p->errbuf : curl_easy_strerror(res));
+		consul_seterr(c, "consul: %s %s: %s", method, path, why);
 }
 
 /*
@@ -175,7 +117,8 @@ int consul_transport(struct consul *c, const char *method, const char *path, con
 	struct consul_priv *p = P(c);
 	int64_t timeout = request_timeout(p, wait_ms);
 	int deadline_bound = 0, rc;
-	CURLcode res = CURLE_OK;
+	char why[200];
+	struct json_buf url = {0};
 
 	reset_answer(c);
 	if (p->deadline_ms > 0) {
@@ -190,28 +133,34 @@ int consul_transport(struct consul *c, const char *method, const char *path, con
 			deadline_bound = 1;
 		}
 	}
-	if (set_url(p, path, query) != 0) {
+	if (build_target(p, path, query, &url) != 0) {
+		json_buf_free(&url);
 		consul_seterr(c, "consul: %s %s: out of memory", method, path);
 		return CONSUL_ERR;
 	}
-	set_method(p->easy, method, body, body_len);
-	curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, json_body ? p->hdr_json : p->hdr_plain);
-	curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(p->connect_ms < timeout ? p->connect_ms : timeout));
-	curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)timeout);
-	rc = run_transfer(c, &res);
-	if (rc == CONSUL_CANCELLED) {
+	struct http_answer ans = { .body = c->body, .cap = p->cap };
+	struct http_call hc = { .method = method, .target = url.data, .body = body, .body_len = body_len,
+	                        .json = json_body, .connect_ms = p->connect_ms, .timeout_ms = timeout,
+	                        .cancel_fd = p->cancel_fd, .max_body = CONSUL_MAX_BODY };
+	rc = http_do(p->http, &hc, &ans, why, sizeof why);
+	json_buf_free(&url);
+	c->body = ans.body;     /* grown by the transport, even when it failed */
+	p->cap = ans.cap;
+	c->body_len = ans.len;
+	if (rc == HTTP_CANCELLED) {
 		consul_seterr(c, "consul: %s %s: cancelled", method, path);
 		return CONSUL_CANCELLED;
 	}
-	if (rc != 0) {
-		consul_seterr(c, "consul: %s %s: cannot start the request", method, path);
+	if (rc != HTTP_OK) {
+		c->body_len = 0;
+		if (c->body != NULL)
+			c->body[0] = '\0';
+		transfer_error(c, method, path, rc, why, timeout, deadline_bound);
 		return CONSUL_ERR;
 	}
-	if (res != CURLE_OK) {
-		transfer_error(c, method, path, res, timeout, deadline_bound);
-		return CONSUL_ERR;
-	}
-	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &c->status);
+	c->status = ans.status;
+	c->index = ans.index;
+	c->known_leader = ans.known_leader;
 	if (c->body == NULL) {
 		c->body = calloc(1, 1);
 		if (c->body == NULL) {

@@ -5,8 +5,8 @@
 
 /*
  * The client is one module in several files, one concern each:
- *   consul.c          the handle: libcurl set-up, base URL, TLS, auth, token header
- *   consul_http.c     one request: transport, timeouts, cancel, error text (scrubbed)
+ *   consul.c          the handle: its transport (http.c; libcurl via http_curl.c for https), settings
+ *   consul_http.c     one request: URL, timeouts, deadline, cancel, error text (scrubbed)
  *   consul_kv.c       /v1/kv
  *   consul_session.c  /v1/session
  *   consul_agent.c    /v1/agent (self, services, checks) and /v1/status
@@ -15,34 +15,22 @@
  *   consul_decode.c   the answers' JSON into C structs
  */
 
-#include <curl/curl.h>
-
 #include "consul.h"
+#include "http.h"
 
 #define DEFAULT_CONNECT_MS 5000
 #define DEFAULT_REQUEST_MS 10000
 #define DEFAULT_WAIT_MS ((int64_t)5 * 60 * 1000)   /* server default when wait is absent */
 #define MAX_WAIT_MS ((int64_t)10 * 60 * 1000)      /* server clamp */
-#define POLL_SLICE_MS 1000
 
 struct consul_priv {
-	CURL *easy;
-	CURLM *multi;
-	struct curl_slist *hdr_plain;   /* token, no Expect, no Content-Type */
-	struct curl_slist *hdr_json;    /* the same plus Content-Type: application/json */
-	struct curl_slist *connect_to;  /* TLS server name override */
-	char base[1024];                /* scheme://host:port[/prefix], no trailing slash */
+	struct http *http;              /* the transport: address, credentials, connection */
 	char ns_param[400];             /* "ns=<escaped>" or "" */
-	char secret1[1024];             /* token, to scrub from error text */
-	char secret2[1024];             /* basic auth password */
-	char secret3[1024];             /* basic auth user, when it came from the address */
-	char errbuf[CURL_ERROR_SIZE];
 	int64_t connect_ms;
 	int64_t request_ms;
 	int64_t deadline_ms;
 	int cancel_fd;
 	size_t cap;                     /* of c->body */
-	int overflow;                   /* body exceeded CONSUL_MAX_BODY */
 };
 
 #define P(c) ((struct consul_priv *)(c)->priv_)
