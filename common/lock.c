@@ -225,10 +225,7 @@ int lock_standing(struct lock *lk, struct lock_standing *st)
 
 int lock_handover(struct lock *lk)
 {
-	pthread_mutex_lock(&lk->mu);
-	int h = lk->handover;
-	pthread_mutex_unlock(&lk->mu);
-	return h;
+	return lock_flag(lk, &lk->handover);
 }
 
 void lock_set_unconfirmed(struct lock *lk, int on)

@@ -92,7 +92,8 @@ void lock_notify_main(struct lock *lk);
 void lock_set_lost(struct lock *lk, const char *reason);
 void lock_confirm(struct lock *lk, int64_t sent_ms);
 void lock_confirm_key(struct lock *lk, int64_t sent_ms);
-int lock_is_unconfirmed(struct lock *lk);
+/* One of the shared flags (&lk->unconfirmed, ...), read under the mutex. */
+int lock_flag(struct lock *lk, const int *flag);
 int lock_worker_wait(struct lock_worker *w, int64_t at_ms);
 int lock_worker_start(struct lock_worker *w, struct lock *lk, void *(*fn)(void *));
 void lock_worker_poke(struct lock_worker *w, char what);

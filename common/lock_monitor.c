@@ -77,11 +77,11 @@ void *lock_monitor_main(void *arg)
 	pthread_mutex_unlock(&lk->mu);
 	int64_t last_fast = 0;
 	for (;;) {
-		int fast = lock_is_unconfirmed(lk);
+		int fast = lock_flag(lk, &lk->unconfirmed);
 		int64_t at = fast ? last_fast + FAST_READ_MS : clock_now_ms() + consul_watch_delay(&cw, clock_now_ms());
 		if (lock_worker_wait(w, at))
 			return NULL;
-		if (fast != lock_is_unconfirmed(lk))
+		if (fast != lock_flag(lk, &lk->unconfirmed))
 			continue; /* woken to change pace */
 		int64_t t0 = clock_now_ms();
 		if (!fast) /* the fast reads keep to their own pace, outside the rate limit */

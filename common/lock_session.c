@@ -100,10 +100,7 @@ int lock_create_session(struct lock *lk)
 /* Renewal found the session gone while waiting: make a new one. */
 int lock_renew_session_if_gone(struct lock *lk)
 {
-	pthread_mutex_lock(&lk->mu);
-	int gone = lk->session_gone;
-	pthread_mutex_unlock(&lk->mu);
-	if (!gone)
+	if (!lock_flag(lk, &lk->session_gone))
 		return -1;
 	lock_worker_stop(&lk->renewer);
 	lk_log(lk, LOG_WARN, "session invalidated while waiting; creating a new one", "session", lk->session);

@@ -50,12 +50,12 @@ void lock_confirm_key(struct lock *lk, int64_t sent_ms)
 		lock_notify_main(lk);
 }
 
-int lock_is_unconfirmed(struct lock *lk)
+int lock_flag(struct lock *lk, const int *flag)
 {
 	pthread_mutex_lock(&lk->mu);
-	int u = lk->unconfirmed;
+	int v = *flag;
 	pthread_mutex_unlock(&lk->mu);
-	return u;
+	return v;
 }
 
 /* Wait until at_ms or a message from main (then return early); 1 when told to quit. */

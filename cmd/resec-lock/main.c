@@ -110,6 +110,18 @@ static int action_parse(struct action *a, const char *value, const char *flag, i
 	return split_command(a->buf, sizeof(a->buf), a->argv, value, flag, err, errlen);
 }
 
+/* Copy an option's value into dst, or fail with msg when it does not fit (or is empty, unless empty_ok). */
+static int keep_string(char *dst, size_t size, const char *value, int empty_ok, const char *msg, char *err,
+                       size_t errlen)
+{
+	if ((!empty_ok && value[0] == '\0') || strlen(value) >= size) {
+		snprintf(err, errlen, "%s", msg);
+		return -1;
+	}
+	snprintf(dst, size, "%s", value);
+	return 0;
+}
+
 static int handle_option(void *ctx, int id, const char *value, char *err, size_t errlen)
 {
 	struct opts *o = ctx;
@@ -156,13 +168,8 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 		}
 		return 0;
 	case OPT_VALUE:
-		if (strlen(value) >= sizeof(o->value)) {
-			snprintf(err, errlen, "invalid --value: too long");
-			return -1;
-		}
-		snprintf(o->value, sizeof(o->value), "%s", value);
 		o->value_set = 1;
-		return 0;
+		return keep_string(o->value, sizeof(o->value), value, 1, "invalid --value: too long", err, errlen);
 	case OPT_ONCE:
 		o->once = 1;
 		return 0;
@@ -175,12 +182,8 @@ static int handle_option(void *ctx, int id, const char *value, char *err, size_t
 	case OPT_FAILSAFE:
 		return action_parse(&o->failsafe, value, "failsafe", 0, err, errlen);
 	case OPT_SESSION_CHECK:
-		if (value[0] == '\0' || strlen(value) >= sizeof(o->session_check)) {
-			snprintf(err, errlen, "invalid --session-check: empty or too long");
-			return -1;
-		}
-		snprintf(o->session_check, sizeof(o->session_check), "%s", value);
-		return 0;
+		return keep_string(o->session_check, sizeof(o->session_check), value, 0,
+		                   "invalid --session-check: empty or too long", err, errlen);
 	default:
 		snprintf(err, errlen, "unknown option");
 		return -1;
