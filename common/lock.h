@@ -32,7 +32,8 @@ struct lock_hooks {
 	/* Consume the signals that arrived: the stop signal among them, or 0. */
 	int (*stop)(void *ctx);
 	/* The gate asked before acquiring a free key (NULL: none): 0 pass, 2 a stop
-	 * signal came (in *stop), else 1 with the reason to wait in why. */
+	 * signal came (in *stop), else 1 with the reason to wait in why (3 when that
+	 * reason is an error, logged as one). */
 	int (*gate)(void *ctx, int64_t free_ms, char *why, size_t len, int *stop);
 };
 

@@ -89,7 +89,7 @@ static int acq_gate(struct lock *lk, struct acq_loop *a)
 		return -2;
 	}
 	if (log_changed(a->gate_said, sizeof(a->gate_said), why, NULL)) {
-		if (strncmp(why, "no eligible replica", 19) == 0)
+		if (g == 3)
 			lk_log(lk, LOG_ERROR, "not contending for the lock", "reason", why);
 		else
 			lk_log(lk, LOG_INFO, "not contending for the lock", "reason", why);

@@ -154,7 +154,9 @@ int gate_hook(void *ctx, int64_t free_ms, char *why, size_t len, int *stop)
 	char var[64];
 	snprintf(var, sizeof(var), "RESEC_LOCK_FREE_MS=%lld", (long long)free_ms);
 	char *const env[] = { var, NULL };
-	return command_run(o->gate_argv, env, GATE_TIMEOUT_MS, "gate", why, len, stop);
+	int r = command_run(o->gate_argv, env, GATE_TIMEOUT_MS, "gate", why, len, stop);
+	/* No replica fit to take over is the operator's to know (docs/election.md): an error. */
+	return r == 1 && strncmp(why, "no eligible replica", 19) == 0 ? 3 : r;
 }
 
 int held_command(const struct holder *h, char *const argv[], int64_t timeout_ms, const char *what, char *why,

@@ -68,7 +68,8 @@ int signals_idle(void);
 int stop_hook(void *ctx);
 
 /* The lock's gate hook (ctx: the opts): run --gate once with RESEC_LOCK_FREE_MS; 0 pass,
- * 2 a stop signal came (in *stop: the gate is killed at once), else 1 with why. */
+ * 2 a stop signal came (in *stop: the gate is killed at once), else 1 with why (3 when
+ * it says no replica is eligible: an error). */
 int gate_hook(void *ctx, int64_t free_ms, char *why, size_t len, int *stop);
 
 /* Run a command while held, with RESEC_LOCK_KEY and RESEC_LOCK_SESSION, for at most
