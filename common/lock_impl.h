@@ -80,12 +80,14 @@ struct lock {
 			(lk)->hooks.log((level), __VA_ARGS__, (const char *)0);        \
 	} while (0)
 
-/* lock.c */
+/* lock.c; the int results of the acquisition's steps are an enum lock_result, or -1 to go on. */
 void lock_timing_derive(struct lock_timing *t, int64_t ttl_ms, int64_t delay_ms);
 int lock_wait_events(struct lock *lk, int64_t ms);
 void lock_drain_events(struct lock *lk);
 int lock_stop_taken(struct lock *lk);
 int64_t lock_backoff_ms(int failures);
+int64_t lock_acq_deadline(const struct lock *lk);
+int lock_acq_sleep_or(struct lock *lk, int64_t at_ms, int (*early)(struct lock *));
 
 /* lock_worker.c */
 void lock_notify_main(struct lock *lk);
@@ -103,9 +105,7 @@ void lock_worker_stop(struct lock_worker *w);
 void *lock_renewer_main(void *arg);
 void *lock_monitor_main(void *arg);
 
-/* lock_session.c; the int results are an enum lock_result, or -1 to go on. */
-int64_t lock_acq_deadline(const struct lock *lk);
-int lock_acq_sleep_or(struct lock *lk, int64_t at_ms, int (*early)(struct lock *));
+/* lock_session.c */
 int lock_create_session(struct lock *lk);
 int lock_renew_session_if_gone(struct lock *lk);
 int lock_bind_before_acquire(struct lock *lk);
