@@ -74,6 +74,7 @@ start_contender() {
 
 started() { grep -q '^start' "$T/$1.log" 2>/dev/null; }
 signalled() { grep -q '^signal' "$T/$1.log" 2>/dev/null; }
+waiting() { grep -q 'waiting for the lock' "$T/$1.err" 2>/dev/null; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # holders: the names among the arguments whose child has started.
@@ -217,7 +218,7 @@ key_json() {
 	start_contender a 1
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	wait_for "b waits" 10 grep -q "waiting for the lock" "$T/b.err"
+	wait_for "b waits" 10 waiting b
 	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
 	emu_curl "/v1/session/destroy/$sess" -X PUT >/dev/null
 	wait_for "b holds" 10 started b
@@ -239,7 +240,7 @@ key_json() {
 	start_contender a 1
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	wait_for "b waits" 10 grep -q "waiting for the lock" "$T/b.err"
+	wait_for "b waits" 10 waiting b
 	idx=$(key_json | jq -r '.[0].ModifyIndex')
 	[ "$(emu_curl "/v1/kv/$KEY?cas=$idx&flags=3304740253564472344" -X PUT --data "hand over to b")" = true ]
 	wait_for "b holds" 10 started b
@@ -277,7 +278,7 @@ key_json() {
 	start_contender a 1
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	wait_for "b waits" 10 grep -q "waiting for the lock" "$T/b.err"
+	wait_for "b waits" 10 waiting b
 	kill -STOP "$PID_a"
 	wait_for "b holds" 20 started b
 	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
@@ -499,7 +500,7 @@ first() { awk -v t="$1" '$1 == t { print ($1 == "signal" ? $3 : $2); exit }' "$T
 	start_contender a 1 --fence USR1 --resume SIGUSR2
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	wait_for "b waits" 10 grep -q "waiting for the lock" "$T/b.err"
+	wait_for "b waits" 10 waiting b
 	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
 	lost=$(mono)
 	emu_ctl /_emu/leader/lose
@@ -532,7 +533,7 @@ first() { awk -v t="$1" '$1 == t { print ($1 == "signal" ? $3 : $2); exit }' "$T
 	start_contender a 1 --fence "$T/fence.sh"
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	wait_for "b waits" 10 grep -q "waiting for the lock" "$T/b.err"
+	wait_for "b waits" 10 waiting b
 	emu_ctl /_emu/node/node1/partition
 	wait_for "a fenced" 10 test -s "$T/fenced"
 	wait_for "b holds" 10 started b
@@ -554,7 +555,7 @@ first() { awk -v t="$1" '$1 == t { print ($1 == "signal" ? $3 : $2); exit }' "$T
 	start_contender a 1 --fence USR1
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	wait_for "b waits" 10 grep -q "waiting for the lock" "$T/b.err"
+	wait_for "b waits" 10 waiting b
 	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
 	# The key deleted under the holder: its session lives on in Consul until a destroys it.
 	emu_curl "/v1/kv/$KEY" -X DELETE >/dev/null
