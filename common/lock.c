@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "lock_impl.h"
 
@@ -198,15 +199,11 @@ int lock_acq_sleep_or(struct lock *lk, int64_t at_ms, int (*early)(struct lock *
 
 int64_t lock_backoff_ms(int failures)
 {
-	static uint64_t seed;
-	if (seed == 0)
-		seed = (uint64_t)clock_now_ms() * 6364136223846793005ULL + (uint64_t)getpid();
-	seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
 	int64_t d = 1000LL << (failures < 5 ? failures : 5);
 	if (d > 30000)
 		d = 30000;
-	/* Jitter in [d/2, d] so that restarted contenders do not come back in step. */
-	return d / 2 + (int64_t)((seed >> 33) % (uint64_t)(d / 2 + 1));
+	/* Jitter so that restarted contenders do not come back in step. */
+	return backoff_jitter(d);
 }
 
 int lock_standing(struct lock *lk, struct lock_standing *st)
