@@ -119,6 +119,13 @@ int http_parse_eof(struct http_parser *p);
 /* 1 once a whole answer was read. */
 int http_parse_done(const struct http_parser *p);
 
+/* Append n bytes to a's body (kept NUL-terminated) within max_body, which
+ * counts the NUL: HTTP_OK, HTTP_TOO_BIG, or HTTP_ERR (out of memory). */
+int http_answer_append(struct http_answer *a, const char *b, size_t n, size_t max_body);
+
+/* Decimal digits only (a header's number), no overflow: 0, or -1. */
+int http_parse_dec(const char *s, uint64_t *v);
+
 /* ---- https through libcurl (http_curl.c) ---- */
 
 struct http_curl;

@@ -130,27 +130,12 @@ static int set_headers(struct http_curl *hc, const char *token)
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct http_curl *hc = ud;
-	struct http_answer *a = hc->a;
 	size_t n = size * nmemb;
+	int rc = http_answer_append(hc->a, data, n, hc->max_body);
 
-	if (a->len + n + 1 > hc->max_body) {
+	if (rc == HTTP_TOO_BIG)
 		hc->overflow = 1;
-		return 0;
-	}
-	if (a->len + n + 1 > a->cap) {
-		size_t cap = a->cap >= 4096 ? a->cap : 4096;
-		while (cap < a->len + n + 1)
-			cap *= 2;
-		char *nb = realloc(a->body, cap);
-		if (nb == NULL)
-			return 0;
-		a->body = nb;
-		a->cap = cap;
-	}
-	memcpy(a->body + a->len, data, n);
-	a->len += n;
-	a->body[a->len] = '\0';
-	return n;
+	return rc == HTTP_OK ? n : 0;
 }
 
 /* "Name: value" when the header line is name (case-insensitive); the value trimmed into out. */
@@ -171,23 +156,6 @@ static int header_value(const char *line, size_t n, const char *name, char *out,
 	return 1;
 }
 
-static int parse_u64(const char *s, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	if (*s == '\0')
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return -1;
-		x = x * 10 + (uint64_t)(*s - '0');
-	}
-	*v = x;
-	return 0;
-}
-
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct http_answer *a = ((struct http_curl *)ud)->a;
@@ -200,7 +168,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 		a->index = 0;
 		a->known_leader = -1;
 	} else if (header_value(data, n, "X-Consul-Index", v, sizeof v)) {
-		if (parse_u64(v, &idx) == 0)
+		if (http_parse_dec(v, &idx) == 0)
 			a->index = idx == 0 ? 1 : idx;   /* [C2] */
 	} else if (header_value(data, n, "X-Consul-KnownLeader", v, sizeof v)) {
 		a->known_leader = strcmp(v, "true") == 0 ? 1 : strcmp(v, "false") == 0 ? 0 : -1;

@@ -63,31 +63,39 @@ int http_parse_done(const struct http_parser *p)
 	return p->state == ST_DONE;
 }
 
-/* Append body bytes, within max_body (which counts the NUL). */
-static int append(struct http_parser *p, const char *b, size_t n)
+int http_answer_append(struct http_answer *a, const char *b, size_t n, size_t max_body)
 {
-	struct http_answer *a = p->a;
-
-	if (n >= p->max_body || a->len + n + 1 > p->max_body)
-		return too_big(p);
+	if (n >= max_body || a->len + n + 1 > max_body)
+		return HTTP_TOO_BIG;
 	if (a->len + n + 1 > a->cap) {
 		size_t cap = a->cap >= 4096 ? a->cap : 4096;
 		while (cap < a->len + n + 1)
 			cap *= 2;
 		char *nb = realloc(a->body, cap);
 		if (nb == NULL)
-			return fail(p, HTTP_ERR, "%s", "out of memory");
+			return HTTP_ERR;
 		a->body = nb;
 		a->cap = cap;
 	}
 	memcpy(a->body + a->len, b, n);
 	a->len += n;
 	a->body[a->len] = '\0';
+	return HTTP_OK;
+}
+
+/* Append body bytes, within max_body (which counts the NUL). */
+static int append(struct http_parser *p, const char *b, size_t n)
+{
+	int rc = http_answer_append(p->a, b, n, p->max_body);
+
+	if (rc == HTTP_TOO_BIG)
+		return too_big(p);
+	if (rc != HTTP_OK)
+		return fail(p, HTTP_ERR, "%s", "out of memory");
 	return 0;
 }
 
-/* Decimal digits only, no overflow. */
-static int parse_dec(const char *s, uint64_t *v)
+int http_parse_dec(const char *s, uint64_t *v)
 {
 	uint64_t x = 0;
 
@@ -104,7 +112,6 @@ static int parse_dec(const char *s, uint64_t *v)
 	return 0;
 }
 
-/* "HTTP/1.1 200 OK": version 1.0 or 1.1, a 3-digit code 100-599, then nothing or a space and a reason. */
 static int status_line(struct http_parser *p, const char *l)
 {
 	if (strncmp(l, "HTTP/1.", 7) != 0 || (l[7] != '0' && l[7] != '1') || l[8] != ' ' || l[9] < '1' ||
@@ -144,7 +151,7 @@ static int header_known(struct http_parser *p, const char *name, const char *v)
 	uint64_t x;
 
 	if (strcasecmp(name, "Content-Length") == 0) {
-		if (parse_dec(v, &x) != 0)
+		if (http_parse_dec(v, &x) != 0)
 			return fail(p, HTTP_ERR, "bad Content-Length \"%.40s\"", v);
 		if (p->have_length && x != p->length)
 			return fail(p, HTTP_ERR, "%s", "conflicting Content-Length headers");
@@ -160,7 +167,7 @@ static int header_known(struct http_parser *p, const char *name, const char *v)
 		if (has_token(v, "keep-alive"))
 			p->keep_alive = 1;
 	} else if (strcasecmp(name, "X-Consul-Index") == 0) {
-		if (parse_dec(v, &x) == 0)
+		if (http_parse_dec(v, &x) == 0)
 			p->a->index = x == 0 ? 1 : x;   /* [C2] */
 	} else if (strcasecmp(name, "X-Consul-KnownLeader") == 0) {
 		p->a->known_leader = strcmp(v, "true") == 0 ? 1 : strcmp(v, "false") == 0 ? 0 : -1;

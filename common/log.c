@@ -212,15 +212,22 @@ void log_printable(const char *s, char *out, size_t len)
 	out[o] = '\0';
 }
 
+void log_vprintable(char *out, size_t len, const char *fmt, va_list ap)
+{
+	char raw[2048];
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	log_printable(raw, out, len);
+}
+
 void log_die_line(const char *fmt, ...)
 {
-	char buf[1024], shown[1024];
+	char shown[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
 	/* One line whatever a server put in the text (a name, an error body). */
-	log_printable(buf, shown, sizeof(shown));
+	log_vprintable(shown, sizeof(shown), fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "%s: %s\n", log_prog, shown);
 	fflush(stderr);
 }

@@ -23,12 +23,11 @@ static void format_time(long long t, char *buf, size_t len)
  */
 static void __attribute__((format(printf, 1, 2))) out_line(const char *fmt, ...)
 {
-	char raw[2048], shown[2048];
+	char shown[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(raw, sizeof(raw), fmt, ap);
+	log_vprintable(shown, sizeof(shown), fmt, ap);
 	va_end(ap);
-	log_printable(raw, shown, sizeof(shown));
 	puts(shown);
 }
 
