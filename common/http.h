@@ -119,6 +119,9 @@ int http_parse_eof(struct http_parser *p);
 /* 1 once a whole answer was read. */
 int http_parse_done(const struct http_parser *p);
 
+/* Forget an answer (status, index, leader, body) before a new request; the buffer is kept. */
+void http_answer_reset(struct http_answer *a);
+
 /* Append n bytes to a's body (kept NUL-terminated) within max_body, which
  * counts the NUL: HTTP_OK, HTTP_TOO_BIG, or HTTP_ERR (out of memory). */
 int http_answer_append(struct http_answer *a, const char *b, size_t n, size_t max_body);

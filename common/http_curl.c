@@ -324,12 +324,7 @@ int http_curl_do(struct http_curl *hc, const char *url, const struct http_call *
 	CURLcode res = CURLE_OK;
 	int rc;
 
-	a->status = 0;
-	a->index = 0;
-	a->known_leader = -1;
-	a->len = 0;
-	if (a->body != NULL && a->cap > 0)
-		a->body[0] = '\0';
+	http_answer_reset(a);
 	hc->a = a;
 	hc->max_body = r->max_body;
 	hc->overflow = 0;

@@ -50,6 +50,11 @@ void http_parse_init(struct http_parser *p, struct http_answer *a, size_t max_bo
 	p->state = ST_STATUS;
 	p->a = a;
 	p->max_body = max_body;
+	http_answer_reset(a);
+}
+
+void http_answer_reset(struct http_answer *a)
+{
 	a->status = 0;
 	a->index = 0;
 	a->known_leader = -1;
