@@ -13,8 +13,11 @@ O         ?= build
 WERROR    ?=
 SANITIZE  ?=
 
-PKGS      := hiredis libcurl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+# libcurl: its headers only. No binary links it; common/http_curl.c loads
+# libcurl.so.4 with dlopen when an https:// Consul address is configured
+# (docs/consul-client.md, "Transport"). dlopen is in glibc's libc since 2.34.
+PKGS      := hiredis
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libcurl)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
 WARNINGS  := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith \

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* consul: a small Consul HTTP API client on libcurl, and the blocking-query loop rules. */
+/* consul: a small Consul HTTP API client (transport: http.h; the loop rules: consul_watch.h, the decoders: consul_decode.h). */
 #ifndef RESEC_CONSUL_H
 #define RESEC_CONSUL_H
 
@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "consul_decode.h"
+#include "consul_watch.h"
 #include "json.h"
 
 /*
@@ -18,8 +20,9 @@
  * The token never appears in c->err, in a URL or anywhere but the
  * X-Consul-Token header.
  *
- * Waiting on a blocking query and on signals at once: all requests run on a
- * private curl multi handle polled with curl_multi_poll(). Give the handle a
+ * Waiting on a blocking query and on signals at once: every wait of a request
+ * is one poll() on its connection and this fd (libcurl's multi handle on
+ * https). Give the handle a
  * file descriptor with consul_set_cancel_fd() (e.g. the read end of a
  * self-pipe the signal handler writes to, or a signalfd): as soon as it is
  * readable, the request in progress is abandoned and CONSUL_CANCELLED is
@@ -35,13 +38,13 @@
  * wait W (ms) gets the client timeout W + W/16 + the request timeout, since
  * the server adds up to W/16 jitter; wait 0 on a blocking call means the
  * server default 5m and is timed as such (W = 5m). That timeout bounds the
- * whole request, connect to last byte (CURLOPT_TIMEOUT_MS), not each read: a
+ * whole request, connect to last byte, not each read: a
  * server trickling a byte at a time is cut off at it. The handle keeps its
  * connection alive between requests.
  *
  * Threads: a handle is used by one thread at a time; different handles may
  * be used by different threads at once (consul_new may be called from any).
- * libcurl honours http_proxy/https_proxy/no_proxy as the Go client does.
+ * No proxy on plain HTTP; libcurl (https only) honours https_proxy/no_proxy.
  * Programs should ignore SIGPIPE (a peer closing mid-write must not kill them).
  */
 enum { CONSUL_CANCELLED = -2, CONSUL_ERR = -1, CONSUL_OK = 0, CONSUL_ABSENT = 1 };
@@ -62,7 +65,7 @@ struct consul {
 	int known_leader;          /* X-Consul-KnownLeader: 1 true, 0 false, -1 absent */
 	char *body;                /* last response body, NUL-terminated; valid until the next call */
 	size_t body_len;
-	void *priv_;               /* private state (curl handles, base URL, credentials) */
+	void *priv_;               /* private state (the transport, timeouts, namespace) */
 };
 
 /* Blocking and consistency options of a read; a zeroed struct is a plain read. */
@@ -148,6 +151,13 @@ int consul_session_node(struct consul *c, const char *node, struct json_session 
 int consul_kv_get(struct consul *c, const char *key, const struct consul_query *q,
                   struct json_kv_entry *out);
 
+/*
+ * GET /v1/kv/:prefix?recurse, blocking per q (may be NULL): every key under
+ * prefix into a malloc'd array (json_kv_free); no key (404) is CONSUL_OK with *n 0.
+ */
+int consul_kv_list(struct consul *c, const char *prefix, const struct consul_query *q,
+                   struct json_kv_entry **out, size_t *n);
+
 /* PUT /v1/kv/:key (plain write, keeps any holder). */
 int consul_kv_put(struct consul *c, const char *key, uint64_t flags, const void *value, size_t len);
 
@@ -204,62 +214,5 @@ int consul_check_ttl(struct consul *c, const char *check_id, const char *status,
 /* GET /v1/health/service/:service[?passing][&tag=T], blocking per q; entries malloc'd (json_health_free). */
 int consul_health_service(struct consul *c, const char *service, const char *tag, int passing,
                           const struct consul_query *q, struct json_health_entry **out, size_t *n);
-
-/*
- * The blocking-query loop of CONSUL-API.md §1, [C1]–[C5], without the I/O:
- *
- *   struct consul_watch w; consul_watch_init(&w);
- *   for (;;) {
- *       sleep_or_poll(consul_watch_delay(&w, clock_now_ms()));
- *       consul_watch_begin(&w, clock_now_ms());
- *       q.index = w.index; q.wait_ms = ...;
- *       if (request fails) { consul_watch_failed(&w, clock_now_ms()); continue; }
- *       if (consul_watch_update(&w, c->index, canonical, len) == 1) act();
- *   }
- *
- * Rate limit [C3]: a token bucket of `burst` (2) tokens refilled one per
- * `refill_ms`. refill_ms starts at rate_min_ms (1s); whenever a request had to
- * wait for an empty bucket it doubles, up to rate_max_ms (15s), so steady
- * churn degrades to one request per 15s; each full refill period the bucket
- * spends full halves it again, back to 1s. Only unchanged answers count as
- * churn: consul_watch_update gives a changed answer's token back and resets
- * the refill to rate_min_ms, so the request after a change is never delayed
- * (a real change of the master must not wait behind the limiter). Back-off [C5]: after f consecutive
- * failures wait min(backoff_base_ms × f², backoff_max_ms) (5s, 180s as consul
- * watch), with jitter: a uniformly random delay in [d/2, d]. The fields can be
- * changed after consul_watch_init (tests use short times).
- */
-struct consul_watch {
-	uint64_t index;            /* index for the next request: 0 first and after a regression [C1] */
-	uint64_t hash;             /* FNV-1a 64 of the last content [C4] */
-	int have_hash;             /* 0 until the first successful update */
-	int failures;              /* consecutive failures */
-	int burst;                 /* bucket size, 2 */
-	int64_t rate_min_ms;       /* 1000 */
-	int64_t rate_max_ms;       /* 15000 */
-	int64_t backoff_base_ms;   /* 5000 */
-	int64_t backoff_max_ms;    /* 180000 */
-	int64_t refill_ms;         /* current refill period */
-	int64_t tokens_x1000;      /* tokens in thousandths */
-	int64_t last_ms;           /* when tokens were last computed, 0 before the first call */
-	int64_t retry_at_ms;       /* back-off: no request before this monotonic time */
-	int waited;                /* the last delay came from an empty bucket */
-	int64_t full_since_ms;     /* when the bucket became full, 0 when not full */
-};
-
-/* Set the defaults above and index 0. */
-void consul_watch_init(struct consul_watch *w);
-
-/* Milliseconds to wait before the next request may be sent (rate limit and back-off); 0: now. */
-int64_t consul_watch_delay(struct consul_watch *w, int64_t now_ms);
-
-/* Spend a token: call when sending the request (after waiting consul_watch_delay). */
-void consul_watch_begin(struct consul_watch *w, int64_t now_ms);
-
-/* Record a good answer with its X-Consul-Index and the caller's canonical content; 1 when the content changed (or first), else 0. */
-int consul_watch_update(struct consul_watch *w, uint64_t index, const void *content, size_t len);
-
-/* Record a failed request: back off before the next one, and read non-blocking (index 0) then [C1]. */
-void consul_watch_failed(struct consul_watch *w, int64_t now_ms);
 
 #endif

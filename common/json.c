@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* json: strict JSON reading on jsmn, base64, escaping, and decoders for Consul's answers. */
+/* json: strict JSON reading on jsmn, base64, building and escaping; knows nothing of Consul. */
 #include "json.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "config.h"
 
 /* The one place jsmn's implementation is compiled; every other file uses json.h. */
 #define JSMN_STRICT
@@ -16,20 +13,6 @@
 #include <jsmn.h>
 
 #define TOK(d) ((jsmntok_t *)(d)->tok_)
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- validation: jsmn tokenises; we check the grammar it leaves loose ---- */
 
@@ -108,8 +91,14 @@ static int primitive_ok(const char *s, size_t n)
 	return i == n;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+/*
+ * The one UTF-8 check of the project (log.c uses it too): Unicode's table of
+ * well-formed byte sequences, so overlong forms, surrogates and code points
+ * past U+10FFFF are refused without decoding. Bytes are read in order and the
+ * first bad one ends the check, so a NUL-terminated string needs no n beyond
+ * its end.
+ */
+size_t json_utf8_len(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0];
 	size_t len;
@@ -202,7 +191,7 @@ static long unescape(const char *s, size_t n, char *out)
 		if (c < 0x20)
 			return -1;
 		if (c != '\\') {
-			k = utf8_len((const unsigned char *)s + i, n - i);
+			k = json_utf8_len((const unsigned char *)s + i, n - i);
 			if (k == 0)
 				return -1;
 			if (out != NULL)
@@ -602,21 +591,32 @@ char *json_string_dup(const struct json_doc *d, int t)
 	return out;
 }
 
-int json_uint64(const struct json_doc *d, int t, uint64_t *v)
+/* The decimal digits text[from..to) as a number no larger than limit; -1 on anything else. */
+static int read_digits(const char *text, int from, int to, uint64_t limit, uint64_t *out)
 {
-	const jsmntok_t *k = tok_at(d, t);
 	uint64_t x = 0;
 
-	if (k == NULL || json_type(d, t) != JSON_NUMBER)
+	if (from >= to)
 		return -1;
-	for (int i = k->start; i < k->end; i++) {
-		char c = d->text[i];
+	for (int i = from; i < to; i++) {
+		char c = text[i];
 		if (!is_digit(c))
 			return -1;
-		if (x > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
+		if (x > (limit - (uint64_t)(c - '0')) / 10)
 			return -1;
 		x = x * 10 + (uint64_t)(c - '0');
 	}
+	*out = x;
+	return 0;
+}
+
+int json_uint64(const struct json_doc *d, int t, uint64_t *v)
+{
+	const jsmntok_t *k = tok_at(d, t);
+	uint64_t x;
+
+	if (k == NULL || json_type(d, t) != JSON_NUMBER || read_digits(d->text, k->start, k->end, UINT64_MAX, &x) != 0)
+		return -1;
 	*v = x;
 	return 0;
 }
@@ -624,27 +624,14 @@ int json_uint64(const struct json_doc *d, int t, uint64_t *v)
 int json_int64(const struct json_doc *d, int t, int64_t *v)
 {
 	const jsmntok_t *k = tok_at(d, t);
-	uint64_t x = 0, limit = (uint64_t)INT64_MAX;
-	int i, neg;
+	uint64_t x, limit = (uint64_t)INT64_MAX;
+	int neg;
 
 	if (k == NULL || json_type(d, t) != JSON_NUMBER)
 		return -1;
-	i = k->start;
-	neg = d->text[i] == '-';
-	if (neg) {
-		i++;
-		limit++;
-	}
-	if (i >= k->end)
+	neg = d->text[k->start] == '-';
+	if (read_digits(d->text, k->start + neg, k->end, limit + (uint64_t)neg, &x) != 0)
 		return -1;
-	for (; i < k->end; i++) {
-		char c = d->text[i];
-		if (!is_digit(c))
-			return -1;
-		if (x > (limit - (uint64_t)(c - '0')) / 10)
-			return -1;
-		x = x * 10 + (uint64_t)(c - '0');
-	}
 	if (neg)
 		*v = x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x;
 	else
@@ -780,6 +767,35 @@ void json_buf_raw(struct json_buf *b, const char *s)
 	buf_add(b, s, strlen(s));
 }
 
+size_t json_escape_char(const unsigned char *s, size_t n, char out[8])
+{
+	size_t k;
+
+	switch (*s) {
+	case '"': strcpy(out, "\\\""); return 1;
+	case '\\': strcpy(out, "\\\\"); return 1;
+	case '\n': strcpy(out, "\\n"); return 1;
+	case '\r': strcpy(out, "\\r"); return 1;
+	case '\t': strcpy(out, "\\t"); return 1;
+	default:
+		break;
+	}
+	/* DEL too: a value shown on a terminal must not carry it raw. */
+	if (*s < 0x20 || *s == 0x7f) {
+		snprintf(out, 8, "\\u%04x", *s);
+		return 1;
+	}
+	k = json_utf8_len(s, n);
+	if (k == 0) {
+		/* Invalid UTF-8 would make the JSON unreadable: U+FFFD instead, one byte at a time. */
+		strcpy(out, "\\ufffd");
+		return 1;
+	}
+	memcpy(out, s, k);
+	out[k] = '\0';
+	return k;
+}
+
 void json_buf_string(struct json_buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -788,36 +804,10 @@ void json_buf_string(struct json_buf *b, const char *s)
 
 	buf_add(b, "\"", 1);
 	while (i < n) {
-		size_t k;
-		unsigned char c = p[i];
+		size_t used = json_escape_char(p + i, n - i, esc);
 
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			buf_add(b, esc, 2);
-			i++;
-			continue;
-		}
-		if (c < 0x20) {
-			const char *named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" :
-			                    c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
-			if (named != NULL)
-				buf_add(b, named, 2);
-			else {
-				snprintf(esc, sizeof esc, "\\u%04x", c);
-				buf_add(b, esc, 6);
-			}
-			i++;
-			continue;
-		}
-		k = utf8_len(p + i, n - i);
-		if (k == 0) {
-			buf_add(b, "\\ufffd", 6);
-			i++;
-			continue;
-		}
-		buf_add(b, s + i, k);
-		i += k;
+		buf_add(b, esc, strlen(esc));
+		i += used;
 	}
 	buf_add(b, "\"", 1);
 }
@@ -855,468 +845,5 @@ int json_escape(const char *s, char *out, size_t size)
 		rc = 0;
 	}
 	json_buf_free(&b);
-	return rc;
-}
-
-/* ---- typed decoders ---- */
-
-/*
- * Field readers: absent and null read as empty/zero (Go emits null for nil
- * slices and maps); a present value of the wrong type is an error.
- */
-static int field_str(const struct json_doc *d, int obj, const char *name, char **out)
-{
-	int v = json_get(d, obj, name);
-
-	*out = NULL;
-	if (v < 0 || json_is_null(d, v))
-		*out = strdup("");
-	else if (json_type(d, v) == JSON_STRING)
-		*out = json_string_dup(d, v);
-	else
-		return -1;
-	return *out == NULL ? -1 : 0;
-}
-
-static int field_buf(const struct json_doc *d, int obj, const char *name, char *buf, size_t size)
-{
-	int v = json_get(d, obj, name);
-
-	buf[0] = '\0';
-	if (v < 0 || json_is_null(d, v))
-		return 0;
-	return json_string(d, v, buf, size);
-}
-
-static int field_u64(const struct json_doc *d, int obj, const char *name, uint64_t *out)
-{
-	int v = json_get(d, obj, name);
-
-	*out = 0;
-	if (v < 0 || json_is_null(d, v))
-		return 0;
-	return json_uint64(d, v, out);
-}
-
-/* The container at obj.name: -2 when absent or null, -1 when of another type. */
-static int field_container(const struct json_doc *d, int obj, const char *name, enum json_type want)
-{
-	int v = json_get(d, obj, name);
-
-	if (v < 0 || json_is_null(d, v))
-		return -2;
-	return json_type(d, v) == want ? v : -1;
-}
-
-static int parse_array_body(struct json_doc *d, const char *body, size_t len, const char *what,
-                            char *err, size_t errlen)
-{
-	if (json_parse(d, body, len) != 0) {
-		set_err(err, errlen, "%s: %s", what, d->err);
-		return -1;
-	}
-	if (json_type(d, 0) != JSON_ARRAY) {
-		set_err(err, errlen, "%s: not a JSON array", what);
-		json_free(d);
-		return -1;
-	}
-	if (json_count(d, 0) > JSON_MAX_ENTRIES) {
-		set_err(err, errlen, "%s: more than %d entries", what, JSON_MAX_ENTRIES);
-		json_free(d);
-		return -1;
-	}
-	return 0;
-}
-
-/* Array slots for the elements of container t, plus one so that it is never 0. */
-static size_t slots(const struct json_doc *d, int t)
-{
-	int n = json_count(d, t);
-
-	return (n > 0 ? (size_t)n : 0) + 1;
-}
-
-void json_kv_entry_clear(struct json_kv_entry *e)
-{
-	if (e == NULL)
-		return;
-	free(e->key);
-	free(e->value);
-	memset(e, 0, sizeof *e);
-}
-
-void json_kv_free(struct json_kv_entry *e, size_t n)
-{
-	if (e == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		json_kv_entry_clear(&e[i]);
-	free(e);
-}
-
-static int decode_kv_value(const struct json_doc *d, int obj, struct json_kv_entry *e)
-{
-	int v = json_get(d, obj, "Value");
-	char *raw;
-	size_t rlen;
-	int rc;
-
-	if (v < 0 || json_is_null(d, v))
-		return 0;
-	raw = json_string_dup(d, v);
-	if (raw == NULL)
-		return -1;
-	rlen = strlen(raw);
-	e->value = malloc(rlen / 4 * 3 + 1);
-	rc = e->value == NULL ? -1 : json_base64_decode(raw, rlen, e->value, &e->value_len);
-	free(raw);
-	if (rc == 0)
-		e->value[e->value_len] = '\0';
-	return rc;
-}
-
-static int decode_kv_entry(const struct json_doc *d, int obj, struct json_kv_entry *e, const char **bad)
-{
-	if (json_type(d, obj) != JSON_OBJECT)
-		return *bad = "entry", -1;
-	if (json_type(d, json_get(d, obj, "Key")) != JSON_STRING || field_str(d, obj, "Key", &e->key) != 0)
-		return *bad = "Key", -1;
-	if (field_u64(d, obj, "Flags", &e->flags) != 0)
-		return *bad = "Flags", -1;
-	if (decode_kv_value(d, obj, e) != 0)
-		return *bad = "Value", -1;
-	if (field_buf(d, obj, "Session", e->session, sizeof e->session) != 0)
-		return *bad = "Session", -1;
-	if (field_u64(d, obj, "LockIndex", &e->lock_index) != 0)
-		return *bad = "LockIndex", -1;
-	if (field_u64(d, obj, "CreateIndex", &e->create_index) != 0)
-		return *bad = "CreateIndex", -1;
-	if (field_u64(d, obj, "ModifyIndex", &e->modify_index) != 0)
-		return *bad = "ModifyIndex", -1;
-	return 0;
-}
-
-int json_decode_kv(const char *body, size_t len, struct json_kv_entry **out, size_t *n,
-                   char *err, size_t errlen)
-{
-	struct json_doc d;
-	struct json_kv_entry *arr;
-	size_t i = 0;
-	const char *bad = "";
-
-	*out = NULL;
-	*n = 0;
-	if (parse_array_body(&d, body, len, "KV entries", err, errlen) != 0)
-		return -1;
-	arr = calloc(slots(&d, 0), sizeof *arr);
-	if (arr == NULL) {
-		json_free(&d);
-		set_err(err, errlen, "KV entries: out of memory");
-		return -1;
-	}
-	for (int t = json_first(&d, 0); t >= 0 && i < (size_t)json_count(&d, 0); t = json_next(&d, t), i++) {
-		if (decode_kv_entry(&d, t, &arr[i], &bad) != 0) {
-			set_err(err, errlen, "KV entry %zu: bad %s", i, bad);
-			json_kv_free(arr, i + 1);
-			json_free(&d);
-			return -1;
-		}
-	}
-	json_free(&d);
-	*out = arr;
-	*n = i;
-	return 0;
-}
-
-static void free_strv(char **v, size_t n)
-{
-	if (v == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-void json_health_free(struct json_health_entry *e, size_t n)
-{
-	if (e == NULL)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		struct json_health_entry *h = &e[i];
-		free(h->node);
-		free(h->node_address);
-		free(h->service_id);
-		free(h->service_name);
-		free(h->service_address);
-		free_strv(h->tags, h->ntags);
-		free_strv(h->meta_keys, h->nmeta);
-		free_strv(h->meta_values, h->nmeta);
-		for (size_t k = 0; k < h->nchecks; k++) {
-			free(h->checks[k].check_id);
-			free(h->checks[k].status);
-			free(h->checks[k].service_id);
-		}
-		free(h->checks);
-	}
-	free(e);
-}
-
-static int decode_tags(const struct json_doc *d, int svc, struct json_health_entry *h)
-{
-	int arr = field_container(d, svc, "Tags", JSON_ARRAY);
-
-	if (arr == -2)
-		return 0;
-	if (arr < 0)
-		return -1;
-	h->tags = calloc(slots(d, arr), sizeof(char *));
-	if (h->tags == NULL)
-		return -1;
-	for (int t = json_first(d, arr); t >= 0 && h->ntags < (size_t)json_count(d, arr); t = json_next(d, t)) {
-		h->tags[h->ntags] = json_string_dup(d, t);
-		if (h->tags[h->ntags] == NULL)
-			return -1;
-		h->ntags++;
-	}
-	return 0;
-}
-
-static int decode_meta(const struct json_doc *d, int svc, struct json_health_entry *h)
-{
-	int obj = field_container(d, svc, "Meta", JSON_OBJECT);
-	size_t cnt;
-
-	if (obj == -2)
-		return 0;
-	if (obj < 0)
-		return -1;
-	cnt = slots(d, obj);
-	h->meta_keys = calloc(cnt, sizeof(char *));
-	h->meta_values = calloc(cnt, sizeof(char *));
-	if (h->meta_keys == NULL || h->meta_values == NULL)
-		return -1;
-	for (int k = json_first(d, obj); k >= 0 && h->nmeta + 1 < cnt; k = json_next(d, k)) {
-		char *key = json_string_dup(d, k);
-		char *val = json_string_dup(d, json_member_value(d, k));
-		h->meta_keys[h->nmeta] = key;
-		h->meta_values[h->nmeta] = val;
-		h->nmeta++;
-		if (key == NULL || val == NULL)
-			return -1;
-	}
-	return 0;
-}
-
-static int decode_checks(const struct json_doc *d, int entry, struct json_health_entry *h)
-{
-	int arr = field_container(d, entry, "Checks", JSON_ARRAY);
-
-	if (arr == -2)
-		return 0;
-	if (arr < 0)
-		return -1;
-	h->checks = calloc(slots(d, arr), sizeof *h->checks);
-	if (h->checks == NULL)
-		return -1;
-	for (int t = json_first(d, arr); t >= 0 && h->nchecks < (size_t)json_count(d, arr); t = json_next(d, t)) {
-		struct json_health_check *c = &h->checks[h->nchecks++];
-		if (json_type(d, t) != JSON_OBJECT || field_str(d, t, "CheckID", &c->check_id) != 0 ||
-		    field_str(d, t, "Status", &c->status) != 0 ||
-		    field_str(d, t, "ServiceID", &c->service_id) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int decode_health_entry(const struct json_doc *d, int e, struct json_health_entry *h,
-                               const char **bad)
-{
-	int node = json_get(d, e, "Node"), svc = json_get(d, e, "Service");
-	int64_t port = 0;
-	int pt;
-
-	if (json_type(d, e) != JSON_OBJECT)
-		return *bad = "entry", -1;
-	if (json_type(d, node) != JSON_OBJECT || field_str(d, node, "Node", &h->node) != 0 ||
-	    field_str(d, node, "Address", &h->node_address) != 0)
-		return *bad = "Node", -1;
-	if (json_type(d, svc) != JSON_OBJECT || field_str(d, svc, "ID", &h->service_id) != 0 ||
-	    field_str(d, svc, "Service", &h->service_name) != 0 ||
-	    field_str(d, svc, "Address", &h->service_address) != 0)
-		return *bad = "Service", -1;
-	pt = json_get(d, svc, "Port");
-	if (pt >= 0 && (json_int64(d, pt, &port) != 0 || port < 0 || port > 65535))
-		return *bad = "Service.Port", -1;
-	h->port = (int)port;
-	if (decode_tags(d, svc, h) != 0)
-		return *bad = "Service.Tags", -1;
-	if (decode_meta(d, svc, h) != 0)
-		return *bad = "Service.Meta", -1;
-	if (decode_checks(d, e, h) != 0)
-		return *bad = "Checks", -1;
-	return 0;
-}
-
-int json_decode_health(const char *body, size_t len, struct json_health_entry **out, size_t *n,
-                       char *err, size_t errlen)
-{
-	struct json_doc d;
-	struct json_health_entry *arr;
-	size_t i = 0;
-	const char *bad = "";
-
-	*out = NULL;
-	*n = 0;
-	if (parse_array_body(&d, body, len, "health entries", err, errlen) != 0)
-		return -1;
-	arr = calloc(slots(&d, 0), sizeof *arr);
-	if (arr == NULL) {
-		json_free(&d);
-		set_err(err, errlen, "health entries: out of memory");
-		return -1;
-	}
-	for (int t = json_first(&d, 0); t >= 0 && i < (size_t)json_count(&d, 0); t = json_next(&d, t), i++) {
-		if (decode_health_entry(&d, t, &arr[i], &bad) != 0) {
-			set_err(err, errlen, "health entry %zu: bad %s", i, bad);
-			json_health_free(arr, i + 1);
-			json_free(&d);
-			return -1;
-		}
-	}
-	json_free(&d);
-	*out = arr;
-	*n = i;
-	return 0;
-}
-
-static int decode_session(const struct json_doc *d, int obj, struct json_session *s, const char **bad)
-{
-	if (json_type(d, obj) != JSON_OBJECT)
-		return *bad = "session", -1;
-	if (json_type(d, json_get(d, obj, "ID")) != JSON_STRING ||
-	    field_buf(d, obj, "ID", s->id, sizeof s->id) != 0 || s->id[0] == '\0')
-		return *bad = "ID", -1;
-	if (field_buf(d, obj, "Name", s->name, sizeof s->name) != 0)
-		return *bad = "Name", -1;
-	if (field_buf(d, obj, "Node", s->node, sizeof s->node) != 0)
-		return *bad = "Node", -1;
-	if (field_buf(d, obj, "TTL", s->ttl, sizeof s->ttl) != 0)
-		return *bad = "TTL", -1;
-	/* An unparsable TTL reads as none: the caller keeps its own. */
-	if (s->ttl[0] == '\0' || config_parse_duration(s->ttl, &s->ttl_ms) != 0)
-		s->ttl_ms = 0;
-	if (field_u64(d, obj, "LockDelay", &s->lock_delay_ns) != 0)
-		return *bad = "LockDelay", -1;
-	if (field_buf(d, obj, "Behavior", s->behavior, sizeof s->behavior) != 0)
-		return *bad = "Behavior", -1;
-	if (field_u64(d, obj, "CreateIndex", &s->create_index) != 0)
-		return *bad = "CreateIndex", -1;
-	if (field_u64(d, obj, "ModifyIndex", &s->modify_index) != 0)
-		return *bad = "ModifyIndex", -1;
-	return 0;
-}
-
-int json_decode_sessions(const char *body, size_t len, struct json_session **out, size_t *n,
-                         char *err, size_t errlen)
-{
-	struct json_doc d;
-	struct json_session *arr;
-	size_t i = 0;
-	const char *bad = "";
-
-	*out = NULL;
-	*n = 0;
-	if (parse_array_body(&d, body, len, "sessions", err, errlen) != 0)
-		return -1;
-	arr = calloc(slots(&d, 0), sizeof *arr);
-	if (arr == NULL) {
-		json_free(&d);
-		set_err(err, errlen, "sessions: out of memory");
-		return -1;
-	}
-	for (int t = json_first(&d, 0); t >= 0 && i < (size_t)json_count(&d, 0); t = json_next(&d, t), i++) {
-		if (decode_session(&d, t, &arr[i], &bad) != 0) {
-			set_err(err, errlen, "session %zu: bad %s", i, bad);
-			free(arr);
-			json_free(&d);
-			return -1;
-		}
-	}
-	json_free(&d);
-	*out = arr;
-	*n = i;
-	return 0;
-}
-
-int json_decode_id(const char *body, size_t len, char *id, size_t idlen, char *err, size_t errlen)
-{
-	struct json_doc d;
-	int v, rc = -1;
-
-	if (json_parse(&d, body, len) != 0) {
-		set_err(err, errlen, "ID response: %s", d.err);
-		return -1;
-	}
-	v = json_get(&d, 0, "ID");
-	if (json_type(&d, v) != JSON_STRING || json_string(&d, v, id, idlen) != 0 || id[0] == '\0')
-		set_err(err, errlen, "ID response: no ID string");
-	else
-		rc = 0;
-	json_free(&d);
-	return rc;
-}
-
-int json_decode_bool(const char *body, size_t len, int *v, char *err, size_t errlen)
-{
-	struct json_doc d;
-	int rc;
-
-	if (json_parse(&d, body, len) != 0) {
-		set_err(err, errlen, "boolean response: %s", d.err);
-		return -1;
-	}
-	rc = json_bool(&d, 0, v);
-	if (rc != 0)
-		set_err(err, errlen, "boolean response: not true or false");
-	json_free(&d);
-	return rc;
-}
-
-int json_decode_string(const char *body, size_t len, char *buf, size_t size, char *err, size_t errlen)
-{
-	struct json_doc d;
-	int rc;
-
-	if (json_parse(&d, body, len) != 0) {
-		set_err(err, errlen, "string response: %s", d.err);
-		return -1;
-	}
-	rc = json_string(&d, 0, buf, size);
-	if (rc != 0)
-		set_err(err, errlen, "string response: not a string or too long");
-	json_free(&d);
-	return rc;
-}
-
-int json_decode_agent_self(const char *body, size_t len, char *node, size_t nodelen,
-                           char *dc, size_t dclen, char *err, size_t errlen)
-{
-	struct json_doc d;
-	int cfg, rc = -1;
-
-	if (json_parse(&d, body, len) != 0) {
-		set_err(err, errlen, "agent self: %s", d.err);
-		return -1;
-	}
-	cfg = json_get(&d, 0, "Config");
-	if (json_type(&d, cfg) != JSON_OBJECT)
-		set_err(err, errlen, "agent self: no Config object");
-	else if (json_string(&d, json_get(&d, cfg, "NodeName"), node, nodelen) != 0)
-		set_err(err, errlen, "agent self: bad Config.NodeName");
-	else if (field_buf(&d, cfg, "Datacenter", dc, dclen) != 0)
-		set_err(err, errlen, "agent self: bad Config.Datacenter");
-	else
-		rc = 0;
-	json_free(&d);
 	return rc;
 }

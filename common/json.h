@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* json: strict JSON reading on jsmn, base64, escaping, and decoders for Consul's answers. */
+/* json: strict JSON reading on jsmn, base64, building and escaping (UTF-8 checked); knows nothing of Consul. */
 #ifndef RESEC_JSON_H
 #define RESEC_JSON_H
 
@@ -30,15 +30,13 @@ enum json_type {
 /*
  * Bounds on what a server can make json_parse hold: every document is first
  * scanned once in linear time and refused (one clear error) past these.
- * Consul's answers nest at most about ten deep; a health entry is about 150
- * values, so the token cap leaves room for well over a thousand instances.
+ * The answers read (Consul's) nest at most about ten deep; a health entry is
+ * about 150 values, so the token cap leaves room for well over a thousand
+ * instances.
  */
 #define JSON_MAX_DEPTH 32                  /* open arrays and objects at once */
 #define JSON_MAX_TOKENS (1L << 18)         /* values, keys included (about 6 MB of tokens) */
 #define JSON_MAX_TEXT ((size_t)16 << 20)   /* bytes (the Consul client caps bodies lower) */
-
-/* The decoders refuse arrays of more entries (instances, keys, sessions) than this. */
-#define JSON_MAX_ENTRIES 4096
 
 /* Parse exactly one strict JSON value (RFC 8259; surrounding whitespace allowed); 0 or -1 with d->err. */
 int json_parse(struct json_doc *d, const char *text, size_t len);
@@ -94,6 +92,21 @@ void json_base64_encode(const void *in, size_t n, char *out);
 /* Decode standard padded base64 (no whitespace); out needs len/4*3 bytes; 0 or -1. */
 int json_base64_decode(const char *in, size_t len, unsigned char *out, size_t *outlen);
 
+/*
+ * Length of the valid UTF-8 sequence at s (at most n bytes; a NUL-terminated
+ * string may pass n up to 4 whatever its end), 0 when the bytes are not one:
+ * overlong forms, UTF-16 surrogates and code points past U+10FFFF included.
+ */
+size_t json_utf8_len(const unsigned char *s, size_t n);
+
+/*
+ * The JSON escape of the character at s (n bytes left, n >= 1) into out,
+ * NUL-terminated: \" \\ \n \r \t named, other C0 controls and DEL as \u00XX,
+ * a byte that does not start valid UTF-8 as \ufffd, else the character as is.
+ * Returns the bytes of s consumed. json_buf_string and the log module use it.
+ */
+size_t json_escape_char(const unsigned char *s, size_t n, char out[8]);
+
 /* A growable byte buffer for building request bodies; zero-initialise it. */
 struct json_buf {
 	char *data;        /* NUL-terminated when len > 0 */
@@ -105,7 +118,7 @@ struct json_buf {
 /* Append s as is. */
 void json_buf_raw(struct json_buf *b, const char *s);
 
-/* Append s as a quoted JSON string (controls, quote, backslash escaped; invalid UTF-8 → U+FFFD). */
+/* Append s as a quoted JSON string, each character as json_escape_char writes it. */
 void json_buf_string(struct json_buf *b, const char *s);
 
 /* Append an unsigned decimal number. */
@@ -119,88 +132,5 @@ void json_buf_free(struct json_buf *b);
 
 /* Write s as a quoted JSON string into out (NUL-terminated); -1 when it does not fit. */
 int json_escape(const char *s, char *out, size_t size);
-
-/* One entry of GET /v1/kv/:key. */
-struct json_kv_entry {
-	char *key;                 /* malloc'd */
-	uint64_t flags;
-	unsigned char *value;      /* malloc'd decoded bytes plus a NUL; NULL when Value was null */
-	size_t value_len;
-	char session[64];          /* "" when the Session field is absent (key not held) */
-	uint64_t lock_index;
-	uint64_t create_index;
-	uint64_t modify_index;
-};
-
-/* Decode a KV entries array into a malloc'd array (free with json_kv_free); 0 or -1 with err. */
-int json_decode_kv(const char *body, size_t len, struct json_kv_entry **out, size_t *n,
-                   char *err, size_t errlen);
-
-/* Free the members of one entry and zero it (the entry itself is not freed). */
-void json_kv_entry_clear(struct json_kv_entry *e);
-
-/* Free n entries and the array. */
-void json_kv_free(struct json_kv_entry *e, size_t n);
-
-/* One check of a health entry. */
-struct json_health_check {
-	char *check_id;            /* malloc'd */
-	char *status;              /* malloc'd: passing, warning, critical, maintenance */
-	char *service_id;          /* malloc'd, "" for node checks */
-};
-
-/* One entry of GET /v1/health/service/:service. All strings are malloc'd, "" when absent. */
-struct json_health_entry {
-	char *node;                /* Node.Node */
-	char *node_address;        /* Node.Address */
-	char *service_id;          /* Service.ID */
-	char *service_name;        /* Service.Service */
-	char *service_address;     /* Service.Address, may be "": use node_address then */
-	int port;                  /* Service.Port, 0..65535 */
-	char **tags;               /* Service.Tags */
-	size_t ntags;
-	char **meta_keys;          /* Service.Meta, in document order */
-	char **meta_values;
-	size_t nmeta;
-	struct json_health_check *checks;
-	size_t nchecks;
-};
-
-/* Decode a health entries array into a malloc'd array (free with json_health_free); 0 or -1 with err. */
-int json_decode_health(const char *body, size_t len, struct json_health_entry **out, size_t *n,
-                       char *err, size_t errlen);
-
-/* Free n entries and the array. */
-void json_health_free(struct json_health_entry *e, size_t n);
-
-/* A session object (info, list, renew). */
-struct json_session {
-	char id[64];
-	char name[256];
-	char node[256];
-	char ttl[32];              /* as given, e.g. "15s"; "" when none */
-	int64_t ttl_ms;            /* ttl parsed; 0 when none */
-	uint64_t lock_delay_ns;    /* LockDelay in nanoseconds */
-	char behavior[16];         /* release | delete */
-	uint64_t create_index;
-	uint64_t modify_index;
-};
-
-/* Decode a sessions array into a malloc'd array (free()); 0 or -1 with err. */
-int json_decode_sessions(const char *body, size_t len, struct json_session **out, size_t *n,
-                         char *err, size_t errlen);
-
-/* Decode {"ID":"..."} (session create) into id; 0 or -1 with err. */
-int json_decode_id(const char *body, size_t len, char *id, size_t idlen, char *err, size_t errlen);
-
-/* Decode a true/false body into *v; 0 or -1 with err. */
-int json_decode_bool(const char *body, size_t len, int *v, char *err, size_t errlen);
-
-/* Decode a JSON string body (e.g. /v1/status/leader) into buf; 0 or -1 with err. */
-int json_decode_string(const char *body, size_t len, char *buf, size_t size, char *err, size_t errlen);
-
-/* Decode /v1/agent/self's Config.NodeName and Config.Datacenter; 0 or -1 with err. */
-int json_decode_agent_self(const char *body, size_t len, char *node, size_t nodelen,
-                           char *dc, size_t dclen, char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "json.h"
 #include "log.h"
 
 static char log_prog[64] = "resec";
@@ -84,35 +85,6 @@ static void line_close(struct line *l, char c)
 		l->buf[l->len++] = c;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 when the bytes are not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t n;
-	unsigned cp;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1fu;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0fu;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07u;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 static int needs_quotes(const char *s)
 {
 	if (*s == '\0')
@@ -125,37 +97,10 @@ static int needs_quotes(const char *s)
 	return 0;
 }
 
-/* The escape of the character at s into out (NUL-ended); returns the bytes used. */
-static size_t escape_char(const unsigned char *s, char out[8])
+/* The bytes of the string at s that json_utf8_len may look at: at most 4, never past its NUL. */
+static size_t ahead(const unsigned char *s)
 {
-	size_t n;
-	switch (*s) {
-	case '"': strcpy(out, "\\\""); return 1;
-	case '\\': strcpy(out, "\\\\"); return 1;
-	case '\n': strcpy(out, "\\n"); return 1;
-	case '\r': strcpy(out, "\\r"); return 1;
-	case '\t': strcpy(out, "\\t"); return 1;
-	default:
-		break;
-	}
-	if (*s < 0x20 || *s == 0x7f) {
-		snprintf(out, 8, "\\u%04x", *s);
-		return 1;
-	}
-	if (*s < 0x80) {
-		out[0] = (char)*s;
-		out[1] = '\0';
-		return 1;
-	}
-	n = utf8_len(s);
-	if (n == 0) {
-		/* Invalid UTF-8 would make the JSON line unreadable: U+FFFD instead. */
-		strcpy(out, "\\ufffd");
-		return 1;
-	}
-	memcpy(out, s, n);
-	out[n] = '\0';
-	return n;
+	return strnlen((const char *)s, 4);
 }
 
 /* Quote and escape a value the way logfmt and JSON both accept. */
@@ -166,7 +111,7 @@ static void line_put_quoted(struct line *l, const char *s)
 		return;
 	while (*p) {
 		char esc[8];
-		size_t used = escape_char(p, esc);
+		size_t used = json_escape_char(p, ahead(p), esc);
 		if (line_puts(l, esc) < 0)
 			break;
 		p += used;
@@ -251,7 +196,7 @@ void log_printable(const char *s, char *out, size_t len)
 	if (len == 0)
 		return;
 	while (*p != '\0' && o + 1 < len) {
-		size_t n = *p < 0x80 ? 1 : utf8_len(p);
+		size_t n = json_utf8_len(p, ahead(p));
 		/* C0 controls, DEL, C1 controls (U+0080-U+009F, e.g. CSI) and broken UTF-8 become '?'. */
 		if (n == 0 || *p < 0x20 || *p == 0x7f || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
 			out[o++] = '?';
@@ -267,15 +212,22 @@ void log_printable(const char *s, char *out, size_t len)
 	out[o] = '\0';
 }
 
+void log_vprintable(char *out, size_t len, const char *fmt, va_list ap)
+{
+	char raw[2048];
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	log_printable(raw, out, len);
+}
+
 void log_die_line(const char *fmt, ...)
 {
-	char buf[1024], shown[1024];
+	char shown[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
 	/* One line whatever a server put in the text (a name, an error body). */
-	log_printable(buf, shown, sizeof(shown));
+	log_vprintable(shown, sizeof(shown), fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "%s: %s\n", log_prog, shown);
 	fflush(stderr);
 }

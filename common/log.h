@@ -3,6 +3,7 @@
 #ifndef RESEC_LOG_H
 #define RESEC_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
@@ -36,6 +37,9 @@ void log_event(int level, const char *msg, ...);
 void log_printable(const char *s, char *out, size_t len);
 
 /* Print "prog: msg" on stderr, for fatal one-line diagnostics (made printable, one line). */
+/* Format, then make printable (log_printable) into out. */
+void log_vprintable(char *out, size_t len, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
 void log_die_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A waiting state is logged once, not at every look: 1 when "a|b" differs from

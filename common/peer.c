@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "clock.h"
+#include "elect.h"
 #include "log.h"
 #include "peer.h"
 
@@ -189,27 +190,6 @@ static void flags_add(struct peer_flags *f, const struct json_kv_entry *e, const
 		add_priority(f, e, e->key + pl);
 }
 
-/* "/v1/kv/" and key with each segment escaped (the slashes kept); -1 when it does not fit. */
-static int escape_key(const char *key, char *buf, size_t len)
-{
-	size_t used = (size_t)snprintf(buf, len, "/v1/kv/");
-	while (*key != '\0') {
-		size_t seg = strcspn(key, "/");
-		char part[600];
-		snprintf(part, sizeof(part), "%.*s", (int)(seg < sizeof(part) - 1 ? seg : sizeof(part) - 1), key);
-		char *esc = consul_escape(part);
-		if (esc == NULL)
-			return -1;
-		int w = snprintf(buf + used, len - used, "%s%s", esc, key[seg] == '/' ? "/" : "");
-		free(esc);
-		if (w < 0 || (size_t)w >= len - used)
-			return -1;
-		used += (size_t)w;
-		key += seg + (key[seg] == '/');
-	}
-	return 0;
-}
-
 int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct peer_flags *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -222,21 +202,11 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 	peer_key(cfg, "master-offset", k.offset, sizeof(k.offset));
 	peer_key(cfg, "priority/", k.prio, sizeof(k.prio));
 	peer_key(cfg, "failsafe", k.failsafe, sizeof(k.failsafe));
-	char path[1300];
-	if (escape_key(dir, path, sizeof(path)) < 0) {
-		snprintf(c->err, sizeof(c->err), "cannot escape the key %.200s", dir);
-		return CONSUL_ERR;
-	}
-	int rc = consul_request(c, "GET", path, "recurse", NULL, 0, 0);
-	if (rc != CONSUL_OK)
-		return c->status == 404 ? CONSUL_OK : rc;
 	struct json_kv_entry *e = NULL;
 	size_t n = 0;
-	char err[128];
-	if (json_decode_kv(c->body, c->body_len, &e, &n, err, sizeof(err)) != 0) {
-		snprintf(c->err, sizeof(c->err), "consul: GET /v1/kv recurse: %.120s", err);
-		return CONSUL_ERR;
-	}
+	int rc = consul_kv_list(c, dir, NULL, &e, &n);
+	if (rc != CONSUL_OK)
+		return rc;
 	for (size_t i = 0; i < n; i++)
 		flags_add(f, &e[i], &k);
 	json_kv_free(e, n);
@@ -246,27 +216,7 @@ int peer_flags_read(struct consul *c, const struct resec_config *cfg, struct pee
 int peer_kv_list(struct consul *c, const char *prefix, const struct consul_query *q, struct json_kv_entry **e,
                  size_t *n)
 {
-	*e = NULL;
-	*n = 0;
-	char path[1300], query[96];
-	if (escape_key(prefix, path, sizeof(path)) < 0) {
-		snprintf(c->err, sizeof(c->err), "cannot escape the key %.200s", prefix);
-		return CONSUL_ERR;
-	}
-	int blocking = q != NULL && q->index > 0;
-	snprintf(query, sizeof(query), "recurse%s", q != NULL && q->consistent ? "&consistent" : "");
-	if (blocking)
-		snprintf(query + strlen(query), sizeof(query) - strlen(query), "&index=%llu&wait=%lldms",
-		         (unsigned long long)q->index, (long long)q->wait_ms);
-	int rc = consul_request(c, "GET", path, query, NULL, 0, blocking ? q->wait_ms : 0);
-	if (rc != CONSUL_OK)
-		return c->status == 404 ? CONSUL_OK : rc;
-	char err[128];
-	if (json_decode_kv(c->body, c->body_len, e, n, err, sizeof(err)) != 0) {
-		snprintf(c->err, sizeof(c->err), "consul: GET /v1/kv recurse: %.120s", err);
-		return CONSUL_ERR;
-	}
-	return CONSUL_OK;
+	return consul_kv_list(c, prefix, q, e, n);
 }
 
 int peer_switchover_check(struct consul *c, const struct resec_config *cfg, struct peer_flags *f)
@@ -314,53 +264,14 @@ int peer_priority(const struct peer_flags *f, const char *addr, int dflt)
 	return dflt;
 }
 
-void peer_streaming(const struct rdb_info *in, char *buf, size_t len)
-{
-	struct hostport m = { .port = in->master_port };
-	buf[0] = '\0';
-	if (in->role != RDB_ROLE_REPLICA || !in->link_up || in->master_port <= 0)
-		return;
-	snprintf(m.host, sizeof(m.host), "%s", in->master_host);
-	config_format_hostport(&m, buf, len);
-}
-
-int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidate *b)
-{
-	if (a->offset != b->offset)
-		return a->offset > b->offset;
-	if (a->priority != b->priority)
-		return a->priority > b->priority;
-	return strcmp(a->addr, b->addr) < 0;
-}
-
 void peer_stale(const struct resec_config *cfg, const struct peer_flags *f, const struct rdb_info *in,
                 char *why, size_t len)
 {
-	why[0] = '\0';
-	if (in->role != RDB_ROLE_REPLICA)
-		return;
-	/* Both offsets come from outside (KV, a peer's INFO) and may be anything a
-	 * long long holds: compare without subtracting them, which could overflow. */
-	long long off = rdb_info_offset(in);
-	if (f->master_offset >= 0 && cfg->redis_max_lag > 0 && off < f->master_offset - cfg->redis_max_lag) {
-		unsigned long long behind = (unsigned long long)f->master_offset - (unsigned long long)off;
-		snprintf(why, len, "%llu bytes behind the offset the master published (%lld; REDIS_MAX_LAG %lld)",
-		         behind, f->master_offset, cfg->redis_max_lag);
-		return;
-	}
-	/*
-	 * How long the link has been down says nothing by itself: when the master
-	 * dies every replica's link goes down at once, and stays down while its
-	 * session outlives it (up to 2 × TTL) and the lock-delay runs. A replica
-	 * cut off while the master went on is behind the offset the master
-	 * published (above), or behind its peers (the ranking).
-	 */
-	if (in->link_up)
-		return;
-	if (in->sync_in_progress)
-		snprintf(why, len, "syncing with its master");
-	else if (in->link_down_since_s < 0)
-		snprintf(why, len, "never synced with a master");
+	struct elect_cluster c = { .master_offset = f->master_offset, .max_lag = cfg->redis_max_lag };
+	struct elect_node n;
+	memset(&n, 0, sizeof(n));
+	elect_node_from_info(&n, in);
+	elect_stale(&c, &n, why, len);
 }
 
 const char *peer_meta(const struct json_health_entry *e, const char *key)

@@ -46,16 +46,6 @@ struct peer_flags {
 	char failsafe[2048];                      /* its value: the members, HOST:PORT,HOST:PORT... */
 };
 
-/* One node that could be promoted: what its Redis says and how it ranks. */
-struct peer_candidate {
-	char addr[300];
-	long long offset;
-	int priority;
-	long long keys;             /* keys its Redis holds */
-	char stale[200];            /* why its data may be behind ("" when usable) */
-	char streaming[300];        /* HOST:PORT of the master its link is up to, "" when none */
-};
-
 /* The Consul service of a role: CONSUL_SERVICE_NAME in tag mode, else PREFIX-master or
  * PREFIX-CONSUL_REPLICA_ROLE_NAME. */
 void peer_service_name(const struct resec_config *cfg, int master, char *buf, size_t len);
@@ -86,17 +76,8 @@ int peer_addr_valid(const struct hostport *hp);
 /* The priority of the node at addr: its override when one is set, else dflt. */
 int peer_priority(const struct peer_flags *f, const char *addr, int dflt);
 
-/* The master a replica's link is up to, as HOST:PORT into buf ("" when none: a master, or the link down). */
-void peer_streaming(const struct rdb_info *in, char *buf, size_t len);
-
-/* 1 when a ranks before b: higher offset, then higher priority, then lower address. */
-int peer_ranks_before(const struct peer_candidate *a, const struct peer_candidate *b);
-
-/*
- * Why a replica's data may be behind, into why ("" when it is not): never synced,
- * syncing, or its offset more than REDIS_MAX_LAG behind the offset the master
- * last published. A master is never stale.
- */
+/* elect_stale (common/elect.c) on one INFO with the published offset of f and cfg's REDIS_MAX_LAG:
+ * why a replica's data may be behind, into why ("" when it is not). */
 void peer_stale(const struct resec_config *cfg, const struct peer_flags *f, const struct rdb_info *in,
                 char *why, size_t len);
 

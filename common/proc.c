@@ -134,8 +134,7 @@ int proc_signal_next(void)
 	return 0;
 }
 
-/* environ plus the extra NAME=value strings, as a new NULL-terminated array. */
-static char **build_env(char *const extra[])
+char **proc_env(char *const extra[])
 {
 	size_t n = 0, m = 0;
 	while (environ != NULL && environ[n] != NULL)
@@ -195,7 +194,7 @@ int proc_spawn(struct proc_child *c, char *const argv[], char *const env[])
 	/* Orphaned grandchildren come back to us, so we can reap them and see the group end. */
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 #endif
-	char **full = build_env(env);
+	char **full = proc_env(env);
 	posix_spawnattr_t attr;
 	if (full == NULL || spawn_attrs(&attr) < 0) {
 		free(full);

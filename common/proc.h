@@ -50,6 +50,14 @@ int proc_signal_next(void);
  */
 int proc_spawn(struct proc_child *c, char *const argv[], char *const env[]);
 
+/*
+ * The environment with the extra "NAME=value" strings (NULL-terminated, may be
+ * NULL) added, each replacing a variable of the same name: a new array to free()
+ * (the strings stay the caller's and environ's), or NULL when out of memory.
+ * The one place environments are built (proc_spawn, resec-lock's commands).
+ */
+char **proc_env(char *const extra[]);
+
 /* Send sig to the child's whole process group; 0, or -1 when the group is gone. */
 int proc_signal_group(const struct proc_child *c, int sig);
 

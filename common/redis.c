@@ -17,62 +17,9 @@
 #include <hiredis/hiredis.h>
 
 #include "clock.h"
+#include "scrub.h"
 
 #define CTX(c) ((redisContext *)(c)->ctx_)
-
-/* The mask that replaces a password: a character the password does not hold,
- * so that a mask next to the text around it can never spell the password. */
-static char mask_char(const char *pw)
-{
-	static const char candidates[] = "*#~^x?!";
-	for (const char *m = candidates; *m != '\0'; m++)
-		if (strchr(pw, *m) == NULL)
-			return *m;
-	return '\0';
-}
-
-/* Replace every occurrence of the password in s (a NUL-terminated buffer of size bytes),
- * so that no error carries it; a run of masks is three long whatever the
- * password's length. Occurrences are all found in the original text before
- * anything is replaced, so the loop ends whatever the password and text. */
-static void scrub(char *s, size_t size, const struct secret *pw)
-{
-	if (pw == NULL || !secret_is_set(pw))
-		return;
-	const char *v = secret_value(pw);
-	size_t n = strlen(v), len = strlen(s), found = 0;
-	char hidden[1024] = { 0 };
-	if (len > sizeof(hidden))
-		len = sizeof(hidden);
-	for (size_t i = 0; n > 0 && i + n <= len; i++)
-		if (memcmp(s + i, v, n) == 0) {
-			memset(hidden + i, 1, n);
-			found++;
-		}
-	if (found == 0)
-		return;
-	char m = mask_char(v);
-	if (m == '\0') {
-		/* A password holding every mask: say nothing rather than risk it. */
-		snprintf(s, size, "%s", "(withheld: it named the password)");
-		return;
-	}
-	size_t out = 0;
-	for (size_t i = 0; i < len;) {
-		if (!hidden[i]) {
-			s[out++] = s[i++];
-			continue;
-		}
-		size_t run = 0;
-		while (i < len && hidden[i]) {
-			i++;
-			run++;
-		}
-		for (size_t k = 0; k < 3 && k < run; k++)
-			s[out++] = m;
-	}
-	s[out] = '\0';
-}
 
 /* Copy src into dst (len bytes), truncating. */
 static void copy_field(char *dst, size_t len, const char *src)
@@ -83,17 +30,15 @@ static void copy_field(char *dst, size_t len, const char *src)
 }
 
 /* The one place where an error is set: formatted in full, scrubbed, then cut
- * to fit, so that a truncation never leaves a piece of the password. */
+ * to fit (scrub.c), so that a truncation never leaves a piece of the password. */
 static int fail(struct rdb_conn *c, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(struct rdb_conn *c, int kind, const char *fmt, ...)
 {
-	char full[1024];
+	const char *pw = c->opts.password != NULL ? secret_value(c->opts.password) : NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(full, sizeof(full), fmt, ap);
+	scrub_vformat(c->err, sizeof(c->err), &pw, 1, fmt, ap);
 	va_end(ap);
-	scrub(full, sizeof(full), c->opts.password);
-	copy_field(c->err, sizeof(c->err), full);
 	c->err_kind = kind;
 	c->peer_closed = 0;
 	return -1;

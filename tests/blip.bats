@@ -27,7 +27,7 @@ settle_and_probe() {
 	wait_for "a settled cluster" 60 cluster_settled
 	M=$(master_node)
 	probe_start
-	sleep 2
+	wait_for "a write on the master" 10 wrote_after 0 "$(redis_port "$M")"
 }
 
 # status_says TEXT: resec-status (as an operator runs it) prints TEXT.
@@ -56,7 +56,9 @@ blip() {
 	sleep "$(awk -v l="$lost" -v s="$secs" -v n="$(mono)" 'BEGIN { d = l + s - n; printf "%.3f", (d > 0 ? d : 0) }')"
 	back=$(mono)
 	ctl /_emu/leader/restore
-	sleep 3
+	# Writes back, and a second more of them (the prober's A, B, A window).
+	wait_for "a second of writes after the leader's return" 10 wrote_after "$(plus "$back" 1)" "$(redis_port "$M")"
+	wait_for "the master passing again" 10 master_is "$M"
 	finish "leader lost ${secs}s"
 	gap=$(max_gap)
 	first=$(first_write_after "$back")
@@ -90,7 +92,7 @@ cut_master() {
 	ctl "/_emu/node/node$M/partition$q"
 	wait_for "a new master" 60 has_master_other_than "$(redis_port "$M")"
 	n=$(master_node)
-	sleep 2
+	wait_for "a second of writes on the new master" 10 wrote_after "$(plus "$(mono)" 1)" "$(redis_port "$n")"
 	gap=$(max_gap --from "$cut" --to "$(mono)")
 	echo "  master's agent cut off${1:+ ($1)}: new master node$n, longest gap ${gap}s" >&3
 	le "$gap" 8
@@ -112,14 +114,14 @@ cut_master() {
 	# Every agent cut off for 10 s: the master fences, nobody can promote; back, one master.
 	cut=$(mono)
 	for i in $(seq "$CLUSTER_N"); do ctl "/_emu/node/node$i/partition"; done
-	sleep 10
+	sleep 10 # the fault: every agent cut off for 10 s
 	back=$(mono)
 	for i in $(seq "$CLUSTER_N"); do ctl "/_emu/node/node$i/heal"; done
 	healed=$SECONDS
 	wait_for "a settled cluster" 60 cluster_settled
 	echo "  every agent cut off 10s: settled $((SECONDS - healed))s after the heal" >&3
 	[ $((SECONDS - healed)) -le 10 ]
-	sleep 1
+	wait_for "a second of writes after settling" 10 wrote_after "$(plus "$(mono)" 1)"
 	finish "agent partitions"
 	# Fenced within the budget (1.33 s after the last confirmation): no write after +2 s until the heal.
 	run -0 awk -v a="$cut" -v b="$back" '$2 ~ /^[0-9]+$/ && $1 > a + 2 && $1 < b { bad++ } END { exit bad > 0 }' \
@@ -137,7 +139,7 @@ cut_master() {
 	kill_node_resec "$M" KILL
 	wait_for "a new master" 60 has_master_other_than "$(redis_port "$M")"
 	n=$(master_node)
-	sleep 2
+	wait_for "a second of writes on the new master" 10 wrote_after "$(plus "$(mono)" 1)" "$(redis_port "$n")"
 	finish "resec killed on the master" --from "$kill_at"
 	# The first write on the new master, counted from the kill.
 	first=$(first_write_after "$kill_at" "$(redis_port "$n")")
@@ -161,7 +163,7 @@ cut_master() {
 	wait_for "the keeper's view" 20 grep -q "failsafe: peers the master waits for" "$BATS_TEST_TMPDIR/resec$M.log"
 	lost=$(mono)
 	ctl /_emu/leader/lose
-	sleep 5
+	sleep 5 # the outage (15 s in all): 5 s in, what resec-status shows
 	run -1 --separate-stderr resec-status --consul-http-addr "$OBS_ADDR"
 	echo "$output" | grep -E '^(consul|failsafe)' | sed 's/^/  resec-status: /' >&3
 	[[ "$output" == *"failsafe: holding master with 2/2 peers confirmed"* ]]
@@ -169,9 +171,11 @@ cut_master() {
 	run -69 --separate-stderr resec-status --consul-http-addr "127.0.0.1:$(free_port)" \
 		--redis-addr "127.0.0.1:$(redis_port $((M % 3 + 1)))"
 	[[ "$output" == *"consul unreachable since"*"failsafe: holding master with 2/2 peers confirmed"* ]]
-	sleep 10
+	sleep 10 # the rest of the outage
+	back=$(mono)
 	ctl /_emu/leader/restore
-	sleep 3
+	wait_for "a second of writes after the leader's return" 10 wrote_after "$(plus "$back" 1)" "$(redis_port "$M")"
+	wait_for "the master passing again" 10 master_is "$M"
 	finish "failsafe, leader lost 15s" --from "$lost"
 	gap=$(max_gap --from "$lost")
 	echo "  longest gap ${gap}s" >&3
@@ -193,10 +197,11 @@ cut_master() {
 	ctl /_emu/leader/lose
 	wait_for "the master fences" 15 grep -q "lock not confirmed: fenced" "$BATS_TEST_TMPDIR/resec$M.log"
 	grep -q "failsafe: peer 127.0.0.1:$(redis_port "$p") sends no report" "$BATS_TEST_TMPDIR/resec$M.log"
-	sleep 3
+	sleep 3 # the rest of the outage: fenced throughout
 	back=$(mono)
 	ctl /_emu/leader/restore
-	sleep 3
+	wait_for "a second of writes after the leader's return" 10 wrote_after "$(plus "$back" 1)" "$(redis_port "$M")"
+	wait_for "the master passing again" 10 master_is "$M"
 	finish "failsafe, a peer missing" --from "$lost"
 	# Fenced for the rest of the outage, back within a second of the leader.
 	gap=$(max_gap --from "$lost")
@@ -215,7 +220,7 @@ cut_master() {
 	wait_for "the master fences" 15 grep -q "lock not confirmed: fenced" "$BATS_TEST_TMPDIR/resec$M.log"
 	grep -q "failsafe: peer .* reaches consul" "$BATS_TEST_TMPDIR/resec$M.log"
 	wait_for "a new master" 60 has_master_other_than "$(redis_port "$M")"
-	sleep 2
+	wait_for "a second of writes on the new master" 10 wrote_after "$(plus "$(mono)" 1)" "$(redis_port "$(master_node)")"
 	finish "failsafe, the master cut off" --from "$cut"
 	ctl "/_emu/node/node$M/heal"
 	wait_for "the old master rejoins as a replica" 60 replicates "$M" "$(redis_port "$(master_node)")"
@@ -228,11 +233,11 @@ cut_master() {
 	wait_for "the keeper's view" 20 grep -q "failsafe: peers the master waits for" "$BATS_TEST_TMPDIR/resec$M.log"
 	cut=$(mono)
 	for i in $(seq "$CLUSTER_N"); do ctl "/_emu/node/node$i/partition"; done
-	sleep 10
+	sleep 10 # the fault: every agent cut off for 10 s
 	back=$(mono)
 	for i in $(seq "$CLUSTER_N"); do ctl "/_emu/node/node$i/heal"; done
 	wait_for "a settled cluster" 60 cluster_settled
-	sleep 1
+	wait_for "a second of writes after settling" 10 wrote_after "$(plus "$(mono)" 1)"
 	finish "failsafe, every agent cut off 10s" --from "$cut"
 	gap=$(max_gap --from "$cut" --to "$back")
 	echo "  longest gap while cut off ${gap}s, after the heal $(max_gap --from "$back")s" >&3

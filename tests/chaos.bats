@@ -106,7 +106,7 @@ results() {
 	local pid=$!
 	track_pid "$pid"
 	wait_for "a settled cluster" 60 grep -q "cluster settled" "$BATS_TEST_TMPDIR/out"
-	sleep 1
+	wait_for "the first fault" 30 sh -c "grep -q ' round 1: ' \"\$(sed -n 's/.* run=//p' '$BATS_TEST_TMPDIR/out')/chaos.log\""
 	kill -INT "$pid"
 	local rc=0
 	wait "$pid" || rc=$?

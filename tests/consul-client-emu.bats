@@ -141,7 +141,7 @@ field() {
 	run -0 tc kvget k "$idx" 1000
 	[[ "$output" == *"rc=0 status=200 index=$idx "* ]]
 	[ "$(field elapsed_ms)" -ge 900 ]
-	(sleep 0.5; "$TEST_CONSUL" put k - 0 b >/dev/null) &
+	(emu_wait_blocked 1 && "$TEST_CONSUL" put k - 0 b >/dev/null) &
 	track_pid $!
 	run -0 tc kvget k "$idx" 20000
 	echo "$output"
@@ -158,7 +158,7 @@ field() {
 	run -0 tc kvget w
 	idx=$(field index)
 	# While the second read blocks, the server answers with a smaller index.
-	(sleep 0.4; emu_ctl "/_emu/index/regress?count=1&to=1") &
+	(emu_wait_blocked 1 && emu_ctl "/_emu/index/regress?count=1&to=1") &
 	track_pid $!
 	run -0 tc watch-regress 3 w
 	[ "${lines[1]}" = "sent=0 got=$idx next=$idx changed=1" ]

@@ -105,6 +105,12 @@ req() {
 	[[ "$output" != *pa55w0rd* ]]
 	CONSUL_HTTP_AUTH='bob' run -0 "$TEST_CONSUL" leader
 	[ "$(req 2 .headers.authorization)" = "Basic $(printf 'bob:' | base64)" ]
+	# A long password (and token) still fits the request head.
+	local pw
+	pw=$(printf 'p%.0s' {1..1000})
+	CONSUL_HTTP_AUTH="carol:$pw" CONSUL_HTTP_TOKEN="$pw" run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=0 status=200"* ]]
+	[ "$(req 3 .headers.authorization)" = "Basic $(printf 'carol:%s' "$pw" | base64 -w0)" ]
 }
 
 @test "ns is sent only when CONSUL_NAMESPACE is set, escaped" {
@@ -303,6 +309,30 @@ req() {
 	[[ "$output" != *"not ok"* ]]
 }
 
+@test "a token of three characters is scrubbed from the error text too (the Redis client's rule)" {
+	start_stub
+	# The 403 body says "permission 'key:write'": the token "key" must not show.
+	CONSUL_HTTP_TOKEN=key run -0 "$TEST_CONSUL" raw PUT /v1/denied
+	echo "$output"
+	[ "$(req 1 '.headers["x-consul-token"]')" = key ]
+	[[ "$output" == *"err=consul: PUT /v1/denied: 403 Permission denied: token with AccessorID 'x' lacks permission '***:write' on \"a\""* ]]
+	[[ "$output" != *key* ]]
+}
+
+@test "unit: the decoders of Consul's answers (tests/unit/test_consul_decode.c)" {
+	run -0 "$RESEC_BUILD/unit/test_consul_decode"
+	echo "$output"
+	[[ "$output" != *"not ok"* ]]
+	[[ "$output" == *"1.."* ]]
+}
+
+@test "unit: the one secret scrubber of both clients (tests/unit/test_scrub.c)" {
+	run -0 "$RESEC_BUILD/unit/test_scrub"
+	echo "$output"
+	[[ "$output" != *"not ok"* ]]
+	[[ "$output" == *"1.."* ]]
+}
+
 # make_pki DIR: a CA, a server certificate for DNS:consul.test only, a client certificate.
 make_pki() {
 	local d="$1" q=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
@@ -351,4 +381,44 @@ make_pki() {
 	[[ "$output" == *"rc=0 status=200"* ]]
 	CONSUL_CLIENT_CERT="$pki/cli.crt" run -2 "$TEST_CONSUL" leader
 	[[ "$output" == *"both client cert and client key must be provided"* ]]
+}
+
+@test "unit: the HTTP answer parser, escaping, one reconnect of a kept connection (tests/unit/test_http.c)" {
+	run -0 "$RESEC_BUILD/unit/test_http"
+	[[ "$output" != *"not ok"* ]]
+}
+
+@test "no program links libcurl; plain http never loads it, https loads it (dlopen)" {
+	local b
+	for b in "$RESEC_BUILD"/bin/*; do
+		run -0 ldd "$b"
+		[[ "$output" != *libcurl* && "$output" != *libssl* ]]
+	done
+	start_stub
+	LD_DEBUG=files run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=0 status=200"* ]]
+	[[ "$output" != *libcurl* ]]
+	local sock="$BATS_TEST_TMPDIR/consul.sock"
+	kill_tracked
+	start_stub "$sock"
+	CONSUL_HTTP_ADDR="unix://$sock" LD_DEBUG=files run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=0 status=200"* ]]
+	[[ "$output" != *libcurl* ]]
+	CONSUL_HTTP_ADDR="https://127.0.0.1:$(free_port)" LD_DEBUG=files run -0 "$TEST_CONSUL" leader
+	[[ "$output" == *"calling init: "*libcurl.so.4* ]]
+	[[ "$output" == *"rc=-1 status=0"* ]]
+}
+
+@test "https without libcurl.so.4: one clear error at start; plain http still works" {
+	unshare -rm true 2>/dev/null || skip "no user and mount namespaces"
+	local lib
+	lib=$(ldconfig -p | awk '$1 == "libcurl.so.4" { print $NF; exit }')
+	[ -n "$lib" ] || skip "libcurl.so.4 not installed"
+	start_stub
+	# The library hidden (an empty file over it) in a mount namespace of this command only.
+	hide() { unshare -rm sh -c 'mount --bind /dev/null "$0" && exec "$@"' "$lib" "$@"; }
+	CONSUL_HTTP_ADDR="https://127.0.0.1:$STUB_PORT" run -2 hide "$TEST_CONSUL" leader
+	[[ "$output" == *"consul: https needs libcurl (libcurl.so.4): "*"libcurl.so.4"* ]]
+	run -0 hide "$TEST_CONSUL" leader
+	[[ "$output" == *"rc=0 status=200"* ]]
 }

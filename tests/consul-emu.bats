@@ -299,7 +299,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	# session whose old timer ran out while there was no leader.
 	sid=$(session '{"TTL":"1s","NodeChecks":[]}')
 	emu_ctl /_emu/leader/lose
-	sleep 2.2
+	sleep 2.2 # the outage: the session's 1 s timer runs out while there is no leader
 	emu_ctl /_emu/leader/restore
 	run -0 emu_curl /_emu/state
 	jq -e --arg s "$sid" '.Sessions[] | select(.ID == $s) | .ExpiresIn >= 0.9 and .ExpiresIn <= 2' <<<"$output"
@@ -521,7 +521,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	bg_get w "/v1/kv/missing?index=$idx&wait=30s"
 	emu_wait_blocked 1
 	emu_curl /v1/kv/other -X PUT -d x >/dev/null
-	sleep 0.5
+	sleep 0.5 # the window: an unrelated write must not wake the reader
 	run ! bg_done w
 	emu_curl /v1/kv/missing -X PUT -d here >/dev/null
 	wait_for "woken reader" 5 bg_done w
@@ -654,12 +654,12 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	emu_start --session-ttl-multiplier 0.15
 	local sid
 	sid=$(session '{"TTL":"10s"}')
-	sleep 0.9
+	sleep 0.9 # time is the subject: 0.9 s into the 1.5 s expiry
 	req PUT "/v1/session/renew/$sid"
 	[ "$STATUS" = 200 ]
 	[ "$(jq -r '.[0].ID' <<<"$BODY")" = "$sid" ]
 	[ "$(jq -r '.[0].TTL' <<<"$BODY")" = 10s ]
-	sleep 0.9
+	sleep 0.9 # time is the subject: past the first expiry, within the renewed one
 	# 1.8 s after creation (expiry at 1.5 s), 0.9 s after the renewal: still alive.
 	[ "$(emu_curl "/v1/session/info/$sid" | jq length)" -eq 1 ]
 	wait_for "expiry" 5 sh -c "curl -s http://$EMU_ADDR/v1/session/info/$sid | grep -qx '\[\]'"
@@ -926,7 +926,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	# Plain PUT, CAS and DELETE are not blocked.
 	req PUT /v1/kv/l -d plain
 	[ "$BODY" = true ]
-	sleep 1.1
+	sleep 1.1 # time is the subject: the 1 s lock-delay runs out
 	req PUT "/v1/kv/l?acquire=$b"
 	[ "$BODY" = true ]
 }
@@ -1103,7 +1103,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	register '{"Name":"a","Check":{"TTL":"1s","Status":"passing"}}'
 	local i
 	for i in 1 2 3; do
-		sleep 0.6
+		sleep 0.6 # time is the subject: each update within the 1 s TTL
 		agent /v1/agent/check/pass/service:a
 	done
 	[ "$(emu_curl /v1/health/service/a | jq -r '.[0].Checks[1].Status')" = passing ]
@@ -1178,7 +1178,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	t0=$(date +%s%N)
 	register '{"Name":"a","Check":{"TTL":"30s","DeregisterCriticalServiceAfter":"100ms"}}'
 	register '{"Name":"b","Check":{"TTL":"30s","Status":"passing","DeregisterCriticalServiceAfter":"1s"}}'
-	sleep 0.9
+	sleep 0.9 # time is the subject: past the 100 ms asked for, before the 1.5 s floor
 	[ "$(emu_curl /v1/catalog/service/a | jq length)" -eq 1 ]
 	wait_for "reaped" 4 sh -c "curl -s http://$EMU_ADDR/v1/catalog/service/a | grep -qx '\[\]'"
 	[ $(( ($(date +%s%N) - t0) / 1000000 )) -ge 1500 ]
@@ -1370,7 +1370,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 		"http://127.0.0.1:${EMU_PORTS[1]}/v1/agent/self" >"$BATS_TEST_TMPDIR/held.code" &
 	local pid=$!
 	track_pid "$pid"
-	sleep 0.3
+	sleep 0.3 # the window: the request stays held
 	kill -0 "$pid"
 	emu_ctl /_emu/node/node2/heal
 	wait "$pid"
@@ -1398,7 +1398,7 @@ print(len(json.loads(r.read())))' "$EMU_ADDR"
 	local sid
 	sid=$(emu_node_curl 2 /v1/session/create -X PUT -d '{"TTL":"10s"}' | jq -r .ID)
 	emu_ctl '/_emu/node/node2/partition?serf=keep'
-	sleep 0.5
+	sleep 0.5 # the window: past the 100 ms serf delay, serfHealth still passing
 	[ "$(emu_curl /v1/health/service/r | jq -r '.[0].Checks[0].Status')" = passing ]
 	[ "$(emu_curl "/v1/session/info/$sid" | jq length)" -eq 1 ]
 	wait_for "session expiry" 5 sh -c "curl -s http://$EMU_ADDR/v1/session/info/$sid | grep -qx '\[\]'"
@@ -1437,7 +1437,7 @@ serf_is() {
 	curl -fsS -X PUT "http://$p3/_emu/node/node2/partition" >/dev/null
 	# A probe fails one interval (1 s) after it starts, then the suspicion
 	# timeout is 4 s: nothing is declared before 5 s.
-	sleep 4.5
+	sleep 4.5 # the window: nothing is declared before 5 s
 	serf_is "$a3" node3 passing
 	serf_is "$a4" node4 passing
 	serf_is "$p3" node2 passing
@@ -1792,7 +1792,7 @@ serf_is() {
 		while :; do
 			curl -sS --no-progress-meter --parallel --parallel-max 50 -K "$rcfg" &
 			wait $! || true
-			sleep 1 &
+			sleep 1 & # the load's pace: 50 renewals a second
 			wait $!
 		done
 	) 3>&- &
@@ -1809,7 +1809,7 @@ serf_is() {
 			t=$(curl -sS -o /dev/null -w '%{time_total}' "http://$EMU_ADDR/v1/kv/unrelated")
 			all="$all $t"
 			if fcmp "$t" '<' 0.05; then ok=$((ok + 1)); fi
-			sleep 0.1
+			sleep 0.1 # the samples' pace
 		done
 		echo "# round $round: $ok/20 under 50 ms:$all" >&3
 		[ "$ok" -lt 17 ] || break

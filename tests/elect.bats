@@ -40,6 +40,11 @@ replicas_by_addr() {
 	done | sort | cut -d' ' -f2
 }
 
+@test "unit: the election policy on tables of snapshots (tests/unit/test_elect.c)" {
+	[ -x "$RESEC_BUILD/unit/test_elect" ] || skip "unit tests not built (make units)"
+	run -0 "$RESEC_BUILD/unit/test_elect"
+}
+
 @test "maintenance mode: a dead master is not replaced until it is turned off" {
 	elect_start - - -
 	m=$(master_node)

@@ -65,7 +65,7 @@ all_nodes_hold() {
 	[ "$(write_acked "$(redis_port "$m")" k 200)" = 2 ]
 	kill_node_resec "$m" KILL
 	kill_redis "$m"
-	sleep 0.5
+	sleep 0.5 # the fault: the host is down for 0.5 s before its redis returns
 	restart_redis "n$m" fenced
 	wait_for "a new master" 60 has_master_other_than "$(redis_port "$m")"
 	n=$(master_node)
@@ -105,7 +105,7 @@ all_nodes_hold() {
 	[ "$(write_acked "$(redis_port "$m")" k 10)" = 2 ]
 	v="REDIS_PID_n$m"
 	kill -STOP "${!v}"
-	sleep 4
+	sleep 4 # the fault: redis stalled for 4 s
 	kill -CONT "${!v}"
 	wait_for "a settled cluster" 60 cluster_settled
 	n=$(master_node)
@@ -118,7 +118,7 @@ all_nodes_hold() {
 	# It stays: no step-down left over from the cycle the stall ended.
 	for _ in $(seq 15); do
 		master_is "$m"
-		sleep 0.2
+		sleep 0.2 # the window: 3 s in which it must stay master
 	done
 	run -0 awk '/lock acquired; promoting/ { after = 0; next } /stepping down/ { after++ } END { exit after > 0 }' \
 		"$BATS_TEST_TMPDIR/resec$m.log"
@@ -237,5 +237,39 @@ agent_has() {
 	reply=${reply%$'\r'}
 	echo "the old master answered: $reply" >&3
 	[[ "$reply" == -NOREPLICAS* || "$reply" == -READONLY* ]]
+	wait_for "a settled cluster" 60 cluster_settled
+}
+
+# stop_job_of NODE PATTERN: SIGSTOP node NODE's resec processes whose command line matches PATTERN; prints their pids.
+stop_job_of() {
+	local p
+	for p in $(node_pids "$1"); do
+		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+		*"$2"*) kill -STOP "$p" && echo "$p" ;;
+		esac
+	done
+}
+
+@test "a step-down whose heartbeat cannot hand off: the lock's child gives up before resec-lock's kill timeout" {
+	# The child's wait for the hand-off and resec-lock's --kill-timeout come
+	# from one place (scripts/resec derive_timeouts): the child must end its
+	# wait and exit on its own (exit 1: no release, the lock-delay holds the
+	# successor back) before resec-lock would SIGKILL it. It used to wait 5 s
+	# against a kill timeout of L/2 (1 s here): SIGKILLed.
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	stalled=$(stop_job_of "$m" "resec-health run")
+	[ -n "$stalled" ]
+	sess=$(curl -sf --max-time 5 "http://$OBS_ADDR/v1/kv/resec/.lock" | jq -r '.[0].Session')
+	curl -sf --max-time 5 -X PUT "http://$OBS_ADDR/v1/session/destroy/$sess" >/dev/null
+	wait_for "the child to give up" 10 grep -q "the heartbeats did not end in time" "$BATS_TEST_TMPDIR/resec$m.log"
+	# The orchestrator sees the lock end once the stalled heartbeat is KILLed
+	# at its stop deadline (the kill timeout rounded up, + 10 s).
+	wait_for "the cycle to end" 30 grep -q "lock no longer held; redis was fenced" "$BATS_TEST_TMPDIR/resec$m.log"
+	run ! grep -q "program killed after the kill timeout" "$BATS_TEST_TMPDIR/resec$m.log"
+	# Killed at the stop deadline by now; in case not.
+	# shellcheck disable=SC2086 # one word per pid
+	kill -CONT $stalled 2>/dev/null || true
 	wait_for "a settled cluster" 60 cluster_settled
 }

@@ -200,7 +200,7 @@ while True:
 		>"$T/lock.out" 2>"$T/lock.err" &
 	local pid=$!
 	track_pid $pid
-	sleep 4
+	sleep 4 # the window: the refusal is logged once and nothing spins
 	kill -0 "$pid"
 	[ "$(grep -c 'existing key does not match lock use' "$T/lock.err")" -eq 1 ]
 	# One session, a few reads: no spin (before, scripts/resec started over ~7 times a second).
@@ -277,7 +277,7 @@ kv_put() { emu_curl "/v1/kv/$1" -f -X PUT --data "$2" >/dev/null; }
 	"$RESEC_HEALTH" run --role master 2>"$T/run.err" &
 	track_pid $!
 	wait_for "the bad keys logged" 10 grep -q "maintenance holds" "$T/run.err"
-	sleep 2.5
+	sleep 2.5 # the window: two more reads of the keys (every 1 s), no second log line
 	[ "$(grep -c 'election key of the wrong shape' "$T/run.err")" -eq 3 ]
 	[ "$(grep -c 'not-an-address does not end in HOST:PORT' "$T/run.err")" -eq 1 ]
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: MIT
 # The JSON module of common/: strict parsing, accessors, numbers, strings,
-# base64, escaping and the Consul decoders (tests/unit/test_json.c, TAP).
+# base64, escaping and UTF-8 (tests/unit/test_json.c, TAP); the Consul decoders
+# are tests/unit/test_consul_decode.c, run by consul-client.bats.
 
 load test_helper
 

@@ -81,3 +81,40 @@ for raw in open(sys.argv[1], "rb"):
 	CONSUL_HTTP_SSL_VERIFY=x LOG_FORMAT=JSON run -64 --separate-stderr "$RESEC_ROLE"
 	jq -e '.level == "warn"' <<<"$(head -n 1 <<<"$stderr")"
 }
+
+# emit_resec FORMAT: scripts/resec's own log lines (its log functions, run
+# alone under dash) for the values of the C checks above, on stderr.
+emit_resec() {
+	sed -n '/^log() {/,/^setup_logging() {/p' "$RESEC_ROOT/scripts/resec" | sed '$d' >"$BATS_TEST_TMPDIR/log.sh"
+	grep -q '^log_value() {' "$BATS_TEST_TMPDIR/log.sh"
+	# shellcheck disable=SC2016 # expanded by dash
+	dash -c 'prog=resec log_rank=0 log_json=$1
+		. "$2"
+		log info stopping
+		log info "spaces and \"quotes\"" path="/a b/c" eq=a=b empty=
+		log warn control nl="$(printf "a\nb")" cr="$(printf "\r")" tab="$(printf "\t")" \
+			bell="$(printf "\007")" esc="$(printf "\033[0m")" del="$(printf "\177")"
+		log debug backslash bs="C:\\dir\\" json="{\"a\":[1,2]}"
+		die_line "$(printf "two\nlines")"' sh "$1" "$BATS_TEST_TMPDIR/log.sh"
+}
+
+@test "scripts/resec logs in the programs' format: the same quoting and escapes" {
+	emit_resec 0 2>"$BATS_TEST_TMPDIR/text.log"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/text.log")" -eq 5 ]
+	run -0 grep -cE '^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z level=(debug|info|warn|error) prog=resec msg=' \
+		"$BATS_TEST_TMPDIR/text.log"
+	[ "$output" -eq 4 ]
+	grep -qF 'prog=resec msg=stopping' "$BATS_TEST_TMPDIR/text.log"
+	grep -qF 'msg="spaces and \"quotes\"" path="/a b/c" eq="a=b" empty=""' "$BATS_TEST_TMPDIR/text.log"
+	grep -qF 'nl="a\nb" cr="\r" tab="\t" bell="\u0007" esc="\u001b[0m" del="\u007f"' "$BATS_TEST_TMPDIR/text.log"
+	grep -qF 'bs="C:\\dir\\" json="{\"a\":[1,2]}"' "$BATS_TEST_TMPDIR/text.log"
+	[ "$(tail -n 1 "$BATS_TEST_TMPDIR/text.log")" = "resec: two?lines" ]
+	emit_resec 1 2>"$BATS_TEST_TMPDIR/json.log"
+	head -n 4 "$BATS_TEST_TMPDIR/json.log" >"$BATS_TEST_TMPDIR/events.json"
+	jq -se 'map(select(.msg == "control"))[0] | .nl == "a\nb" and .tab == "\t" and .esc == "\u001b[0m" and .del == "\u007f"' \
+		"$BATS_TEST_TMPDIR/events.json"
+	jq -se 'map(select(.msg == "spaces and \"quotes\""))[0] | .path == "/a b/c" and .eq == "a=b" and .empty == ""' \
+		"$BATS_TEST_TMPDIR/events.json"
+	jq -se 'map(select(.msg == "backslash"))[0] | .bs == "C:\\dir\\" and .json == "{\"a\":[1,2]}"' "$BATS_TEST_TMPDIR/events.json"
+	jq -se 'map(keys_unsorted[:4] == ["ts", "level", "prog", "msg"]) | all' "$BATS_TEST_TMPDIR/events.json"
+}

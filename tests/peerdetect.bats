@@ -58,7 +58,7 @@ lose_node() {
 	port=$(new_writer "$kill_at" "$(redis_port "$M")")
 	n=$(node_of_port "$port")
 	first=$(first_write_after "$kill_at" "$port")
-	sleep 1
+	wait_for "a second of writes on the new master" 10 wrote_after "$(plus "$first" 1)" "$port"
 	finish "node loss" --from "$kill_at"
 	echo "  node$n writable $(awk -v a="$first" -v b="$kill_at" 'BEGIN { print a - b }')s after the node was lost" >&3
 	# D (2 s) + lock-delay (2 s) + the election: about 4.3 s. Without peer
@@ -94,7 +94,7 @@ lose_node() {
 	wait_for "a writable redis on another node" 25 new_writer "$kill_at" "$(redis_port "$M")"
 	port=$(new_writer "$kill_at" "$(redis_port "$M")")
 	first=$(first_write_after "$kill_at" "$port")
-	sleep 1
+	wait_for "a second of writes on the new master" 10 wrote_after "$(plus "$first" 1)" "$port"
 	finish "node loss right after settling" --from "$kill_at"
 	echo "  $(awk -v a="$first" -v b="$kill_at" 'BEGIN { print a - b }')s after the node was lost" >&3
 	# As above: well before the master's check TTL (20 s) or gossip (30 s).
@@ -113,7 +113,7 @@ lose_node() {
 	lose_node "$M"
 	wait_for "node $R writable" 30 new_writer "$kill_at" "$(redis_port "$M")"
 	first=$(first_write_after "$kill_at" "$(redis_port "$R")")
-	sleep 1
+	wait_for "a second of writes on the new master" 10 wrote_after "$(plus "$first" 1)" "$(redis_port "$R")"
 	finish "two nodes, node loss" --from "$kill_at"
 	echo "  node$R writable $(awk -v a="$first" -v b="$kill_at" 'BEGIN { print a - b }')s after the node was lost" >&3
 	# Gossip (6 s) + lock-delay (2 s): not before the serf delay.
@@ -189,7 +189,7 @@ any_write_after() {
 	wait_for "a settled cluster" 60 proxied_settled
 	M=$(proxied_master)
 	probe_start
-	sleep 1
+	wait_for "a write on the master" 10 wrote_after 0 "$(redis_port "$M")"
 	cut_at=$(mono)
 	v="PROXY_PID_$M"
 	kill -STOP "${!v}"
@@ -199,7 +199,7 @@ any_write_after() {
 	# Writable again (the cut-off master re-elected: it holds the most data), and
 	# it stays so: the replicas do not vote against its new session.
 	wait_for "a writable redis after the destroy" 20 any_write_after "$ended_at"
-	sleep 8
+	sleep 8 # the window: it stays writable, the replicas do not vote against its new session
 	kill -CONT "${!v}"
 	wait_for "a settled cluster after the cut" 60 proxied_settled
 	finish "false suspicion" --from "$cut_at"

@@ -42,6 +42,12 @@ first_write_after() {
 		END { if (!f) print 1e9 }' "$BATS_TEST_TMPDIR/probe"
 }
 
+# wrote_after T [PORT]: the prober has recorded an accepted write after T (on
+# PORT); for wait_for, instead of sleeping while the prober writes.
+wrote_after() {
+	[ "$(first_write_after "$@")" != 1e9 ]
+}
+
 # finish NAME [--from T]: stop the prober, print its summary, fail on two writable Redis.
 # shellcheck disable=SC2154 # output and status: set by bats' run
 finish() {

@@ -78,6 +78,26 @@ link_up() {
 	[ "$output" = "unhealthy: redis is replica, expected master" ]
 }
 
+@test "empty: the hold-back's question by exit status (0 empty master, 1 not, 64 credentials, 69 unreachable)" {
+	start_redis M --repl-diskless-sync-delay 0 --requirepass e-pass-3
+	start_redis R --repl-diskless-sync-delay 0 --masterauth e-pass-3
+	# A master at replication offset 0 (what check shows as offset=0) restarted empty.
+	REDIS_PASSWORD=e-pass-3 run -0 --separate-stderr health "$REDIS_PORT_M" empty
+	[ -z "$output" ]
+	rcli "$REDIS_PORT_R" replicaof 127.0.0.1 "$REDIS_PORT_M" >/dev/null
+	wait_for "link up" 20 link_up "$REDIS_PORT_R"
+	rcli "$REDIS_PORT_M" --no-auth-warning -a e-pass-3 set k v >/dev/null
+	wait_for "the master's offset to move" 20 bash -c \
+		"! REDIS_PASSWORD=e-pass-3 REDIS_ADDR=127.0.0.1:$REDIS_PORT_M '$RESEC_HEALTH' check | grep -q 'offset=0\$'"
+	REDIS_PASSWORD=e-pass-3 run -1 --separate-stderr health "$REDIS_PORT_M" empty
+	[ -z "$output" ]
+	run -1 --separate-stderr health "$REDIS_PORT_R" empty
+	run -1 --separate-stderr health "$REDIS_PORT_R" empty --role master
+	REDIS_PASSWORD=wrong run -64 --separate-stderr health "$REDIS_PORT_M" empty
+	run -69 --separate-stderr health "$(free_port)" empty
+	[[ "$stderr" == *"cannot tell whether redis is empty"*refused* ]]
+}
+
 @test "check: unreachable redis is unhealthy, exit 1" {
 	run -1 --separate-stderr health "$(free_port)" check
 	[[ "$output" == "unhealthy: connect to 127.0.0.1:"*"refused" ]]
@@ -437,6 +457,24 @@ check_output() {
 	grep -q "ERROR SUMMARY: 0 errors" "$BATS_TEST_TMPDIR/valgrind.txt"
 }
 
+@test "run --role replica: a syncing replica's check passes within a moment of the sync's end, not an interval later" {
+	need_emu
+	start_redis M --repl-diskless-sync-delay 0 --enable-debug-command yes
+	start_redis R
+	# A transfer of ~3 s (1 ms a key): the first look sees the sync.
+	rcli "$REDIS_PORT_M" debug populate 3000 >/dev/null
+	rcli "$REDIS_PORT_M" config set rdb-key-save-delay 1000 >/dev/null
+	rcli "$REDIS_PORT_R" replicaof 127.0.0.1 "$REDIS_PORT_M" >/dev/null
+	wait_for "sync in progress" 10 bash -c "redis-cli -p $REDIS_PORT_R info replication | grep -q '^master_sync_in_progress:1'"
+	HEALTHCHECK_INTERVAL=20s start_run "$REDIS_PORT_R" "$BATS_TEST_TMPDIR/run.log" --role replica
+	wait_for "check warning while syncing" 10 status_is "service:redis@:$REDIS_PORT_R" warning
+	wait_for "synced" 30 link_up "$REDIS_PORT_R"
+	local synced=$SECONDS
+	wait_for "check passing" 30 status_is "service:redis@:$REDIS_PORT_R" passing
+	echo "  passing $((SECONDS - synced))s after the link came up (interval 20s)" >&3
+	[ $((SECONDS - synced)) -le 5 ]
+}
+
 @test "run --role replica: loading the master's dataset is degraded (warning), not a reason to exit" {
 	start_redis M --repl-diskless-sync-delay 0 --enable-debug-command yes
 	start_redis R
@@ -468,7 +506,7 @@ check_output() {
 	kill -0 "$RUN_PID"
 	# The retry (after 0.25-0.5 s of back-off) hangs for HEALTHCHECK_TIMEOUT (2 s):
 	# kill Redis while it hangs; only the cancel fd can make the exit quick.
-	sleep 0.8
+	sleep 0.8 # the fault's timing: into the retry that hangs (no event marks it)
 	local t0
 	t0=$(date +%s%N)
 	kill -9 "$REDIS_PID_A"

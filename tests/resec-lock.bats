@@ -74,6 +74,7 @@ start_contender() {
 
 started() { grep -q '^start' "$T/$1.log" 2>/dev/null; }
 signalled() { grep -q '^signal' "$T/$1.log" 2>/dev/null; }
+waiting() { grep -q 'waiting for the lock' "$T/$1.err" 2>/dev/null; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # holders: the names among the arguments whose child has started.
@@ -217,7 +218,7 @@ key_json() {
 	start_contender a 1
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	sleep 0.5
+	wait_for "b waits" 10 waiting b
 	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
 	emu_curl "/v1/session/destroy/$sess" -X PUT >/dev/null
 	wait_for "b holds" 10 started b
@@ -239,7 +240,7 @@ key_json() {
 	start_contender a 1
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	sleep 0.5
+	wait_for "b waits" 10 waiting b
 	idx=$(key_json | jq -r '.[0].ModifyIndex')
 	[ "$(emu_curl "/v1/kv/$KEY?cas=$idx&flags=3304740253564472344" -X PUT --data "hand over to b")" = true ]
 	wait_for "b holds" 10 started b
@@ -277,7 +278,7 @@ key_json() {
 	start_contender a 1
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	sleep 0.5
+	wait_for "b waits" 10 waiting b
 	kill -STOP "$PID_a"
 	wait_for "b holds" 20 started b
 	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
@@ -297,7 +298,7 @@ key_json() {
 	wait_for "a holds" 10 started a
 	start_contender b 2
 	start_contender c 3
-	sleep 1
+	wait_for "b and c wait" 10 sh -c "grep -q 'waiting for the lock' '$T/b.err' && grep -q 'waiting for the lock' '$T/c.err'"
 	emu_ctl /_emu/node/node1/partition
 	wait_for "a's child signalled" 10 signalled a
 	wait_for "a successor" 10 sh -c "grep -qs '^start' $T/b.log $T/c.log"
@@ -353,7 +354,7 @@ key_json() {
 	emu_ctl "/_emu/fault?path=/v1/session/renew&status=500&count=1"
 	emu_ctl "/_emu/fault?path=/v1/kv/&status=500&count=2&node=node2"
 	start_contender b 2
-	sleep 3
+	sleep 3 # the window: the faults hit, and a lock lost to them would show within L - 1 s
 	run ! signalled a
 	kill -0 "$PID_a"
 	grep -q "cannot renew session" "$T/a.err"
@@ -368,10 +369,10 @@ key_json() {
 	start_contender a 1
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	sleep 0.5
+	wait_for "b waits" 10 grep -q "waiting for the lock" "$T/b.err"
 	emu_ctl "/_emu/index/regress?count=3"
 	emu_ctl /_emu/wake
-	sleep 1.5
+	sleep 1.5 # the window: nothing must happen after the regression
 	run ! signalled a
 	run ! started b
 	kill -TERM "$PID_a"
@@ -446,7 +447,7 @@ key_json() {
 	start_lock b 2 -- python3 "$T/child.py" "$T/b.log"
 	start_lock c 3 -- python3 "$T/child.py" "$T/c.log"
 	wait_for "b and c wait" 10 sh -c "[ \"\$(curl -s http://$EMU_ADDR/v1/session/list | jq length)\" = 3 ]"
-	sleep 1
+	sleep 1 # kept out of the count: the waiters' first reads
 	emu_ctl /_emu/stats/reset
 	sleep "$secs"
 	stats=$(emu_curl /_emu/stats)
@@ -499,14 +500,14 @@ first() { awk -v t="$1" '$1 == t { print ($1 == "signal" ? $3 : $2); exit }' "$T
 	start_contender a 1 --fence USR1 --resume SIGUSR2
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	sleep 1
+	wait_for "b waits" 10 waiting b
 	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
 	lost=$(mono)
 	emu_ctl /_emu/leader/lose
 	wait_for "a fenced" 10 grep -q '^usr1' "$T/a.log"
 	# Within the budget (L - L/3 = 1.33 s after the last confirmation).
 	awk -v f="$(first usr1 a)" -v l="$lost" 'BEGIN { exit !(f - l < 2.0) }'
-	sleep 3
+	sleep 3 # the outage: the child must stay fenced, not stopped
 	run ! signalled a
 	kill -0 "$PID_a"
 	back=$(mono)
@@ -520,7 +521,7 @@ first() { awk -v t="$1" '$1 == t { print ($1 == "signal" ? $3 : $2); exit }' "$T
 	[ "$(key_json | jq -r '.[0].Session')" = "$sess" ]
 	run ! started b
 	# It stays held and confirmed: no second fence.
-	sleep 2
+	sleep 2 # the window: no second fence
 	[ "$(grep -c '^usr1' "$T/a.log")" = 1 ]
 }
 
@@ -532,7 +533,7 @@ first() { awk -v t="$1" '$1 == t { print ($1 == "signal" ? $3 : $2); exit }' "$T
 	start_contender a 1 --fence "$T/fence.sh"
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	sleep 1
+	wait_for "b waits" 10 waiting b
 	emu_ctl /_emu/node/node1/partition
 	wait_for "a fenced" 10 test -s "$T/fenced"
 	wait_for "b holds" 10 started b
@@ -554,7 +555,7 @@ first() { awk -v t="$1" '$1 == t { print ($1 == "signal" ? $3 : $2); exit }' "$T
 	start_contender a 1 --fence USR1
 	wait_for "a holds" 10 started a
 	start_contender b 2
-	sleep 0.5
+	wait_for "b waits" 10 waiting b
 	sess=$(awk '/^start/ { print $5 }' "$T/a.log")
 	# The key deleted under the holder: its session lives on in Consul until a destroys it.
 	emu_curl "/v1/kv/$KEY" -X DELETE >/dev/null
@@ -619,10 +620,9 @@ register_check() {
 	: >"$T/proof"
 	start_contender a 1 --fence USR1 --resume USR2 --failsafe "$T/proof.sh"
 	wait_for "a holds" 10 started a
-	sleep 1
 	emu_ctl /_emu/leader/lose
 	wait_for "the failsafe hold" 10 grep -q 'the failsafe proof holds' "$T/a.err"
-	sleep 2
+	sleep 2 # the window: the proof keeps holding, no fence
 	run ! grep -q '^usr1' "$T/a.log"
 	grep -q 'proof="2/2 peers confirm"' "$T/a.err"
 	gone_at=$(mono)

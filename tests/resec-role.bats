@@ -403,6 +403,8 @@ parked() {
 # restart_m [options]: kill -9 the master M and start it again, empty, on its port.
 restart_m() {
 	kill -KILL "$REDIS_PID_M"
+	# Gone, its port closed, before another binds it.
+	wait "$REDIS_PID_M" 2>/dev/null || true
 	redis-server --bind 127.0.0.1 --port "$M" --dir "$BATS_TEST_TMPDIR/redis-M" --save '' --appendonly no \
 		--repl-diskless-sync-delay 0 --logfile "$BATS_TEST_TMPDIR/redis-M/redis.log" "$@" &
 	REDIS_PID_M=$!
@@ -421,7 +423,7 @@ restart_m() {
 	run -0 role "$R" show
 	[[ "$output" == "replica 127.0.0.1:0 link=down offset="*" parked" ]]
 	# The empty master is back: never followed again, the key stays.
-	sleep 1
+	wait_for "the empty master refused" 10 grep -q "staying parked.*holds less" "$BATS_TEST_TMPDIR/follow.log"
 	parked "$R"
 	[ "$(rcli "$R" get k1)" = v ]
 	grep -q 'replica parked' "$BATS_TEST_TMPDIR/follow.log"
@@ -437,7 +439,7 @@ restart_m() {
 	follow_bg "$R" "127.0.0.1:$M"
 	wait_for "the link" 10 link_up "$R"
 	rcli "$M" client kill type normal >/dev/null
-	sleep 1
+	wait_for "the master looked at again" 10 grep -q "still answers: following it" "$BATS_TEST_TMPDIR/follow.log"
 	grep -q 'still answers: following it' "$BATS_TEST_TMPDIR/follow.log"
 	run ! parked "$R"
 	# A stall longer than the PING timeout: parked, then followed again (same history).

@@ -91,7 +91,7 @@ record() {
 	# Spurious wake-ups and check output changes: same set, no line.
 	for _ in 1 2 3; do emu_ctl /_emu/wake; done
 	emu_curl "/v1/agent/check/pass/service:b?note=still-fine" -X PUT -f
-	sleep 1.5
+	sleep 1.5 # the window: no line for the same set
 	printf '\n10.0.0.1:7001\n10.0.0.2:7002\n' | diff - "$T/w.out"
 	deregister b
 	wait_for "the empty line" 5 has_lines "$T/w.out" 4
@@ -146,7 +146,7 @@ record() {
 	wait_for "third run" 10 sh -c "[ \"\$(cat '$T/n' 2>/dev/null)\" = 3 ]"
 	wait_for "success logged" 5 grep -q "program succeeded" "$T/w.err"
 	[ "$(grep -c "program failed, retrying" "$T/w.err")" = 2 ]
-	sleep 1.5
+	sleep 1.5 # the window: no run after the success
 	[ "$(cat "$T/n")" = 3 ]
 }
 
@@ -220,7 +220,7 @@ record() {
 	[ "$(tail -1 "$T/w.out")" = "10.0.0.2:7002" ]
 	# The index went backwards: reset, then blocking again (no busy loop).
 	emu_ctl /_emu/stats/reset
-	sleep 2
+	sleep 2 # the window: the reads counted
 	[ "$(emu_curl /_emu/stats | jq '(.server.total // 0) + (.agent.total // 0)')" -le 3 ]
 }
 
@@ -232,9 +232,9 @@ record() {
 	wait_for "a" 5 has_lines "$T/w.out" 1
 	emu_ctl "/_emu/index/regress?count=2"
 	emu_ctl /_emu/wake
-	sleep 1
+	sleep 1 # kept out of the count: the read at once after the regression (nothing logs it)
 	emu_ctl /_emu/stats/reset
-	sleep 2
+	sleep 2 # the window: the reads counted
 	[ "$(emu_curl /_emu/stats | jq '.server.total // 0')" -le 2 ]
 	[ "$(lines "$T/w.out")" = 1 ]
 	kill -0 "$WATCH_PID"

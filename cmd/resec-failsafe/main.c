@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "config.h"
 #include "consul.h"
@@ -294,13 +295,14 @@ static int cmd_keep(struct resec_config *cfg)
 	rdb_opts_from_config(&o, cfg);
 	rdb_init(&k.local, &o);
 	uint64_t index = 0;
-	int64_t backoff = 500;
+	struct backoff retry;
+	backoff_init(&retry, 500, 10000);
 	for (;;) {
 		struct rdb_info in;
 		if (!k.have_view || !rdb_connected(&k.local)) {
 			if ((!rdb_connected(&k.local) && rdb_connect(&k.local) < 0) || rdb_info(&k.local, &in) < 0) {
 				rdb_close(&k.local);
-				if (nap(backoff))
+				if (nap(retry.base_ms))
 					break;
 				continue;
 			}
@@ -314,12 +316,11 @@ static int cmd_keep(struct resec_config *cfg)
 				break;
 			log_debug("failsafe: cannot read the replicas", "reason", k.c->err);
 			index = 0;
-			if (nap(backoff))
+			if (nap(backoff_next(&retry)))
 				break;
-			backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
 			continue;
 		}
-		backoff = 500;
+		backoff_reset(&retry);
 		update_view(&k, fresh);
 		/* The connection must stay: its name is the view. Redis closes idle clients only when told to. */
 		if (rdb_connected(&k.local) && rdb_closed_by_peer(&k.local))

@@ -123,6 +123,17 @@ static void persist_fenced(struct role *r)
 		(void)rdb_connect(&r->conn);
 }
 
+/* The role is set: write the config file (fenced), then lift the fence. */
+static int lift_fence(struct role *r, int fenced)
+{
+	persist_fenced(r);
+	if (rdb_unfence(&r->conn) < 0)
+		return -1;
+	if (fenced)
+		log_info("fence lifted");
+	return 0;
+}
+
 /*
  * Run a REPLICAOF/SLAVEOF with the fence up; when Redis refuses it (LOADING),
  * lift the fence if it was raised for the change, so that a failure leaves Redis as it was.
@@ -222,12 +233,7 @@ static int do_master(struct role *r)
 		log_info("promoted to master", "was_replica_of", r->info.master_host,
 		         "port", log_int(r->info.master_port));
 	}
-	persist_fenced(r);
-	if (rdb_unfence(&r->conn) < 0)
-		return -1;
-	if (fenced)
-		log_info("fence lifted");
-	return 0;
+	return lift_fence(r, fenced);
 }
 
 int role_probe_target(struct role *r, struct rdb_conn *t, struct rdb_info *ti)
@@ -293,13 +299,8 @@ int role_point(struct role *r, const struct hostport *to)
 		if (r->info.role == RDB_ROLE_MASTER && kill_clients(r) < 0)
 			return -1;
 	}
-	persist_fenced(r);
 	/* Unfence only now: a returning old master is a replica before it can take writes. */
-	if (rdb_unfence(&r->conn) < 0)
-		return -1;
-	if (fenced)
-		log_info("fence lifted");
-	return 0;
+	return lift_fence(r, fenced);
 }
 
 static int do_replica(struct role *r)

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "config.h"
 #include "consul.h"
+#include "elect.h"
 #include "json.h"
 #include "log.h"
 #include "peer.h"
@@ -41,10 +42,10 @@ struct node {
 	char consul_node[256];        /* the Consul node it is registered on */
 	char addr[300];
 	struct hostport hp;
-	int priority;
 	int redis_ok;
 	struct rdb_info info;
 	int fenced;
+	struct elect_node e;          /* what the election policy looks at (common/elect.c) */
 };
 
 struct switchover {
@@ -112,11 +113,14 @@ static void add_node(struct switchover *s, const struct json_health_entry *e)
 	if (s->n >= MAX_NODES)
 		return;
 	snprintf(nd.consul_node, sizeof(nd.consul_node), "%s", e->node);
-	nd.priority = peer_priority(&s->flags, nd.addr, peer_meta_priority(e, 100));
+	snprintf(nd.e.addr, sizeof(nd.e.addr), "%s", nd.addr);
+	nd.e.priority = peer_priority(&s->flags, nd.addr, peer_meta_priority(e, 100));
 	char err[256];
 	nd.fenced = -1;
 	nd.redis_ok = peer_probe(&s->cfg, &nd.hp, &nd.info, &nd.fenced, err, sizeof(err)) == 0;
-	if (!nd.redis_ok)
+	if (nd.redis_ok)
+		elect_node_from_info(&nd.e, &nd.info);
+	else
 		log_warn("cannot read a registered redis", "addr", nd.addr, "reason", err);
 	s->nodes[s->n++] = nd;
 }
@@ -202,37 +206,17 @@ static int find_master(struct switchover *s)
 	return 0;
 }
 
-/* Why the node cannot take over from the master, or NULL when it can. */
-static const char *unfit(const struct switchover *s, const struct node *nd, char *buf, size_t len)
-{
-	const struct node *m = &s->nodes[s->master];
-	if (!nd->redis_ok)
-		return "its redis does not answer";
-	if (nd->info.role != RDB_ROLE_REPLICA)
-		return "it is not a replica";
-	if (nd->info.master_port != m->hp.port || strcmp(nd->info.master_host, m->hp.host) != 0) {
-		snprintf(buf, len, "it replicates %s:%d, not the master %s", nd->info.master_host,
-		         nd->info.master_port, m->addr);
-		return buf;
-	}
-	if (!nd->info.link_up)
-		return "its link to the master is down";
-	if (nd->priority == 0)
-		return "its priority is 0 (never promoted)";
-	return NULL;
-}
-
 static int pick_target(struct switchover *s)
 {
 	char why[400];
+	const struct node *m = &s->nodes[s->master];
 	s->target = -1;
-	struct peer_candidate best;
-	memset(&best, 0, sizeof(best));
 	for (size_t i = 0; i < s->n; i++) {
 		const struct node *nd = &s->nodes[i];
 		if ((int)i == s->master)
 			continue;
-		const char *bad = unfit(s, nd, why, sizeof(why));
+		/* The same fitness rule as any election's, but no lag rule: see elect_switchover_unfit. */
+		const char *bad = elect_switchover_unfit(&nd->e, &m->hp, m->addr, why, sizeof(why));
 		if (s->to[0] != '\0' && strcmp(nd->addr, s->to) == 0) {
 			if (bad != NULL) {
 				log_die_line("cannot switch over to %s: %s", s->to, bad);
@@ -241,12 +225,9 @@ static int pick_target(struct switchover *s)
 			s->target = (int)i;
 			return 0;
 		}
-		struct peer_candidate p = { .offset = rdb_info_offset(&nd->info), .priority = nd->priority };
-		snprintf(p.addr, sizeof(p.addr), "%s", nd->addr);
-		if (s->to[0] == '\0' && bad == NULL && (s->target < 0 || peer_ranks_before(&p, &best))) {
-			best = p;
+		if (s->to[0] == '\0' && bad == NULL &&
+		    (s->target < 0 || elect_ranks_before(&nd->e, &s->nodes[s->target].e)))
 			s->target = (int)i;
-		}
 	}
 	if (s->target >= 0)
 		return 0;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* fuzz_json: every JSON reader and decoder of common/json.c on arbitrary input. */
+/* fuzz_json: every JSON reader of common/json.c and decoder of common/consul_decode.c on arbitrary input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "consul_decode.h"
 #include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,22 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* test_json: the JSON reader, base64, escaping and the Consul decoders, as TAP. */
+/* test_json: the JSON reader, base64, escaping and UTF-8, as TAP (the Consul decoders: test_consul_decode.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "json.h"
-
-static int failures;
-static int ntest;
-
-static void check(int ok, const char *what)
-{
-	ntest++;
-	printf("%s %d - %s\n", ok ? "ok" : "not ok", ntest, what);
-	if (!ok)
-		failures++;
-}
+#include "tap.h"
 
 static int parses(const char *s)
 {
@@ -174,6 +164,16 @@ static void test_escape(void)
 	check(json_escape("caf\xc3\xa9", out, sizeof out) == 0 && strcmp(out, "\"caf\xc3\xa9\"") == 0,
 	      "valid UTF-8 kept");
 	check(json_escape("0123456789", out, 12) == -1, "too small a buffer is refused");
+	check(json_escape("\b\f\x7f", out, sizeof out) == 0 && strcmp(out, "\"\\u0008\\u000c\\u007f\"") == 0,
+	      "other controls and DEL as \\u00XX, as the log writes them");
+	static const struct { const char *s; size_t n, want; } u8[] = {
+		{ "\xc3\xa9", 2, 2 }, { "\xf0\x9f\x98\x80", 4, 4 }, { "\xc3", 1, 0 }, { "\xc0\xaf", 2, 0 },
+		{ "\xed\xa0\x80", 3, 0 }, { "\xf4\x90\x80\x80", 4, 0 },
+	};
+	int u8ok = 1;
+	for (size_t i = 0; i < sizeof u8 / sizeof u8[0]; i++)
+		u8ok &= json_utf8_len((const unsigned char *)u8[i].s, u8[i].n) == u8[i].want;
+	check(u8ok, "UTF-8: valid kept; cut, overlong, surrogate and past U+10FFFF refused");
 	json_buf_raw(&b, "{\"k\":");
 	json_buf_string(&b, "tab\there \"q\" \x7f end");
 	json_buf_raw(&b, ",\"n\":");
@@ -188,86 +188,6 @@ static void test_escape(void)
 	json_buf_free(&b);
 }
 
-static void test_decoders(void)
-{
-	const char *kv = "[{\"LockIndex\":3,\"Key\":\"resec/.lock\",\"Flags\":3304740253564472344,"
-	                 "\"Value\":\"MTI3LjAuMC4xOjYzNzk=\",\"Session\":\"abc\",\"CreateIndex\":10,"
-	                 "\"ModifyIndex\":42},{\"Key\":\"b\",\"Value\":null,\"Flags\":0}]";
-	struct json_kv_entry *e;
-	struct json_health_entry *h;
-	struct json_session *s;
-	size_t n;
-	char err[128], id[64], node[32], dc[32];
-	int v;
-
-	check(json_decode_kv(kv, strlen(kv), &e, &n, err, sizeof err) == 0 && n == 2 &&
-	      strcmp(e[0].key, "resec/.lock") == 0 && e[0].flags == 3304740253564472344ULL &&
-	      e[0].value_len == 14 && memcmp(e[0].value, "127.0.0.1:6379", 14) == 0 &&
-	      strcmp(e[0].session, "abc") == 0 && e[0].lock_index == 3 && e[0].modify_index == 42 &&
-	      e[1].value == NULL && e[1].session[0] == '\0', "KV entries: value, flags, session absent/present");
-	json_kv_free(e, n);
-	check(json_decode_kv("[]", 2, &e, &n, err, sizeof err) == 0 && n == 0, "KV: empty array");
-	json_kv_free(e, n);
-	static const char *const badkv[] = { "{}", "[1]", "[{\"Flags\":1}]", "[{\"Key\":\"a\",\"Value\":\"***\"}]",
-	                                     "[{\"Key\":\"a\",\"Flags\":-1}]", "[{\"Key\":\"a\",\"Session\":1}]",
-	                                     "[{\"Key\":\"a\",\"Session\":\"" "0123456789012345678901234567890123456789"
-	                                     "0123456789012345678901234567890123456789\"}]" };
-	int ok = 1;
-	for (size_t i = 0; i < sizeof badkv / sizeof *badkv; i++)
-		if (json_decode_kv(badkv[i], strlen(badkv[i]), &e, &n, err, sizeof err) == 0) {
-			json_kv_free(e, n);
-			ok = 0;
-		}
-	check(ok, "KV: bad entries refused with an error");
-	printf("# last KV error: %s\n", err);
-
-	const char *hs = "[{\"Node\":{\"Node\":\"n1\",\"Address\":\"10.0.0.1\"},\"Service\":{\"ID\":\"r@:6379\","
-	                 "\"Service\":\"redis-master\",\"Tags\":[\"master\",\"t\\\"2\"],\"Address\":\"\","
-	                 "\"Meta\":{\"role\":\"master\"},\"Port\":6379},\"Checks\":[{\"CheckID\":\"serfHealth\","
-	                 "\"Status\":\"passing\",\"ServiceID\":\"\"},{\"CheckID\":\"service:r@:6379\","
-	                 "\"Status\":\"warning\",\"ServiceID\":\"r@:6379\"}]},"
-	                 "{\"Node\":{\"Node\":\"n2\",\"Address\":\"10.0.0.2\"},\"Service\":{\"ID\":\"x\","
-	                 "\"Service\":\"redis-master\",\"Tags\":null,\"Meta\":null,\"Port\":1,\"Address\":\"h\"}}]";
-	check(json_decode_health(hs, strlen(hs), &h, &n, err, sizeof err) == 0 && n == 2 &&
-	      strcmp(h[0].node, "n1") == 0 && strcmp(h[0].node_address, "10.0.0.1") == 0 &&
-	      strcmp(h[0].service_address, "") == 0 && h[0].port == 6379 && h[0].ntags == 2 &&
-	      strcmp(h[0].tags[1], "t\"2") == 0 && h[0].nmeta == 1 && strcmp(h[0].meta_values[0], "master") == 0 &&
-	      h[0].nchecks == 2 && strcmp(h[0].checks[1].status, "warning") == 0 &&
-	      strcmp(h[0].checks[1].service_id, "r@:6379") == 0 && h[1].ntags == 0 && h[1].nmeta == 0 &&
-	      h[1].nchecks == 0 && strcmp(h[1].service_address, "h") == 0, "health entries");
-	json_health_free(h, n);
-	static const char *const badh[] = { "[{}]", "[{\"Node\":{},\"Service\":{\"Port\":70000}}]",
-	                                    "[{\"Node\":{},\"Service\":{\"Tags\":[1]}}]",
-	                                    "[{\"Node\":{},\"Service\":{\"Meta\":{\"a\":1}}}]",
-	                                    "[{\"Node\":{},\"Service\":{},\"Checks\":{}}]" };
-	ok = 1;
-	for (size_t i = 0; i < sizeof badh / sizeof *badh; i++)
-		if (json_decode_health(badh[i], strlen(badh[i]), &h, &n, err, sizeof err) == 0) {
-			json_health_free(h, n);
-			ok = 0;
-		}
-	check(ok, "health: bad entries refused");
-
-	const char *ss = "[{\"ID\":\"sid\",\"Name\":\"resec\",\"Node\":\"n1\",\"LockDelay\":15000000000,"
-	                 "\"Behavior\":\"release\",\"TTL\":\"30s\",\"NodeChecks\":null,\"CreateIndex\":4,\"ModifyIndex\":5}]";
-	check(json_decode_sessions(ss, strlen(ss), &s, &n, err, sizeof err) == 0 && n == 1 &&
-	      strcmp(s[0].id, "sid") == 0 && s[0].ttl_ms == 30000 && s[0].lock_delay_ns == 15000000000ULL &&
-	      strcmp(s[0].behavior, "release") == 0 && s[0].modify_index == 5, "sessions");
-	free(s);
-	check(json_decode_sessions("[{\"Name\":\"x\"}]", 14, &s, &n, err, sizeof err) == -1, "session without ID refused");
-	check(json_decode_id("{\"ID\":\"u-1\"}", 12, id, sizeof id, err, sizeof err) == 0 && strcmp(id, "u-1") == 0,
-	      "create response ID");
-	check(json_decode_id("{\"Id\":\"u\"}", 10, id, sizeof id, err, sizeof err) == -1, "no ID refused");
-	check(json_decode_bool("true\n", 5, &v, err, sizeof err) == 0 && v == 1 &&
-	      json_decode_bool("false", 5, &v, err, sizeof err) == 0 && v == 0 &&
-	      json_decode_bool("truex", 5, &v, err, sizeof err) == -1 &&
-	      json_decode_bool("", 0, &v, err, sizeof err) == -1, "true/false bodies");
-	check(json_decode_string("\"127.0.0.1:8300\"", 16, id, sizeof id, err, sizeof err) == 0 &&
-	      strcmp(id, "127.0.0.1:8300") == 0, "leader string");
-	check(json_decode_agent_self("{\"Config\":{\"NodeName\":\"n1\",\"Datacenter\":\"dc1\"}}", 47, node,
-	                             sizeof node, dc, sizeof dc, err, sizeof err) == 0 &&
-	      strcmp(node, "n1") == 0 && strcmp(dc, "dc1") == 0, "agent self");
-}
 
 /* A string of n copies of a then n copies of b (malloc'd). */
 static char *repeat2(size_t n, const char *a, const char *b)
@@ -329,7 +249,7 @@ static void test_bounds(void)
 	double dt = seconds_now() - t0;
 	char what[128];
 	snprintf(what, sizeof what, "10 x 200 KB nested 100000 deep refused in %.3f s (< 1 s)", dt);
-	check(dt < 1.0, what);
+	check(dt < 1.0, "%s", what);
 	free(s);
 	/* Brackets inside strings (escaped quotes too) do not nest. */
 	s = repeat2(1000, "[", "]");
@@ -348,7 +268,7 @@ static void test_bounds(void)
 	json_free(&d);
 	snprintf(what, sizeof what, "%zu KB of 6000 elements nested to the cap parse in %.3f s (< 1 s)",
 	         strlen(s) / 1024, dt);
-	check(rc == 0 && dt < 1.0, what);
+	check(rc == 0 && dt < 1.0, "%s", what);
 	free(one);
 	free(s);
 	/* JSON_MAX_TOKENS values; one more is refused before jsmn runs. */
@@ -369,20 +289,6 @@ static void test_bounds(void)
 	check(json_parse(&d, s, o) != 0 && strstr(d.err, "too many values") != NULL,
 	      "one value more is refused: too many values");
 	free(s);
-	/* The decoders refuse more entries than JSON_MAX_ENTRIES. */
-	char err[128] = "";
-	struct json_kv_entry *kv;
-	struct json_health_entry *he;
-	size_t nkv;
-	s = array_of(JSON_MAX_ENTRIES + 1, "{\"Key\":\"k\"}");
-	check(json_decode_kv(s, strlen(s), &kv, &nkv, err, sizeof err) != 0 && strstr(err, "more than") != NULL,
-	      "KV answer with JSON_MAX_ENTRIES + 1 entries is refused");
-	free(s);
-	s = array_of(JSON_MAX_ENTRIES, "{\"Node\":{},\"Service\":{}}");
-	check(json_decode_health(s, strlen(s), &he, &nkv, err, sizeof err) == 0 && nkv == JSON_MAX_ENTRIES,
-	      "health answer with JSON_MAX_ENTRIES instances decodes");
-	json_health_free(he, nkv);
-	free(s);
 }
 
 int main(void)
@@ -392,7 +298,5 @@ int main(void)
 	test_access();
 	test_base64();
 	test_escape();
-	test_decoders();
-	printf("1..%d\n", ntest);
-	return failures ? 1 : 0;
+	return tap_done();
 }
