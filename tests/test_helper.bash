@@ -81,12 +81,10 @@ teardown() {
 	kill_tracked
 }
 
-# free_port: print a TCP port that is free on 127.0.0.1 right now.
+# free_port: print a TCP port that is free on 127.0.0.1 right now, from below
+# the ephemeral range (tests/free_port.py says why).
 free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+	python3 "$RESEC_ROOT/tests/free_port.py"
 }
 
 # wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND...: poll COMMAND until it succeeds.

@@ -13,9 +13,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import resp
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from free_port import free_ports  # noqa: E402 (tests/free_port.py)
 
 # The fence as deploy/docker writes it on Redis's command line, and as the
 # config files carry it (docs/resec-role.md, "The config file").
@@ -42,11 +46,8 @@ class HarnessError(Exception):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    # Below the ephemeral range: tests/free_port.py says why.
+    return free_ports(1)[0]
 
 
 def proc_env_has(pid, entry):
