@@ -62,6 +62,9 @@ $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 # A program is every .c file in its cmd/ directory, linked with the library.
+# Its objects are made through a pattern chain, which makes them intermediate:
+# .SECONDARY keeps them, or every make would delete and rebuild them.
+.SECONDARY:
 .SECONDEXPANSION:
 $(O)/bin/%: $$(addprefix $(O)/,$$(subst .c,.o,$$(wildcard cmd/$$*/*.c))) $(LIB)
 	@mkdir -p $(@D)

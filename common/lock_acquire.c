@@ -147,6 +147,9 @@ static int acq_delayed(struct lock *lk, struct acq_loop *a, int64_t now)
 	return -1;
 }
 
+/* A session refused its check is made again this often until the check passes. */
+enum { BIND_WAIT_MS = 1000 };
+
 /* The key is free (absent or unheld): acquire, or schedule a retry after lock-delay. */
 static int acq_free(struct lock *lk, struct acq_loop *a)
 {
@@ -159,6 +162,8 @@ static int acq_free(struct lock *lk, struct acq_loop *a)
 			return g;
 	}
 	int b = lock_bind_before_acquire(lk);
+	if (b == LOCK_BIND_WAIT)
+		return acq_sleep(lk, now + BIND_WAIT_MS);
 	if (b >= 0)
 		return b;
 	int delayed = 0;

@@ -69,6 +69,7 @@ struct lock {
 	struct lock_worker monitor;
 	int bound;                /* the session carries the session check */
 	char bind_said[256];      /* why the last session could not be bound, logged when it changes */
+	int64_t unbound_since;    /* when a session was first refused its check; 0 once one is bound */
 	char previous[512];       /* the key's value when last seen before we acquired it */
 	int exit_signal;          /* a stop signal that arrived before the lock was held */
 };
@@ -108,6 +109,8 @@ void *lock_monitor_main(void *arg);
 /* lock_session.c */
 int lock_create_session(struct lock *lk);
 int lock_renew_session_if_gone(struct lock *lk);
+/* lock_bind_before_acquire's answer: the check has not passed yet, ask again shortly. */
+enum { LOCK_BIND_WAIT = -3 };
 int lock_bind_before_acquire(struct lock *lk);
 
 #endif

@@ -28,8 +28,12 @@ static int session_create_bound(struct lock *lk, struct consul_session_opts *so,
 	so->n_service_checks = lk->session_check[0] != '\0' ? 1 : 0;
 	int rc = consul_session_create(lk->mc, so, id, idlen);
 	lk->bound = rc == CONSUL_OK && so->n_service_checks > 0;
+	if (lk->bound)
+		lk->unbound_since = 0;
 	if (rc != CONSUL_ERR || so->n_service_checks == 0 || !check_refused(lk->mc))
 		return rc;
+	if (lk->unbound_since == 0)
+		lk->unbound_since = clock_now_ms();
 	if (log_changed(lk->bind_said, sizeof(lk->bind_said), lk->mc->err, NULL))
 		lk_log(lk, LOG_WARN, "session not bound to the service check; binding again before acquiring", "check",
 		       lk->session_check, "reason", lk->mc->err);
@@ -110,8 +114,12 @@ int lock_renew_session_if_gone(struct lock *lk)
 /*
  * A free key and a pass from the gate: if the session should be bound to the session check
  * but is not (the check was missing or critical when it was made), make a new one now,
- * while nothing is held: the holder's session must die with the holder. -1 to go on, or an
- * acq result.
+ * while nothing is held: the holder's session must die with the holder. Still refused, wait
+ * for the check (LOCK_BIND_WAIT), for at most one session TTL since the first refusal: a
+ * lock taken with an unbound session outlives a dead holder by up to 2 x the TTL (22 s
+ * without a master in the fault campaign, seed 14204 round 40, after an outage left the
+ * check critical until the next heartbeat); a check that never passes (a wrong name) costs
+ * that TTL once. -1 to go on, LOCK_BIND_WAIT, or an acq result.
  */
 int lock_bind_before_acquire(struct lock *lk)
 {
@@ -122,7 +130,14 @@ int lock_bind_before_acquire(struct lock *lk)
 	if (consul_session_destroy(lk->mc, lk->session) != CONSUL_OK)
 		lk_log(lk, LOG_WARN, "cannot destroy the unbound session", "error", lk->mc->err);
 	consul_set_deadline(lk->mc, 0);
-	return lock_create_session(lk);
+	int rc = lock_create_session(lk);
+	if (rc != -1 || lk->bound || lk->unbound_since == 0)
+		return rc;
+	if (clock_now_ms() - lk->unbound_since < lk->cfg->lock_ttl_ms)
+		return LOCK_BIND_WAIT;
+	lk_log(lk, LOG_WARN, "the service check did not pass within the session TTL; acquiring with an unbound session",
+	       "check", lk->session_check);
+	return -1;
 }
 
 /* Release the key (same flags and value: no lock-delay for the next holder); 1 when Consul answered. */

@@ -612,6 +612,28 @@ register_check() {
 	[ "$(emu_curl "/v1/session/info/$sess" | jq -r '.[0].ServiceChecks[0].ID')" = service:x2 ]
 }
 
+@test "--session-check: a critical check holds the acquire back until it passes; a check that never passes costs one TTL" {
+	emu_requires_control
+	emu_start --nodes 2
+	register_check 2 x2 60s
+	start_contender b 2 --session-check service:x2
+	wait_for "b warns" 10 grep -q 'session not bound to the service check' "$T/b.err"
+	sleep 2 # the window: the key is free, yet b must not take it with a session that would outlive it
+	run ! started b
+	emu_node_curl 2 /v1/agent/check/pass/service:x2 -X PUT >/dev/null
+	wait_for "b holds" 10 started b
+	sess=$(awk '/^start/ { print $5 }' "$T/b.log")
+	[ "$(emu_curl "/v1/session/info/$sess" | jq -r '.[0].ServiceChecks[0].ID')" = service:x2 ]
+	kill -TERM "$PID_b"
+	wait_status "$PID_b" 0
+	# A check that does not exist (a wrong name): acquired unbound after one session TTL (10 s).
+	local t0=$SECONDS
+	start_contender c 1 --session-check service:nosuch
+	wait_for "c holds" 30 started c
+	grep -q 'did not pass within the session TTL' "$T/c.err"
+	[ $((SECONDS - t0)) -ge 9 ]
+}
+
 @test "--failsafe: the child stays unfenced while the proof passes, fenced once it fails" {
 	emu_requires_control
 	emu_start --nodes 2
