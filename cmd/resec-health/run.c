@@ -22,9 +22,10 @@ enum { FAIL_CHECK_MAX_MS = 500 };
 /* A fenced master is looked at this often (the fence is lifted within a moment of a promotion). */
 enum { FENCED_LOOK_MS = 100 };
 
-/* A replica that is syncing, or whose link is down, is looked at this often:
- * its check passes within a moment of the sync's end, not an interval later
- * (a switchover's settle waited up to HEALTHCHECK_INTERVAL for it). */
+/* A replica whose check does not pass (syncing, its link down, a fenced master
+ * waiting for the election, still the wrong role) is looked at this often: its
+ * check passes within a moment of the change, not an interval later (a
+ * switchover's settle waited up to HEALTHCHECK_INTERVAL for it). */
 enum { DEGRADED_LOOK_MS = 250 };
 
 /*
@@ -278,7 +279,8 @@ static int run_loop(struct runner *r)
 			/* Fenced master: look again soon, so that the check passes within a moment of the lift. */
 			if (h->master_fenced && next > now + FENCED_LOOK_MS)
 				next = now + FENCED_LOOK_MS;
-			if (v == V_DEGRADED && h->want_role == RDB_ROLE_REPLICA && next > now + DEGRADED_LOOK_MS)
+			if ((v == V_DEGRADED || v == V_WRONG_ROLE) && h->want_role == RDB_ROLE_REPLICA &&
+			    next > now + DEGRADED_LOOK_MS)
 				next = now + DEGRADED_LOOK_MS;
 		}
 		struct pollfd pfd[2] = { { .fd = proc_signal_fd(), .events = POLLIN },
