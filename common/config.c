@@ -251,34 +251,14 @@ static int apply_int(const struct setting *s, char *field, const char *value, ch
 static int apply_word(struct resec_config *c, const struct setting *s, char *field, const char *value,
                       char *reason, size_t rlen)
 {
+	static const struct { int kind; int (*parse)(const char *); const char *want; } words[] = {
+		{ K_BOOL, config_parse_bool, "not a boolean (true or false)" },
+		{ K_LEVEL, log_parse_level, "want DEBUG, INFO, WARN or ERROR" },
+		{ K_FORMAT, log_parse_format, "want text or json" },
+	};
 	int v;
 
-	switch (s->kind) {
-	case K_BOOL:
-		v = config_parse_bool(value);
-		if (v < 0)
-			snprintf(reason, rlen, "not a boolean (true or false)");
-		break;
-	case K_SSL_VERIFY:
-		/* The consul CLI reads an unparsable value as false, with a warning only. */
-		v = config_parse_bool(value);
-		if (v < 0) {
-			snprintf(c->warning, sizeof(c->warning),
-			         "CONSUL_HTTP_SSL_VERIFY is not a boolean; TLS verification is off, as with the consul CLI");
-			v = 0;
-		}
-		break;
-	case K_LEVEL:
-		v = log_parse_level(value);
-		if (v < 0)
-			snprintf(reason, rlen, "want DEBUG, INFO, WARN or ERROR");
-		break;
-	case K_FORMAT:
-		v = log_parse_format(value);
-		if (v < 0)
-			snprintf(reason, rlen, "want text or json");
-		break;
-	default: /* K_ROLE_NAME */
+	if (s->kind == K_ROLE_NAME) {
 		if (strcmp(value, "slave") != 0 && strcmp(value, "replica") != 0) {
 			snprintf(reason, rlen, "want slave or replica");
 			return -1;
@@ -286,10 +266,29 @@ static int apply_word(struct resec_config *c, const struct setting *s, char *fie
 		snprintf(field, s->size, "%s", value);
 		return 0;
 	}
-	if (v < 0)
-		return -1;
-	*(int *)(void *)field = v;
-	return 0;
+	if (s->kind == K_SSL_VERIFY) {
+		/* The consul CLI reads an unparsable value as false, with a warning only. */
+		v = config_parse_bool(value);
+		if (v < 0) {
+			snprintf(c->warning, sizeof(c->warning),
+			         "CONSUL_HTTP_SSL_VERIFY is not a boolean; TLS verification is off, as with the consul CLI");
+			v = 0;
+		}
+		*(int *)(void *)field = v;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (words[i].kind != (int)s->kind)
+			continue;
+		v = words[i].parse(value);
+		if (v < 0) {
+			snprintf(reason, rlen, "%s", words[i].want);
+			return -1;
+		}
+		*(int *)(void *)field = v;
+		return 0;
+	}
+	return -1;
 }
 
 static int apply_addr(struct resec_config *c, const struct setting *s, char *field, const char *value,

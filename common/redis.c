@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -608,43 +609,61 @@ static void add_keys(struct rdb_info *in, const char *v)
 		in->keys += k;
 }
 
+/* INFO fields taken as they are: text (cut to fit), a whole number, or a "1" flag. */
+enum info_kind { INFO_TEXT, INFO_NUMBER, INFO_FLAG };
+#define INFO_AT(key, kind, field) { key, kind, offsetof(struct rdb_info, field), sizeof(((struct rdb_info *)0)->field) }
+static const struct info_plain {
+	const char *key;
+	enum info_kind kind;
+	size_t off, size;
+} info_plain[] = {
+	INFO_AT("master_host", INFO_TEXT, master_host),
+	INFO_AT("master_link_down_since_seconds", INFO_NUMBER, link_down_since_s),
+	INFO_AT("master_sync_in_progress", INFO_FLAG, sync_in_progress),
+	INFO_AT("loading", INFO_FLAG, loading),
+	INFO_AT("master_repl_offset", INFO_NUMBER, master_repl_offset),
+	INFO_AT("slave_repl_offset", INFO_NUMBER, slave_repl_offset),
+	INFO_AT("run_id", INFO_TEXT, run_id),
+	INFO_AT("master_replid", INFO_TEXT, replid),
+	INFO_AT("master_replid2", INFO_TEXT, replid2),
+	INFO_AT("second_repl_offset", INFO_NUMBER, second_repl_offset),
+};
+
+/* 1 when k is one of info_plain's fields (and v was taken). */
+static int info_plain_field(struct rdb_info *in, const char *k, const char *v)
+{
+	long long n;
+	for (size_t i = 0; i < sizeof(info_plain) / sizeof(info_plain[0]); i++) {
+		const struct info_plain *f = &info_plain[i];
+		if (strcmp(k, f->key) != 0)
+			continue;
+		char *at = (char *)in + f->off;
+		if (f->kind == INFO_TEXT)
+			copy_field(at, f->size, v);
+		else if (f->kind == INFO_FLAG)
+			*(int *)(void *)at = strcmp(v, "1") == 0;
+		else if (parse_ll(v, &n) == 0)
+			*(long long *)(void *)at = n;
+		return 1;
+	}
+	return 0;
+}
+
 static void info_field(struct rdb_info *in, const char *k, const char *v)
 {
 	long long n;
+	if (info_plain_field(in, k, v))
+		return;
 	if (strcmp(k, "role") == 0) {
 		if (strcmp(v, "master") == 0)
 			in->role = RDB_ROLE_MASTER;
 		else if (strcmp(v, "slave") == 0 || strcmp(v, "replica") == 0)
 			in->role = RDB_ROLE_REPLICA;
-	} else if (strcmp(k, "master_host") == 0) {
-		copy_field(in->master_host, sizeof(in->master_host), v);
 	} else if (strcmp(k, "master_port") == 0) {
 		if (parse_ll(v, &n) == 0 && n >= 0 && n <= 65535)
 			in->master_port = (int)n;
 	} else if (strcmp(k, "master_link_status") == 0) {
 		in->link_up = strcmp(v, "up") == 0;
-	} else if (strcmp(k, "master_link_down_since_seconds") == 0) {
-		if (parse_ll(v, &n) == 0)
-			in->link_down_since_s = n;
-	} else if (strcmp(k, "master_sync_in_progress") == 0) {
-		in->sync_in_progress = strcmp(v, "1") == 0;
-	} else if (strcmp(k, "loading") == 0) {
-		in->loading = strcmp(v, "1") == 0;
-	} else if (strcmp(k, "master_repl_offset") == 0) {
-		if (parse_ll(v, &n) == 0)
-			in->master_repl_offset = n;
-	} else if (strcmp(k, "slave_repl_offset") == 0) {
-		if (parse_ll(v, &n) == 0)
-			in->slave_repl_offset = n;
-	} else if (strcmp(k, "run_id") == 0) {
-		copy_field(in->run_id, sizeof(in->run_id), v);
-	} else if (strcmp(k, "master_replid") == 0) {
-		copy_field(in->replid, sizeof(in->replid), v);
-	} else if (strcmp(k, "master_replid2") == 0) {
-		copy_field(in->replid2, sizeof(in->replid2), v);
-	} else if (strcmp(k, "second_repl_offset") == 0) {
-		if (parse_ll(v, &n) == 0)
-			in->second_repl_offset = n;
 	} else if (strncmp(k, "db", 2) == 0 && strncmp(v, "keys=", 5) == 0) {
 		add_keys(in, v + 5);
 	} else if (strcmp(k, "redis_version") == 0) {

@@ -133,20 +133,23 @@ static void find_master(struct reporter *r)
 	}
 }
 
+/* The connection to the local Redis, from the shared settings (not yet connected). */
+static void local_redis(const struct resec_config *cfg, struct rdb_conn *c)
+{
+	struct rdb_opts o;
+	rdb_opts_from_config(&o, cfg);
+	rdb_init(c, &o);
+}
+
 static int cmd_report(struct resec_config *cfg)
 {
 	if (setup_long_running() < 0)
 		return EXIT_UNAVAILABLE;
-	struct reporter r;
-	memset(&r, 0, sizeof(r));
-	r.cfg = cfg;
-	r.said = -1;
+	struct reporter r = { .cfg = cfg, .said = -1 };
 	r.c = new_consul(cfg, FAILSAFE_PROBE_MS);
 	if (r.c == NULL)
 		return EXIT_USAGE;
-	struct rdb_opts o;
-	rdb_opts_from_config(&o, cfg);
-	rdb_init(&r.local, &o);
+	local_redis(cfg, &r.local);
 	char name[64];
 	int64_t next_probe = 0;
 	for (;;) {
@@ -284,16 +287,12 @@ static int cmd_keep(struct resec_config *cfg)
 {
 	if (setup_long_running() < 0)
 		return EXIT_UNAVAILABLE;
-	struct keeper k;
-	memset(&k, 0, sizeof(k));
-	k.cfg = cfg;
+	struct keeper k = { .cfg = cfg };
 	k.c = new_consul(cfg, cfg->healthcheck_timeout_ms);
 	if (k.c == NULL)
 		return EXIT_USAGE;
 	consul_set_cancel_fd(k.c, proc_signal_fd());
-	struct rdb_opts o;
-	rdb_opts_from_config(&o, cfg);
-	rdb_init(&k.local, &o);
+	local_redis(cfg, &k.local);
 	uint64_t index = 0;
 	struct backoff retry;
 	backoff_init(&retry, 500, 10000);
@@ -337,10 +336,8 @@ static int cmd_keep(struct resec_config *cfg)
 
 static int cmd_check(struct resec_config *cfg)
 {
-	struct rdb_opts o;
-	rdb_opts_from_config(&o, cfg);
 	struct rdb_conn c;
-	rdb_init(&c, &o);
+	local_redis(cfg, &c);
 	struct failsafe_proof p;
 	int r = rdb_connect(&c) < 0 ? -1 : failsafe_judge(&c, &p);
 	if (r < 0) {

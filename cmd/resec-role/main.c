@@ -372,24 +372,20 @@ static int read_info(struct role *r)
 /* The words after "cannot" in a fatal line. */
 static void verb(const struct role *r, const char *cmd, char *buf, size_t len)
 {
+	static const struct { const char *cmd, *words; } verbs[] = {
+		{ "show", "read the role of redis" }, { "master", "make redis master" },
+		{ "fence", "fence redis" },           { "promote", "promote redis" },
+		{ "unfence", "lift the fence" },      { "fence-previous", "fence the previous master" },
+	};
 	char a[300];
 	config_format_hostport(&r->target, a, sizeof(a));
-	if (strcmp(cmd, "show") == 0)
-		snprintf(buf, len, "read the role of redis");
-	else if (strcmp(cmd, "master") == 0)
-		snprintf(buf, len, "make redis master");
-	else if (strcmp(cmd, "fence") == 0)
-		snprintf(buf, len, "fence redis");
-	else if (strcmp(cmd, "promote") == 0)
-		snprintf(buf, len, "promote redis");
-	else if (strcmp(cmd, "unfence") == 0)
-		snprintf(buf, len, "lift the fence");
-	else if (strcmp(cmd, "fence-previous") == 0)
-		snprintf(buf, len, "fence the previous master");
-	else if (strcmp(cmd, "follow") == 0)
-		snprintf(buf, len, "follow %s", a);
-	else
-		snprintf(buf, len, "make redis a replica of %s", a);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(cmd, verbs[i].cmd) == 0) {
+			snprintf(buf, len, "%s", verbs[i].words);
+			return;
+		}
+	}
+	snprintf(buf, len, strcmp(cmd, "follow") == 0 ? "follow %s" : "make redis a replica of %s", a);
 }
 
 static int parse_target(struct role *r, const char *arg)
