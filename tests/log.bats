@@ -4,6 +4,17 @@
 
 load test_helper
 
+# logfmt_lines FILE PROG: how many lines of FILE start ts, level, prog=PROG, msg, in that order.
+logfmt_lines() {
+	grep -cE "^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z level=(debug|info|warn|error) prog=$2 msg=" "$1"
+}
+
+# quoted_as_log_c FILE: FILE holds the emitters' quoting and escapes as common/log.c writes them.
+quoted_as_log_c() {
+	grep -qF 'msg="spaces and \"quotes\"" path="/a b/c" eq="a=b" empty=""' "$1" &&
+		grep -qF 'nl="a\nb" cr="\r" tab="\t" bell="\u0007" esc="\u001b[0m" del="\u007f"' "$1"
+}
+
 UNIT="$RESEC_BUILD/unit/test_log"
 
 setup() {
@@ -44,11 +55,9 @@ assert n == 7, n
 @test "logfmt: every line has ts, level, prog, msg in order, one line per event" {
 	"$UNIT" --emit text 2>"$BATS_TEST_TMPDIR/text.log"
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/text.log")" -eq 7 ]
-	run -0 grep -cE '^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z level=(debug|info|warn|error) prog=emit msg=' \
-		"$BATS_TEST_TMPDIR/text.log"
+	run -0 logfmt_lines "$BATS_TEST_TMPDIR/text.log" emit
 	[ "$output" -eq 7 ]
-	grep -qF 'msg="spaces and \"quotes\"" path="/a b/c" eq="a=b" empty=""' "$BATS_TEST_TMPDIR/text.log"
-	grep -qF 'nl="a\nb" cr="\r" tab="\t" bell="\u0007" esc="\u001b[0m" del="\u007f"' "$BATS_TEST_TMPDIR/text.log"
+	quoted_as_log_c "$BATS_TEST_TMPDIR/text.log"
 }
 
 @test "logfmt values parse back (python logfmt reader)" {
@@ -101,12 +110,10 @@ emit_resec() {
 @test "scripts/resec logs in the programs' format: the same quoting and escapes" {
 	emit_resec 0 2>"$BATS_TEST_TMPDIR/text.log"
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/text.log")" -eq 5 ]
-	run -0 grep -cE '^ts=[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z level=(debug|info|warn|error) prog=resec msg=' \
-		"$BATS_TEST_TMPDIR/text.log"
+	run -0 logfmt_lines "$BATS_TEST_TMPDIR/text.log" resec
 	[ "$output" -eq 4 ]
 	grep -qF 'prog=resec msg=stopping' "$BATS_TEST_TMPDIR/text.log"
-	grep -qF 'msg="spaces and \"quotes\"" path="/a b/c" eq="a=b" empty=""' "$BATS_TEST_TMPDIR/text.log"
-	grep -qF 'nl="a\nb" cr="\r" tab="\t" bell="\u0007" esc="\u001b[0m" del="\u007f"' "$BATS_TEST_TMPDIR/text.log"
+	quoted_as_log_c "$BATS_TEST_TMPDIR/text.log"
 	grep -qF 'bs="C:\\dir\\" json="{\"a\":[1,2]}"' "$BATS_TEST_TMPDIR/text.log"
 	[ "$(tail -n 1 "$BATS_TEST_TMPDIR/text.log")" = "resec: two?lines" ]
 	emit_resec 1 2>"$BATS_TEST_TMPDIR/json.log"
