@@ -171,10 +171,12 @@ cluster_teardown() {
 			rc=1
 		fi
 	done
-	if [ "$rc" -ne 0 ]; then
+	# On any failure (the test's too), each node's last lines without the
+	# debug ones (a look every 250 ms would crowd out what happened).
+	if [ "$rc" -ne 0 ] || [ -z "${BATS_TEST_COMPLETED:-}" ]; then
 		for i in $(seq "${CLUSTER_N:-0}"); do
-			echo "--- resec$i.log (tail)" >&2
-			tail -n 40 "$BATS_TEST_TMPDIR/resec$i.log" >&2 || true
+			echo "--- resec$i.log (tail, no debug)" >&2
+			grep -v 'level=debug' "$BATS_TEST_TMPDIR/resec$i.log" | tail -n 30 >&2 || true
 		done
 	fi
 	return "$rc"

@@ -273,3 +273,31 @@ stop_job_of() {
 	kill -CONT $stalled 2>/dev/null || true
 	wait_for "a settled cluster" 60 cluster_settled
 }
+
+@test "a graceful stop whose hand-off Consul refuses: the key is not released while the master instance passes (S2)" {
+	# The master heartbeat's hand-off (check to warning) gets a 500: the key
+	# must not be released while the old master instance still passes. It
+	# used to be released at once (S2 broken until the deregistration).
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	emu_ctl "/_emu/fault?path=/v1/agent/check/warn/&status=500&count=1&node=node$m" >/dev/null
+	kill -QUIT "$(eval echo "\$RESEC_PID_$m")"
+	wait_for "a new master" 30 has_master_other_than "$mport"
+	wait_for "resec $m exits" 20 sh -c "! kill -0 $(eval echo "\$RESEC_PID_$m") 2>/dev/null"
+	grep -q 'cannot take the check out of passing' "$BATS_TEST_TMPDIR/resec$m.log"
+	grep -q 'the master service may still pass; deregistering it' "$BATS_TEST_TMPDIR/resec$m.log"
+}
+
+@test "the master's redis dies and Consul refuses the failed check: the key is not released while the instance passes (S2)" {
+	cluster_start
+	wait_for "a settled cluster" 30 cluster_settled
+	m=$(master_node)
+	mport=$(redis_port "$m")
+	emu_ctl "/_emu/fault?path=/v1/agent/check/warn/&status=500&count=1&node=node$m" >/dev/null
+	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
+	wait_for "a new master" 30 has_master_other_than "$mport"
+	grep -q 'cannot take the check out of passing' "$BATS_TEST_TMPDIR/resec$m.log"
+	grep -q 'the master service may still pass; deregistering it' "$BATS_TEST_TMPDIR/resec$m.log"
+}

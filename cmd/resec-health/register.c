@@ -200,6 +200,17 @@ static int hold_master(struct runner *r, int64_t until)
 	}
 }
 
+/*
+ * A check update that got no answer (cancelled by a signal or the Redis socket, or timed out)
+ * may still reach Consul after the next one: a "pass" that lands after the hand-off's warning
+ * undoes it. Until an update is answered again, the check's state is in doubt (run.c's exits).
+ */
+static int updated(struct runner *r, int rc)
+{
+	r->update_in_doubt = rc != CONSUL_OK && r->consul->status == 0;
+	return rc;
+}
+
 void heartbeat(struct runner *r, int v, int64_t until)
 {
 	if (clock_now_ms() < r->consul_retry_at)
@@ -225,13 +236,13 @@ void heartbeat(struct runner *r, int v, int64_t until)
 	}
 	int rc;
 	if (!r->registered) {
-		rc = do_register(r, v, note);
+		rc = updated(r, do_register(r, v, note));
 	} else {
-		rc = consul_check_ttl(r->consul, r->check_id, health_ttl_word(v), note);
+		rc = updated(r, consul_check_ttl(r->consul, r->check_id, health_ttl_word(v), note));
 		if (rc == CONSUL_ABSENT) {
 			log_warn("consul forgot the service; registering again", "id", r->service_id);
 			r->registered = 0;
-			rc = do_register(r, v, note);
+			rc = updated(r, do_register(r, v, note));
 		}
 	}
 	if (rc != CONSUL_OK) {
@@ -251,7 +262,7 @@ void heartbeat(struct runner *r, int v, int64_t until)
 		if (ok == 1) {
 			r->hold_done = 1;
 			make_note(r, V_HEALTHY, note, sizeof(note));
-			if (consul_check_ttl(r->consul, r->check_id, "pass", note) != CONSUL_OK)
+			if (updated(r, consul_check_ttl(r->consul, r->check_id, "pass", note)) != CONSUL_OK)
 				consul_failed(r);
 		}
 	}

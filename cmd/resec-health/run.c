@@ -94,24 +94,46 @@ static void log_transition(struct runner *r, int v)
 	snprintf(r->last_reason, sizeof(r->last_reason), "%s", r->h->reason);
 }
 
-/* Redis is unhealthy: fail the check (briefly, best effort) and exit 1. */
+/*
+ * At an exit: take the check out of ?passing (warn or fail). 0 when Consul took it and no earlier
+ * update may still land after it (register.c, updated()), else EXIT_PASSING: the instance may
+ * still pass, and scripts/resec deregisters it before the lock may go (S2).
+ */
+static int leave_passing(struct runner *r, const char *status, const char *note, int64_t max_ms)
+{
+	consul_set_cancel_fd(r->consul, -1);
+	consul_set_deadline(r->consul, clock_now_ms() + max_ms);
+	if (consul_check_ttl(r->consul, r->check_id, status, note) != CONSUL_OK) {
+		log_warn("cannot take the check out of passing: it may still pass", "status", status,
+		         "reason", r->consul->err);
+		return EXIT_PASSING;
+	}
+	if (r->update_in_doubt) {
+		log_warn("an earlier check update got no answer and may land after this one: the check may "
+		         "still pass", "status", status);
+		return EXIT_PASSING;
+	}
+	return 0;
+}
+
+/* Redis is unhealthy: fail the check (briefly, best effort) and exit 1, or EXIT_PASSING when the
+ * check may still pass (Consul known to be down is not asked). */
 static int die_unhealthy(struct runner *r)
 {
 	log_error("redis unhealthy; failing the check and exiting", "reason", r->h->reason);
+	if (!r->registered)
+		return EXIT_NO;
 	/* The orchestrator waits for this exit to hand the lock over: a Consul
 	 * known to be down is not asked, and a hung one gets FAIL_CHECK_MAX_MS. */
-	if (r->registered && !r->consul_down) {
-		int64_t t = r->h->cfg.healthcheck_timeout_ms;
-		consul_set_cancel_fd(r->consul, -1);
-		consul_set_deadline(r->consul, clock_now_ms() + (t < FAIL_CHECK_MAX_MS ? t : FAIL_CHECK_MAX_MS));
-		/* The master's check carries the lock's session: critical would invalidate it and cost
-		 * the successor a lock-delay; warning takes the instance out of ?passing all the same,
-		 * and the orchestrator releases the lock, then deregisters. */
-		const char *st = r->h->want_role == RDB_ROLE_MASTER ? "warn" : "fail";
-		if (consul_check_ttl(r->consul, r->check_id, st, r->h->reason) != CONSUL_OK)
-			log_warn("cannot fail the check", "reason", r->consul->err);
-	}
-	return EXIT_NO;
+	if (r->consul_down)
+		return EXIT_PASSING;
+	int64_t t = r->h->cfg.healthcheck_timeout_ms;
+	/* The master's check carries the lock's session: critical would invalidate it and cost
+	 * the successor a lock-delay; warning takes the instance out of ?passing all the same,
+	 * and the orchestrator releases the lock, then deregisters. */
+	const char *st = r->h->want_role == RDB_ROLE_MASTER ? "warn" : "fail";
+	return leave_passing(r, st, r->h->reason, t < FAIL_CHECK_MAX_MS ? t : FAIL_CHECK_MAX_MS) == 0 ? EXIT_NO
+	                                                                                             : EXIT_PASSING;
 }
 
 /*
@@ -123,12 +145,9 @@ static int hand_off(struct runner *r)
 {
 	if (!r->registered)
 		return 0;
-	consul_set_cancel_fd(r->consul, -1);
-	consul_set_deadline(r->consul, clock_now_ms() + r->h->cfg.healthcheck_timeout_ms);
-	if (consul_check_ttl(r->consul, r->check_id, "warn", "handing off: this node changes its role") != CONSUL_OK)
-		log_warn("cannot set the check to warning", "reason", r->consul->err);
-	else
-		log_info("handing off: check warning, registration kept", "id", r->service_id);
+	if (leave_passing(r, "warn", "handing off: this node changes its role", r->h->cfg.healthcheck_timeout_ms) != 0)
+		return EXIT_PASSING;
+	log_info("handing off: check warning, registration kept", "id", r->service_id);
 	return 0;
 }
 

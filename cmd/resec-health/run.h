@@ -12,6 +12,11 @@
 
 enum { MAX_TAGS = 32 };
 
+/* run's exit when its registered check may still pass: Consul did not take the hand-off's
+ * warning, or the failed check at an unhealthy exit (scripts/resec then deregisters the
+ * master instance before the lock may go, S2). */
+enum { EXIT_PASSING = EXIT_TEMPFAIL };
+
 struct runner {
 	struct health *h;
 	struct consul *consul;
@@ -25,6 +30,7 @@ struct runner {
 	const char *tags[MAX_TAGS];
 	size_t ntags;
 	int registered;             /* 1 once Consul accepted the registration */
+	int update_in_doubt;        /* the last check update got no answer: it may still land (register.c) */
 	int64_t consul_retry_at;    /* back-off: no Consul request before this monotonic time */
 	struct backoff consul_backoff;
 	int consul_down;            /* a Consul failure has been logged */
