@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "lock_impl.h"
 #include "proc.h"
@@ -57,7 +58,11 @@ static int session_made(struct lock *lk, const char *id)
 	return lock_worker_start(&lk->renewer, lk, lock_renewer_main) < 0 ? LOCK_UNAVAILABLE : -1;
 }
 
-/* Create the session, retrying with back-off while Consul is unreachable. */
+enum { SESSION_RETRY_MAX_MS = 5000 };
+
+/* Create the session, retrying while Consul is unreachable: 1 s doubling to 5 s (jittered), so
+ * that after an outage the session comes at most 5 s after Consul's return (30 s before; the
+ * cap of resec-watch and resec-health too). */
 int lock_create_session(struct lock *lk)
 {
 	static const char *const serf[] = { "serfHealth" };
@@ -71,7 +76,9 @@ int lock_create_session(struct lock *lk)
 	so.node_checks = serf;
 	so.n_node_checks = 1;
 	so.node_checks_set = 1;
-	for (int failures = 0;; failures++) {
+	struct backoff b;
+	backoff_init(&b, 1000, SESSION_RETRY_MAX_MS);
+	for (;;) {
 		char id[64];
 		consul_set_deadline(lk->mc, lock_acq_deadline(lk));
 		int rc = session_create_bound(lk, &so, id, sizeof(id));
@@ -82,7 +89,6 @@ int lock_create_session(struct lock *lk)
 			lock_drain_events(lk);
 			if (lock_stop_taken(lk))
 				return LOCK_SIGNAL;
-			failures--;
 			continue;
 		}
 		if (lk->mc->status >= 400 && lk->mc->status < 500) {
@@ -93,7 +99,7 @@ int lock_create_session(struct lock *lk)
 			lk_log(lk, LOG_ERROR, "cannot create session", "error", lk->mc->err);
 			return LOCK_UNAVAILABLE;
 		}
-		int64_t d = lock_backoff_ms(failures);
+		int64_t d = backoff_next(&b);
 		lk_log(lk, LOG_WARN, "cannot create session, retrying", "error", lk->mc->err, "retry_in_ms", log_int(d));
 		int r = lock_acq_sleep_or(lk, clock_now_ms() + d, NULL);
 		if (r >= 0)

@@ -274,30 +274,28 @@ stop_job_of() {
 	wait_for "a settled cluster" 60 cluster_settled
 }
 
-@test "a graceful stop whose hand-off Consul refuses: the key is not released while the master instance passes (S2)" {
-	# The master heartbeat's hand-off (check to warning) gets a 500: the key
-	# must not be released while the old master instance still passes. It
-	# used to be released at once (S2 broken until the deregistration).
+# warn_refused SIGNAL PIDVAR: on a settled cluster, Consul refuses the master
+# node's next check warning (a 500) while SIGNAL goes to that node's process
+# named by PIDVAR (RESEC_PID_ or REDIS_PID_n, the node's number appended). The
+# key must not go while the old instance may pass: its resec deregisters it
+# instead, and a successor takes over (teardown checks S1 and S2). On the old
+# code the key was released at once: S2 broken until the deregistration.
+warn_refused() {
 	cluster_start
 	wait_for "a settled cluster" 30 cluster_settled
 	m=$(master_node)
-	mport=$(redis_port "$m")
 	emu_ctl "/_emu/fault?path=/v1/agent/check/warn/&status=500&count=1&node=node$m" >/dev/null
-	kill -QUIT "$(eval echo "\$RESEC_PID_$m")"
-	wait_for "a new master" 30 has_master_other_than "$mport"
-	wait_for "resec $m exits" 20 sh -c "! kill -0 $(eval echo "\$RESEC_PID_$m") 2>/dev/null"
+	kill -"$1" "$(eval echo "\$$2$m")"
+	wait_for "a new master" 30 has_master_other_than "$(redis_port "$m")"
 	grep -q 'cannot take the check out of passing' "$BATS_TEST_TMPDIR/resec$m.log"
 	grep -q 'the master service may still pass; deregistering it' "$BATS_TEST_TMPDIR/resec$m.log"
 }
 
+@test "a graceful stop whose hand-off Consul refuses: the key is not released while the master instance passes (S2)" {
+	warn_refused QUIT RESEC_PID_
+	wait_for "resec $m exits" 20 sh -c "! kill -0 $(eval echo "\$RESEC_PID_$m") 2>/dev/null"
+}
+
 @test "the master's redis dies and Consul refuses the failed check: the key is not released while the instance passes (S2)" {
-	cluster_start
-	wait_for "a settled cluster" 30 cluster_settled
-	m=$(master_node)
-	mport=$(redis_port "$m")
-	emu_ctl "/_emu/fault?path=/v1/agent/check/warn/&status=500&count=1&node=node$m" >/dev/null
-	kill -KILL "$(eval echo "\$REDIS_PID_n$m")"
-	wait_for "a new master" 30 has_master_other_than "$mport"
-	grep -q 'cannot take the check out of passing' "$BATS_TEST_TMPDIR/resec$m.log"
-	grep -q 'the master service may still pass; deregistering it' "$BATS_TEST_TMPDIR/resec$m.log"
+	warn_refused KILL REDIS_PID_n
 }

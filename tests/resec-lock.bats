@@ -128,7 +128,13 @@ key_json() {
 		2>"$T/a.err" &
 	pid=$!
 	track_pid "$pid"
-	wait_for "a retry logged" 10 grep -q "retrying" "$T/a.err"
+	# Five retries (1, 2, 4, 5, 5 s at most, jittered down to half): none waits
+	# over 5 s (the fifth waited 8-16 s, and on to 30 s: a session came up to
+	# 30 s after Consul's return).
+	retries() { [ "$(grep -c "cannot create session, retrying" "$T/a.err")" -ge "$1" ]; }
+	wait_for "five retries logged" 25 retries 5
+	run -0 grep -o 'retry_in_ms=[0-9]*' "$T/a.err"
+	for ms in ${output//retry_in_ms=/}; do [ "$ms" -le 5000 ]; done
 	emu_start --port "$port"
 	wait_for "the program" 15 test -s "$T/ran"
 	[ "$(cat "$T/ran")" = "$KEY" ]

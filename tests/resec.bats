@@ -180,7 +180,7 @@ lock_waiting() {
 
 @test "start-up: bad configuration is one line naming the variable, exit 64" {
 	HEALTHCHECK_INTERVAL=5 run -64 --separate-stderr "$RESEC_ROOT/scripts/resec"
-	[[ "$stderr" == *"HEALTHCHECK_INTERVAL"*'"5"'* ]]
+	[[ "$stderr" == "resec: "*"HEALTHCHECK_INTERVAL"*'"5"'* ]]
 	[ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 1 ]
 	run -64 --separate-stderr "$RESEC_ROOT/scripts/resec" --bogus
 }
