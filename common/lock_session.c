@@ -22,22 +22,27 @@ static int check_refused(const struct consul *c)
  * critical cannot be bound: the session is made without it, and binding is tried again
  * before each acquire.
  */
-static int session_create_bound(struct lock *lk, struct consul_session_opts *so, char *id, size_t idlen)
+static int session_create_bound(struct lock *lk, struct consul_session_opts *so, char *id, size_t idlen,
+                                int unbound_too)
 {
 	const char *const checks[] = { lk->session_check };
 	so->service_checks = checks;
 	so->n_service_checks = lk->session_check[0] != '\0' ? 1 : 0;
+	lk->refused = 0;
 	int rc = consul_session_create(lk->mc, so, id, idlen);
 	lk->bound = rc == CONSUL_OK && so->n_service_checks > 0;
 	if (lk->bound)
 		lk->unbound_since = 0;
 	if (rc != CONSUL_ERR || so->n_service_checks == 0 || !check_refused(lk->mc))
 		return rc;
+	lk->refused = 1;
 	if (lk->unbound_since == 0)
 		lk->unbound_since = clock_now_ms();
 	if (log_changed(lk->bind_said, sizeof(lk->bind_said), lk->mc->err, NULL))
 		lk_log(lk, LOG_WARN, "session not bound to the service check; binding again before acquiring", "check",
 		       lk->session_check, "reason", lk->mc->err);
+	if (!unbound_too)
+		return rc;
 	so->n_service_checks = 0;
 	return consul_session_create(lk->mc, so, id, idlen);
 }
@@ -60,28 +65,34 @@ static int session_made(struct lock *lk, const char *id)
 
 enum { SESSION_RETRY_MAX_MS = 5000 };
 
+/* The lock session's options: TTL, lock-delay, release behaviour, serfHealth (CONSUL-API.md §2). */
+static void session_opts(const struct lock *lk, struct consul_session_opts *so)
+{
+	static const char *const serf[] = { "serfHealth" };
+	memset(so, 0, sizeof(*so));
+	so->name = lk->cfg->lock_session_name;
+	so->ttl_ms = lk->cfg->lock_ttl_ms;
+	so->lock_delay_ms = lk->cfg->lock_delay_ms;
+	so->lock_delay_set = 1; /* even 0: raw HTTP can disable lock-delay, the Go api cannot */
+	so->behavior = "release";
+	so->node_checks = serf;
+	so->n_node_checks = 1;
+	so->node_checks_set = 1;
+}
+
 /* Create the session, retrying while Consul is unreachable: 1 s doubling to 5 s (jittered), so
  * that after an outage the session comes at most 5 s after Consul's return (30 s before; the
  * cap of resec-watch and resec-health too). */
 int lock_create_session(struct lock *lk)
 {
-	static const char *const serf[] = { "serfHealth" };
 	struct consul_session_opts so;
-	memset(&so, 0, sizeof(so));
-	so.name = lk->cfg->lock_session_name;
-	so.ttl_ms = lk->cfg->lock_ttl_ms;
-	so.lock_delay_ms = lk->cfg->lock_delay_ms;
-	so.lock_delay_set = 1; /* even 0: raw HTTP can disable lock-delay, the Go api cannot */
-	so.behavior = "release";
-	so.node_checks = serf;
-	so.n_node_checks = 1;
-	so.node_checks_set = 1;
+	session_opts(lk, &so);
 	struct backoff b;
 	backoff_init(&b, 1000, SESSION_RETRY_MAX_MS);
 	for (;;) {
 		char id[64];
 		consul_set_deadline(lk->mc, lock_acq_deadline(lk));
-		int rc = session_create_bound(lk, &so, id, sizeof(id));
+		int rc = session_create_bound(lk, &so, id, sizeof(id), 1);
 		consul_set_deadline(lk->mc, 0);
 		if (rc == CONSUL_OK)
 			return session_made(lk, id);
@@ -119,26 +130,42 @@ int lock_renew_session_if_gone(struct lock *lk)
 
 /*
  * A free key and a pass from the gate: if the session should be bound to the session check
- * but is not (the check was missing or critical when it was made), make a new one now,
- * while nothing is held: the holder's session must die with the holder. Still refused, wait
- * for the check (LOCK_BIND_WAIT), for at most one session TTL since the first refusal: a
- * lock taken with an unbound session outlives a dead holder by up to 2 x the TTL (22 s
- * without a master in the fault campaign, seed 14204 round 40, after an outage left the
- * check critical until the next heartbeat); a check that never passes (a wrong name) costs
- * that TTL once. -1 to go on, LOCK_BIND_WAIT, or an acq result.
+ * but is not (the check was missing or critical when it was made), try a bound one now, while
+ * nothing is held: the holder's session must die with the holder. Only once Consul takes it
+ * does the unbound one go; a refusal costs that one write, and the unbound session (renewed
+ * meanwhile) stays. Still refused, wait for the check (LOCK_BIND_WAIT), for at most one
+ * session TTL since the first refusal: a lock taken with an unbound session outlives a dead
+ * holder by up to 2 x the TTL (22 s without a master in the fault campaign, seed 14204 round
+ * 40, after an outage left the check critical until the next heartbeat); a check that never
+ * passes (a wrong name) costs that TTL once. -1 to go on, LOCK_BIND_WAIT, or an acq result.
  */
 int lock_bind_before_acquire(struct lock *lk)
 {
 	if (lk->session_check[0] == '\0' || lk->bound)
 		return -1;
-	lock_worker_stop(&lk->renewer);
+	struct consul_session_opts so;
+	session_opts(lk, &so);
+	char id[64];
 	consul_set_deadline(lk->mc, clock_now_ms() + 2000);
-	if (consul_session_destroy(lk->mc, lk->session) != CONSUL_OK)
-		lk_log(lk, LOG_WARN, "cannot destroy the unbound session", "error", lk->mc->err);
+	int rc = session_create_bound(lk, &so, id, sizeof(id), 0);
 	consul_set_deadline(lk->mc, 0);
-	int rc = lock_create_session(lk);
-	if (rc != -1 || lk->bound || lk->unbound_since == 0)
-		return rc;
+	if (rc == CONSUL_OK) {
+		lock_worker_stop(&lk->renewer);
+		consul_set_deadline(lk->mc, clock_now_ms() + 2000);
+		if (consul_session_destroy(lk->mc, lk->session) != CONSUL_OK)
+			lk_log(lk, LOG_WARN, "cannot destroy the unbound session", "error", lk->mc->err);
+		consul_set_deadline(lk->mc, 0);
+		return session_made(lk, id);
+	}
+	if (rc == CONSUL_CANCELLED) {
+		lock_drain_events(lk);
+		if (lock_stop_taken(lk))
+			return LOCK_SIGNAL;
+	} else if (!lk->refused) {
+		lk_log(lk, LOG_WARN, "cannot make a bound session; trying again", "error", lk->mc->err);
+	}
+	if (lk->unbound_since == 0)
+		return -1;
 	if (clock_now_ms() - lk->unbound_since < lk->cfg->lock_ttl_ms)
 		return LOCK_BIND_WAIT;
 	lk_log(lk, LOG_WARN, "the service check did not pass within the session TTL; acquiring with an unbound session",
