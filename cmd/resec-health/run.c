@@ -132,8 +132,9 @@ static int die_unhealthy(struct runner *r)
 	 * the successor a lock-delay; warning takes the instance out of ?passing all the same,
 	 * and the orchestrator releases the lock, then deregisters. */
 	const char *st = r->h->want_role == RDB_ROLE_MASTER ? "warn" : "fail";
-	return leave_passing(r, st, r->h->reason, t < FAIL_CHECK_MAX_MS ? t : FAIL_CHECK_MAX_MS) == 0 ? EXIT_NO
-	                                                                                             : EXIT_PASSING;
+	if (leave_passing(r, st, r->h->reason, t < FAIL_CHECK_MAX_MS ? t : FAIL_CHECK_MAX_MS) != 0)
+		return EXIT_PASSING;
+	return EXIT_NO;
 }
 
 /*
