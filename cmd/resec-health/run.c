@@ -19,8 +19,12 @@
 /* Exiting on an unhealthy Redis waits at most this long to fail the check. */
 enum { FAIL_CHECK_MAX_MS = 500 };
 
-/* A fenced master is looked at this often (the fence is lifted within a moment of a promotion). */
-enum { FENCED_LOOK_MS = 100 };
+/*
+ * A fenced master is looked at again after 10 ms, then 20, 40, 80, then every 100 ms: after a
+ * promotion resec-lock lifts the fence a few ms after this heartbeat starts, and a first look
+ * that came just before it cost a whole 100 ms (half the crash failovers took 0.17 s, not 0.07).
+ */
+enum { FENCED_LOOK_FIRST_MS = 10, FENCED_LOOK_MS = 100 };
 
 /* A replica whose check does not pass (syncing, its link down, a fenced master
  * waiting for the election, still the wrong role) is looked at this often: its
@@ -297,8 +301,15 @@ static int run_loop(struct runner *r)
 			if (next <= now)
 				next = now + h->cfg.healthcheck_interval_ms;
 			/* Fenced master: look again soon, so that the check passes within a moment of the lift. */
-			if (h->master_fenced && next > now + FENCED_LOOK_MS)
-				next = now + FENCED_LOOK_MS;
+			if (h->master_fenced) {
+				r->fenced_gap_ms = r->fenced_gap_ms == 0 ? FENCED_LOOK_FIRST_MS : 2 * r->fenced_gap_ms;
+				if (r->fenced_gap_ms > FENCED_LOOK_MS)
+					r->fenced_gap_ms = FENCED_LOOK_MS;
+				if (next > now + r->fenced_gap_ms)
+					next = now + r->fenced_gap_ms;
+			} else {
+				r->fenced_gap_ms = 0;
+			}
 			if ((v == V_DEGRADED || v == V_WRONG_ROLE) && h->want_role == RDB_ROLE_REPLICA &&
 			    next > now + DEGRADED_LOOK_MS)
 				next = now + DEGRADED_LOOK_MS;
