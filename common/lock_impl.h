@@ -68,7 +68,6 @@ struct lock {
 	struct lock_worker renewer;
 	struct lock_worker monitor;
 	int bound;                /* the session carries the session check */
-	int refused;              /* the last session create was refused its check (missing or critical) */
 	char bind_said[256];      /* why the last session could not be bound, logged when it changes */
 	int64_t unbound_since;    /* when a session was first refused its check; 0 once one is bound */
 	char previous[512];       /* the key's value when last seen before we acquired it */

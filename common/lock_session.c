@@ -8,43 +8,41 @@
 #include "lock_impl.h"
 #include "proc.h"
 
-/* Consul refused to bind the session to a check: it is missing or critical (CONSUL-API.md §2). */
-static int check_refused(const struct consul *c)
+/* rc, the answer to a session create with the session check, is Consul refusing to bind it: the
+ * check is missing or critical (CONSUL-API.md §2). */
+static int bind_refused(const struct lock *lk, int rc)
 {
-	return c->status == 500 && (strstr(c->err, "Missing check") != NULL || strstr(c->err, "critical state") != NULL);
+	const struct consul *c = lk->mc;
+	return rc == CONSUL_ERR && lk->session_check[0] != '\0' && c->status == 500 &&
+	       (strstr(c->err, "Missing check") != NULL || strstr(c->err, "critical state") != NULL);
 }
 
 /*
- * One session create, bound to the session check when asked and Consul accepts it: the session
- * then dies with that check (it goes critical, or its service is deregistered), so a holder
- * whose resec dies loses the lock within the check's TTL instead of 2 x the session TTL
- * (docs/resec-lock.md, "A session that dies with its holder"). A check that is missing or
- * critical cannot be bound: the session is made without it, and binding is tried again
+ * One session create, bound to the session check when one is asked for: the session then dies
+ * with that check (it goes critical, or its service is deregistered), so a holder whose resec
+ * dies loses the lock within the check's TTL instead of 2 x the session TTL (docs/resec-lock.md,
+ * "A session that dies with its holder"). A check that is missing or critical cannot be bound
+ * (bind_refused): the refusal is logged and timed (unbound_since), and binding is tried again
  * before each acquire.
  */
-static int session_create_bound(struct lock *lk, struct consul_session_opts *so, char *id, size_t idlen,
-                                int unbound_too)
+static int session_create_bound(struct lock *lk, const struct consul_session_opts *opts, char *id, size_t idlen)
 {
 	const char *const checks[] = { lk->session_check };
-	so->service_checks = checks;
-	so->n_service_checks = lk->session_check[0] != '\0' ? 1 : 0;
-	lk->refused = 0;
-	int rc = consul_session_create(lk->mc, so, id, idlen);
-	lk->bound = rc == CONSUL_OK && so->n_service_checks > 0;
+	struct consul_session_opts so = *opts;
+	so.service_checks = checks;
+	so.n_service_checks = lk->session_check[0] != '\0' ? 1 : 0;
+	int rc = consul_session_create(lk->mc, &so, id, idlen);
+	lk->bound = rc == CONSUL_OK && so.n_service_checks > 0;
 	if (lk->bound)
 		lk->unbound_since = 0;
-	if (rc != CONSUL_ERR || so->n_service_checks == 0 || !check_refused(lk->mc))
+	if (!bind_refused(lk, rc))
 		return rc;
-	lk->refused = 1;
 	if (lk->unbound_since == 0)
 		lk->unbound_since = clock_now_ms();
 	if (log_changed(lk->bind_said, sizeof(lk->bind_said), lk->mc->err, NULL))
 		lk_log(lk, LOG_WARN, "session not bound to the service check; binding again before acquiring", "check",
 		       lk->session_check, "reason", lk->mc->err);
-	if (!unbound_too)
-		return rc;
-	so->n_service_checks = 0;
-	return consul_session_create(lk->mc, so, id, idlen);
+	return rc;
 }
 
 /* The session exists: remember it, start renewing it. -1 to go on, or LOCK_UNAVAILABLE. */
@@ -92,7 +90,9 @@ int lock_create_session(struct lock *lk)
 	for (;;) {
 		char id[64];
 		consul_set_deadline(lk->mc, lock_acq_deadline(lk));
-		int rc = session_create_bound(lk, &so, id, sizeof(id), 1);
+		int rc = session_create_bound(lk, &so, id, sizeof(id));
+		if (bind_refused(lk, rc)) /* made without the check: it is bound before each acquire */
+			rc = consul_session_create(lk->mc, &so, id, sizeof(id));
 		consul_set_deadline(lk->mc, 0);
 		if (rc == CONSUL_OK)
 			return session_made(lk, id);
@@ -147,7 +147,7 @@ int lock_bind_before_acquire(struct lock *lk)
 	session_opts(lk, &so);
 	char id[64];
 	consul_set_deadline(lk->mc, clock_now_ms() + 2000);
-	int rc = session_create_bound(lk, &so, id, sizeof(id), 0);
+	int rc = session_create_bound(lk, &so, id, sizeof(id));
 	consul_set_deadline(lk->mc, 0);
 	if (rc == CONSUL_OK) {
 		lock_worker_stop(&lk->renewer);
@@ -161,7 +161,7 @@ int lock_bind_before_acquire(struct lock *lk)
 		lock_drain_events(lk);
 		if (lock_stop_taken(lk))
 			return LOCK_SIGNAL;
-	} else if (!lk->refused) {
+	} else if (!bind_refused(lk, rc)) {
 		lk_log(lk, LOG_WARN, "cannot make a bound session; trying again", "error", lk->mc->err);
 	}
 	if (lk->unbound_since == 0)

@@ -614,9 +614,7 @@ register_check() {
 	emu_node_curl 2 /v1/agent/check/pass/service:x2 -X PUT >/dev/null
 	: >"$T/open"
 	wait_for "b holds" 10 started b
-	# A bound session is tried each second beside the unbound one, which stays
-	# until one is taken: two sessions in all (one a second before: destroyed
-	# and made again unbound).
+	# The unbound session, then the bound one that replaced it: two in all.
 	[ "$(events session_create | jq -s '[.[] | select(.node == "node2")] | length')" = 2 ]
 	sess=$(awk '/^start/ { print $5 }' "$T/b.log")
 	[ "$(emu_curl "/v1/session/info/$sess" | jq -r '.[0].ServiceChecks[0].ID')" = service:x2 ]

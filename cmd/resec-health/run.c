@@ -20,9 +20,10 @@
 enum { FAIL_CHECK_MAX_MS = 500 };
 
 /*
- * A fenced master is looked at again after 10 ms, then 20, 40, 80, then every 100 ms: after a
- * promotion resec-lock lifts the fence a few ms after this heartbeat starts, and a first look
- * that came just before it cost a whole 100 ms (half the crash failovers took 0.17 s, not 0.07).
+ * A fenced master is looked at again after 10 ms, doubling to every 100 ms (common/backoff.c,
+ * jittered): after a promotion resec-lock lifts the fence a few ms after this heartbeat starts,
+ * and a first look that came just before it cost a whole 100 ms (half the crash failovers took
+ * 0.17 s, not 0.07).
  */
 enum { FENCED_LOOK_FIRST_MS = 10, FENCED_LOOK_MS = 100 };
 
@@ -187,6 +188,7 @@ static int runner_setup(struct runner *r, struct health *h)
 	/* The local agent is cheap to ask: at most 5 s between tries, so that a
 	 * restarted agent has our service back within 5 s (30 s before). */
 	backoff_init(&r->consul_backoff, 500, 5000);
+	backoff_init(&r->fenced_look, FENCED_LOOK_FIRST_MS, FENCED_LOOK_MS);
 	runner_names(r);
 	if ((r->consul = health_consul(h)) == NULL)
 		return EXIT_USAGE;
@@ -301,15 +303,10 @@ static int run_loop(struct runner *r)
 			if (next <= now)
 				next = now + h->cfg.healthcheck_interval_ms;
 			/* Fenced master: look again soon, so that the check passes within a moment of the lift. */
-			if (h->master_fenced) {
-				r->fenced_gap_ms = r->fenced_gap_ms == 0 ? FENCED_LOOK_FIRST_MS : 2 * r->fenced_gap_ms;
-				if (r->fenced_gap_ms > FENCED_LOOK_MS)
-					r->fenced_gap_ms = FENCED_LOOK_MS;
-				if (next > now + r->fenced_gap_ms)
-					next = now + r->fenced_gap_ms;
-			} else {
-				r->fenced_gap_ms = 0;
-			}
+			if (!h->master_fenced)
+				backoff_reset(&r->fenced_look);
+			else if (next > now + FENCED_LOOK_MS)
+				next = now + backoff_next(&r->fenced_look);
 			if ((v == V_DEGRADED || v == V_WRONG_ROLE) && h->want_role == RDB_ROLE_REPLICA &&
 			    next > now + DEGRADED_LOOK_MS)
 				next = now + DEGRADED_LOOK_MS;

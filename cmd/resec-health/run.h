@@ -31,7 +31,7 @@ struct runner {
 	size_t ntags;
 	int registered;             /* 1 once Consul accepted the registration */
 	int update_in_doubt;        /* the last check update got no answer: it may still land (register.c) */
-	int64_t fenced_gap_ms;      /* the next look at a fenced master, doubling while it stays fenced */
+	struct backoff fenced_look; /* the next look at a fenced master, doubling while it stays fenced */
 	int64_t consul_retry_at;    /* back-off: no Consul request before this monotonic time */
 	struct backoff consul_backoff;
 	int consul_down;            /* a Consul failure has been logged */
